@@ -1,0 +1,241 @@
+//! The normalised event model: Sysmon EID 1, 3, 5 and 22.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::{Answer, DnsName, Guid, QueryStatus, Timestamp};
+
+/// Where an event came from, precisely enough for an analyst to find it again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Origin {
+    /// The file (`archive.zip!inner.json` inside archives, `-` for stdin, `es://index` for a cluster).
+    pub file: Arc<str>,
+    /// 1-based line number in a text file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// Record number: the EVTX `EventRecordID`, or the n-th event of an XML document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<u64>,
+    /// Elasticsearch index and document id, when the event came from a search hit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl Origin {
+    pub fn line(file: &Arc<str>, line: u64) -> Origin {
+        Origin { file: file.clone(), line: Some(line), record: None, index: None, id: None }
+    }
+
+    pub fn record(file: &Arc<str>, record: u64) -> Origin {
+        Origin { file: file.clone(), line: None, record: Some(record), index: None, id: None }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(record) = self.record {
+            write!(f, " record {record}")?;
+        }
+        if let Some(id) = &self.id {
+            write!(f, " _id {id}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The process an event belongs to, as the event itself names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guid: Option<Guid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl ProcessRef {
+    /// The file name of the image (`powershell.exe`), lower case.
+    pub fn image_name(&self) -> Option<String> {
+        self.image.as_deref().map(image_file_name)
+    }
+}
+
+/// The file-name part of a Windows path, lower case (`C:\Windows\System32\PING.EXE` → `ping.exe`).
+pub fn image_file_name(path: &str) -> String {
+    path.rsplit(['\\', '/']).next().unwrap_or(path).to_lowercase()
+}
+
+/// One Sysmon event, typed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// When it happened: Sysmon's `UtcTime` (never the ingestion `@timestamp`).
+    pub time: Timestamp,
+    /// The endpoint (`Computer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The EVTX `EventRecordID` / Winlogbeat `record_number`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_name: Option<String>,
+    pub origin: Origin,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The four event types dnshunt models.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event_type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// EID 22.
+    DnsQuery(DnsQuery),
+    /// EID 1.
+    ProcessCreate(ProcessCreate),
+    /// EID 3.
+    NetworkConnect(NetworkConnect),
+    /// EID 5.
+    ProcessTerminate(ProcessTerminate),
+}
+
+impl EventKind {
+    /// The Sysmon event id.
+    pub fn event_id(&self) -> u32 {
+        match self {
+            EventKind::DnsQuery(_) => 22,
+            EventKind::ProcessCreate(_) => 1,
+            EventKind::NetworkConnect(_) => 3,
+            EventKind::ProcessTerminate(_) => 5,
+        }
+    }
+}
+
+impl Event {
+    pub fn process(&self) -> &ProcessRef {
+        match &self.kind {
+            EventKind::DnsQuery(e) => &e.process,
+            EventKind::ProcessCreate(e) => &e.process,
+            EventKind::NetworkConnect(e) => &e.process,
+            EventKind::ProcessTerminate(e) => &e.process,
+        }
+    }
+
+    pub fn dns(&self) -> Option<&DnsQuery> {
+        match &self.kind {
+            EventKind::DnsQuery(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub fn network(&self) -> Option<&NetworkConnect> {
+        match &self.kind {
+            EventKind::NetworkConnect(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Sysmon EID 22, DnsQuery.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DnsQuery {
+    pub process: ProcessRef,
+    pub query: DnsName,
+    pub status: QueryStatus,
+    pub answers: Vec<Answer>,
+    /// `QueryResults` as logged (the string form; arrays joined with `;`).
+    pub results_raw: String,
+}
+
+impl DnsQuery {
+    /// Every address in the answers.
+    pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.answers.iter().filter_map(Answer::ip)
+    }
+
+    /// Every name in the answers (CNAME chain targets and the like).
+    pub fn answer_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.answers.iter().filter_map(Answer::name)
+    }
+}
+
+/// Sysmon EID 1, ProcessCreate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProcessCreate {
+    pub process: ProcessRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_file_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logon_guid: Option<Guid>,
+    /// Hexadecimal as Sysmon writes it (`0x18d3ba`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logon_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminal_session_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity_level: Option<String>,
+    /// Algorithm (upper case: `MD5`, `SHA1`, `SHA256`, `IMPHASH`) → hex value.
+    pub hashes: BTreeMap<String, String>,
+    pub parent: ProcessRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_command_line: Option<String>,
+}
+
+/// Sysmon EID 3, NetworkConnect.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NetworkConnect {
+    pub process: ProcessRef,
+    /// `tcp` or `udp`, lower case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_is_ipv6: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_port_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_is_ipv6: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_port_name: Option<String>,
+}
+
+/// Sysmon EID 5, ProcessTerminate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProcessTerminate {
+    pub process: ProcessRef,
+}

@@ -1,0 +1,235 @@
+//! The finding contract: the one JSON shape every detector produces and every sink writes.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Event, EventKind, Guid, Timestamp};
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Severity, String> {
+        Severity::ALL
+            .into_iter()
+            .find(|sev| sev.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown severity {s:?} (expected info, low, medium, high or critical)"))
+    }
+}
+
+/// The process a finding is about, with as much context as the data holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guid: Option<Guid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_command_line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// One finding. Equal `id`s mean the same thing was found again: sinks merge or upsert on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// Stable hash of the detector, the host and the detector's key fields.
+    pub id: String,
+    pub detector: String,
+    pub severity: Severity,
+    /// 0–100.
+    pub score: u8,
+    /// First and last time it was seen.
+    pub time: Timestamp,
+    pub time_last: Timestamp,
+    /// How many events matched (evidence keeps only the first few).
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub process: ProcessContext,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_name_unicode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_domain: Option<String>,
+    /// MITRE ATT&CK technique ids (`T1071.004`).
+    pub attack: Vec<String>,
+    /// One human sentence: what was found and why it matters.
+    pub explanation: String,
+    /// The matching events, earliest first, each with its origin.
+    pub evidence: Vec<Event>,
+    /// Detector-specific facts (the matched list entry, the record type, ...).
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Finding {
+    /// Starts a finding from the event that triggered it. `key` names what makes two findings
+    /// the same (with the detector and the host): e.g. the matched indicator and the process.
+    pub fn from_event(detector: &str, severity: Severity, score: u8, event: &Event, key: &[&str], explanation: String) -> Finding {
+        let process = event.process();
+        let (query_name, query_name_unicode, registered_domain) = match &event.kind {
+            EventKind::DnsQuery(q) => (
+                Some(q.query.as_str().to_owned()),
+                q.query.unicode().map(str::to_owned),
+                q.query.registered_domain().map(str::to_owned),
+            ),
+            _ => (None, None, None),
+        };
+        let mut hasher = StableHasher::new();
+        hasher.write(detector);
+        hasher.write(event.host.as_deref().unwrap_or(""));
+        for part in key {
+            hasher.write(part);
+        }
+        Finding {
+            id: hasher.finish_hex(),
+            detector: detector.to_owned(),
+            severity,
+            score: score.min(100),
+            time: event.time,
+            time_last: event.time,
+            count: 1,
+            host: event.host.clone(),
+            process: ProcessContext {
+                guid: process.guid,
+                pid: process.pid,
+                image: process.image.clone(),
+                user: process.user.clone(),
+                ..ProcessContext::default()
+            },
+            query_name,
+            query_name_unicode,
+            registered_domain,
+            attack: Vec::new(),
+            explanation,
+            evidence: vec![event.clone()],
+            details: serde_json::Map::new(),
+        }
+    }
+
+    pub fn with_attack(mut self, ids: &[&str]) -> Finding {
+        self.attack = ids.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Finding {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Folds a later sighting of the same finding into this one, keeping at most
+    /// `max_evidence` events: the earliest, so the result does not depend on input order.
+    pub fn merge(&mut self, other: Finding, max_evidence: usize) {
+        debug_assert_eq!(self.id, other.id);
+        self.count += other.count;
+        self.time = self.time.min(other.time);
+        self.time_last = self.time_last.max(other.time_last);
+        if other.severity > self.severity {
+            self.severity = other.severity;
+        }
+        self.score = self.score.max(other.score);
+        self.evidence.extend(other.evidence);
+        self.evidence.sort_by(|a, b| (a.time, &a.origin.file, a.origin.line, a.origin.record).cmp(&(b.time, &b.origin.file, b.origin.line, b.origin.record)));
+        self.evidence.dedup_by(|a, b| a.origin == b.origin);
+        self.evidence.truncate(max_evidence.max(1));
+        // The earliest sighting's wording stands; a finding's explanation must not flicker with
+        // the order files were read in.
+        if other.time < self.time || (other.time == self.time && other.explanation < self.explanation) {
+            self.explanation = other.explanation;
+        }
+    }
+}
+
+/// FNV-1a, 64 bit: stable across Rust versions and platforms (unlike `DefaultHasher`).
+#[derive(Debug)]
+pub struct StableHasher(u64);
+
+impl StableHasher {
+    pub fn new() -> StableHasher {
+        StableHasher(0xcbf2_9ce4_8422_2325)
+    }
+
+    /// Adds a string and a separator, so ("ab","c") and ("a","bc") differ.
+    pub fn write(&mut self, part: &str) {
+        for &b in part.as_bytes().iter().chain(std::iter::once(&0xff)) {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    pub fn finish_hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_ids_are_stable() {
+        let mut h = StableHasher::new();
+        h.write("blocklist");
+        h.write("evil.example");
+        // Pinned: a change here would re-key every stored finding.
+        assert_eq!(h.finish_hex(), "765665d9447c94ca");
+        let mut a = StableHasher::new();
+        a.write("ab");
+        a.write("c");
+        let mut b = StableHasher::new();
+        b.write("a");
+        b.write("bc");
+        assert_ne!(a.finish_hex(), b.finish_hex());
+    }
+
+    #[test]
+    fn severity_parses_and_orders() {
+        assert_eq!("HIGH".parse::<Severity>(), Ok(Severity::High));
+        assert!(Severity::Critical > Severity::Info);
+        assert!("urgent".parse::<Severity>().is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! Sysmon `ProcessGuid`s, normalised so EID 1, 3, 5 and 22 join.
+//!
+//! Sysmon prints `{22052e76-2b25-5d12-0000-001064a64200}`; some pipelines drop the braces or
+//! upper-case the hex (`{905CC552-2045-5CC5-0000-00105B2A0100}`). Parsing into a `u128` makes the
+//! join key canonical, compact and cheap to hash.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// A parsed GUID. Displays as Sysmon does, lower case with braces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Guid(pub u128);
+
+impl Guid {
+    /// Accepts `{8-4-4-4-12}` or `8-4-4-4-12` or 32 bare hex digits, any case.
+    pub fn parse(text: &str) -> Option<Guid> {
+        let t = text.trim();
+        let t = t.strip_prefix('{').map_or(t, |s| s.strip_suffix('}').unwrap_or(s));
+        let b = t.as_bytes();
+        let dashed = b.len() == 36;
+        if !(dashed || b.len() == 32) {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if dashed && matches!(i, 8 | 13 | 18 | 23) {
+                if c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let nibble = (c as char).to_digit(16)?;
+            v = (v << 4) | nibble as u128;
+        }
+        Some(Guid(v))
+    }
+}
+
+impl fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        write!(
+            f,
+            "{{{:08x}-{:04x}-{:04x}-{:04x}-{:012x}}}",
+            (v >> 96) as u32,
+            (v >> 80) as u16,
+            (v >> 64) as u16,
+            (v >> 48) as u16,
+            v & 0xffff_ffff_ffff
+        )
+    }
+}
+
+impl Serialize for Guid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn braces_and_case_do_not_matter() {
+        let a = Guid::parse("{22052e76-2b25-5d12-0000-001064a64200}").unwrap();
+        let b = Guid::parse("22052E76-2B25-5D12-0000-001064A64200").unwrap();
+        let c = Guid::parse("22052e762b255d120000001064a64200").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a.to_string(), "{22052e76-2b25-5d12-0000-001064a64200}");
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in ["", "-", "{22052e76-2b25-5d12-0000-001064a6420}", "{22052e76+2b25-5d12-0000-001064a64200}", "zz052e76-2b25-5d12-0000-001064a64200"] {
+            assert_eq!(Guid::parse(bad), None, "{bad}");
+        }
+    }
+}

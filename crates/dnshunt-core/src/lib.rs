@@ -1,0 +1,28 @@
+//! dnshunt's core: the Sysmon event model, normalisation of raw records into it, the finding
+//! contract and the detector interface.
+//!
+//! Architecture invariant: this crate does no I/O. Readers (`dnshunt-source`) produce
+//! [`RawRecord`]s, [`normalize`] types them into [`Event`]s, detectors (`dnshunt-detect`) turn
+//! events into [`Finding`]s, and sinks (`dnshunt-sink`) write them.
+
+mod answer;
+mod detector;
+mod event;
+mod finding;
+mod guid;
+mod name;
+pub mod normalize;
+pub mod raw;
+mod status;
+mod time;
+
+pub use answer::{parse_ip, parse_query_results, Answer, AnswerData, RecordType};
+pub use detector::Detector;
+pub use event::*;
+pub use finding::{Finding, ProcessContext, Severity, StableHasher};
+pub use guid::Guid;
+pub use name::DnsName;
+pub use normalize::{normalize, BadRecord, Outcome};
+pub use raw::{Field, RawRecord, RawValue};
+pub use status::QueryStatus;
+pub use time::Timestamp;

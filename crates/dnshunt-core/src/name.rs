@@ -1,0 +1,157 @@
+//! Query names: lower case, no trailing dot, Punycode and Unicode forms, registrable domain.
+
+use std::fmt;
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+/// A normalised DNS name as the endpoint asked for it.
+///
+/// `ascii` is the wire form (Punycode labels stay `xn--`), lower case, without a trailing dot.
+/// `unicode` is kept only when it differs (an IDN). The registrable domain (eTLD+1 by the Public
+/// Suffix List) is stored as an offset into `ascii`, so it costs no allocation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DnsName {
+    ascii: String,
+    unicode: Option<String>,
+    registered_start: Option<u32>,
+    suffix_start: Option<u32>,
+}
+
+impl DnsName {
+    /// Normalises a name as Sysmon logged it. Never fails: odd names (single labels such as
+    /// `wpad`, names with spaces) are kept as they are, lower-cased, with no registrable domain.
+    pub fn new(raw: &str) -> DnsName {
+        let trimmed = raw.trim();
+        let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
+        let ascii = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            trimmed.to_ascii_lowercase()
+        } else {
+            trimmed.to_owned()
+        };
+        Self::from_lowercase(ascii)
+    }
+
+    fn from_lowercase(mut ascii: String) -> DnsName {
+        // A name logged in Unicode (rare, but some pipelines decode it) is turned into its
+        // Punycode form so every detector sees one spelling.
+        let mut unicode = None;
+        if !ascii.is_ascii() {
+            let (decoded_back, _) = idna::domain_to_unicode(&ascii);
+            if let Ok(encoded) = idna::domain_to_ascii(&ascii) {
+                unicode = Some(decoded_back);
+                ascii = encoded;
+            }
+        } else if ascii.contains("xn--") {
+            let (decoded, result) = idna::domain_to_unicode(&ascii);
+            if result.is_ok() && decoded != ascii {
+                unicode = Some(decoded);
+            }
+        }
+        let (registered_start, suffix_start) = match psl::suffix(ascii.as_bytes()) {
+            Some(suffix) if suffix.is_known() && suffix.as_bytes().len() < ascii.len() => {
+                let s_start = ascii.len() - suffix.as_bytes().len();
+                let reg = psl::domain(ascii.as_bytes()).map(|d| (ascii.len() - d.as_bytes().len()) as u32);
+                (reg, Some(s_start as u32))
+            }
+            _ => (None, None),
+        };
+        DnsName { ascii, unicode, registered_start, suffix_start }
+    }
+
+    /// The normalised wire form (`xn--wgv71a119e.jp`).
+    pub fn as_str(&self) -> &str {
+        &self.ascii
+    }
+
+    /// The decoded Unicode form, when the name is an IDN (`日本語.jp`).
+    pub fn unicode(&self) -> Option<&str> {
+        self.unicode.as_deref()
+    }
+
+    /// The registrable domain (eTLD+1), e.g. `google.com` for `youtube-ui.l.google.com`.
+    pub fn registered_domain(&self) -> Option<&str> {
+        self.registered_start.map(|i| &self.ascii[i as usize..])
+    }
+
+    /// The public suffix (`com`, `co.jp`), when the name ends in a known one.
+    pub fn public_suffix(&self) -> Option<&str> {
+        self.suffix_start.map(|i| &self.ascii[i as usize..])
+    }
+
+    /// The part left of the registrable domain (`youtube-ui.l` of `youtube-ui.l.google.com`).
+    pub fn subdomain(&self) -> Option<&str> {
+        let start = self.registered_start? as usize;
+        (start > 1).then(|| &self.ascii[..start - 1])
+    }
+
+    /// Labels from left to right.
+    pub fn labels(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.ascii.split('.')
+    }
+
+    /// This name and every parent domain, longest first (`a.b.com`, `b.com`, `com`).
+    pub fn self_and_parents(&self) -> impl Iterator<Item = &str> {
+        let s = self.ascii.as_str();
+        std::iter::once(s).chain(s.match_indices('.').map(move |(i, _)| &s[i + 1..]))
+    }
+}
+
+impl fmt::Display for DnsName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.ascii)
+    }
+}
+
+impl Serialize for DnsName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("DnsName", 3)?;
+        st.serialize_field("name", &self.ascii)?;
+        st.serialize_field("unicode", &self.unicode)?;
+        st.serialize_field("registered_domain", &self.registered_domain())?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_case_and_trailing_dot() {
+        let n = DnsName::new("WWW.YouTube.com.");
+        assert_eq!(n.as_str(), "www.youtube.com");
+        assert_eq!(n.registered_domain(), Some("youtube.com"));
+        assert_eq!(n.public_suffix(), Some("com"));
+        assert_eq!(n.subdomain(), Some("www"));
+        assert_eq!(n.unicode(), None);
+    }
+
+    #[test]
+    fn seed_idn_keeps_both_forms() {
+        let n = DnsName::new("xn--wgv71a119e.jp");
+        assert_eq!(n.as_str(), "xn--wgv71a119e.jp");
+        assert_eq!(n.unicode(), Some("日本語.jp"));
+        assert_eq!(n.registered_domain(), Some("xn--wgv71a119e.jp"));
+        let u = DnsName::new("日本語.JP");
+        assert_eq!(u.as_str(), "xn--wgv71a119e.jp");
+        assert_eq!(u.unicode(), Some("日本語.jp"));
+    }
+
+    #[test]
+    fn multi_label_suffixes_and_single_labels() {
+        assert_eq!(DnsName::new("www.amazon.co.jp").registered_domain(), Some("amazon.co.jp"));
+        assert_eq!(DnsName::new("wpad").registered_domain(), None);
+        assert_eq!(DnsName::new("co.jp").registered_domain(), None);
+        assert_eq!(DnsName::new("dc01.pandalab.local").registered_domain(), None);
+        let name = DnsName::new("a.b.example.com");
+        let parents: Vec<_> = name.self_and_parents().collect();
+        assert_eq!(parents, ["a.b.example.com", "b.example.com", "example.com", "com"]);
+    }
+
+    #[test]
+    fn broken_punycode_is_kept_verbatim() {
+        let n = DnsName::new("xn--zz.example.com");
+        assert_eq!(n.as_str(), "xn--zz.example.com");
+    }
+}
