@@ -1,0 +1,651 @@
+//! One zero-copy serde visitor for every JSON shape of Sysmon events.
+//!
+//! Winlogbeat 6 (`event_data.*`), Winlogbeat 7/8 ECS (`winlog.event_data.*` plus `dns.*`,
+//! `process.*`), flat Logstash/OTRF/NXLog lines, Elasticsearch hits (`_source`) and whole search
+//! responses (`hits.hits[]`), and the `evtx` crate's rendering (`Event.System`, `Event.EventData`)
+//! all route their keys through one table ([`route`]) into a [`RawRecord`]. Keys are matched while
+//! they are still borrowed from the input; values that need no unescaping stay borrowed. Unknown
+//! subtrees are skipped without being built. Flattened dotted keys (`winlog.event_data.Image`) are
+//! routed segment by segment.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use dnshunt_core::{Field, RawRecord, RawValue};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// Where in a document the visitor is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ctx {
+    Top,
+    EventData,
+    Winlog,
+    Host,
+    Dns,
+    DnsQuestion,
+    Process,
+    EcsEvent,
+    EvtxEvent,
+    System,
+    Provider,
+    ProviderAttrs,
+    TimeCreated,
+    TimeAttrs,
+    Hits,
+}
+
+/// What to do with a key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Descend(Ctx),
+    Field(Field),
+    EventId,
+    Channel,
+    Provider,
+    Computer,
+    HostFallback,
+    HostValue,
+    RecordId,
+    SystemTime,
+    EsIndex,
+    EsId,
+    EcsQueryName,
+    EcsEntityId,
+    EcsExecutable,
+    EcsPid,
+    EcsAnswers,
+    HitsArray,
+    Ignore,
+}
+
+/// The routing table: the only place that knows the JSON shapes.
+fn route(ctx: Ctx, key: &str) -> Action {
+    use Action::*;
+    match ctx {
+        Ctx::Top => match key {
+            "EventID" | "event_id" => EventId,
+            "Channel" | "log_name" => Channel,
+            "SourceName" | "source_name" | "ProviderName" => Provider,
+            "Hostname" | "computer_name" | "Computer" => Computer,
+            "RecordNumber" | "record_number" | "EventRecordID" => RecordId,
+            "event_data" | "EventData" => Descend(Ctx::EventData),
+            "winlog" => Descend(Ctx::Winlog),
+            "host" => HostValue,
+            "dns" => Descend(Ctx::Dns),
+            "process" => Descend(Ctx::Process),
+            "event" => Descend(Ctx::EcsEvent),
+            "Event" => Descend(Ctx::EvtxEvent),
+            "_source" => Descend(Ctx::Top),
+            "_id" => EsId,
+            "_index" => EsIndex,
+            "hits" => Descend(Ctx::Hits),
+            _ => dnshunt_core::Field::from_name(key).map_or(Ignore, Action::Field),
+        },
+        Ctx::EventData => dnshunt_core::Field::from_name(key).map_or(Ignore, Action::Field),
+        Ctx::Winlog => match key {
+            "event_data" => Descend(Ctx::EventData),
+            "event_id" => EventId,
+            "channel" => Channel,
+            "computer_name" => Computer,
+            "record_id" => RecordId,
+            "provider_name" => Provider,
+            _ => Ignore,
+        },
+        Ctx::Host => match key {
+            "name" | "hostname" => HostFallback,
+            _ => Ignore,
+        },
+        Ctx::Dns => match key {
+            "question" => Descend(Ctx::DnsQuestion),
+            "answers" => EcsAnswers,
+            _ => Ignore,
+        },
+        Ctx::DnsQuestion => match key {
+            "name" => EcsQueryName,
+            _ => Ignore,
+        },
+        Ctx::Process => match key {
+            "entity_id" => EcsEntityId,
+            "executable" => EcsExecutable,
+            "pid" => EcsPid,
+            _ => Ignore,
+        },
+        Ctx::EcsEvent => match key {
+            "code" => EventId,
+            "provider" => Provider,
+            _ => Ignore,
+        },
+        Ctx::EvtxEvent => match key {
+            "System" => Descend(Ctx::System),
+            "EventData" => Descend(Ctx::EventData),
+            _ => Ignore,
+        },
+        Ctx::System => match key {
+            "EventID" => EventId,
+            "Channel" => Channel,
+            "Computer" => Computer,
+            "EventRecordID" => RecordId,
+            "Provider" => Descend(Ctx::Provider),
+            "TimeCreated" => Descend(Ctx::TimeCreated),
+            _ => Ignore,
+        },
+        Ctx::Provider => match key {
+            "#attributes" => Descend(Ctx::ProviderAttrs),
+            _ => Ignore,
+        },
+        Ctx::ProviderAttrs => match key {
+            "Name" => Provider,
+            _ => Ignore,
+        },
+        Ctx::TimeCreated => match key {
+            "#attributes" => Descend(Ctx::TimeAttrs),
+            _ => Ignore,
+        },
+        Ctx::TimeAttrs => match key {
+            "SystemTime" => SystemTime,
+            _ => Ignore,
+        },
+        Ctx::Hits => match key {
+            "hits" => HitsArray,
+            _ => Ignore,
+        },
+    }
+}
+
+/// Routes a key, following dots through nested contexts when the whole key is not known.
+fn route_key(ctx: Ctx, key: &str) -> Action {
+    let direct = route(ctx, key);
+    if direct != Action::Ignore || !key.contains('.') {
+        return direct;
+    }
+    let mut ctx = ctx;
+    let mut segments = key.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        let action = route(ctx, segment);
+        if segments.peek().is_none() {
+            return action;
+        }
+        match action {
+            Action::Descend(next) => ctx = next,
+            // `host.name` flattened: `host` is a value action at the top.
+            Action::HostValue => ctx = Ctx::Host,
+            _ => return Action::Ignore,
+        }
+    }
+    Action::Ignore
+}
+
+/// Parses one JSON document (an object, or an array of objects) into records.
+///
+/// A search response yields one record per hit. Every object that is not a response yields one
+/// record, even when nothing in it was recognised (the caller counts those as bad).
+pub fn parse_document<'de>(bytes: &'de [u8], out: &mut Vec<RawRecord<'de>>) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    DocSeed { out }.deserialize(&mut de)?;
+    de.end()
+}
+
+/// The seed for a top-level value, used by the streaming document reader too.
+pub struct DocSeed<'o, 'de> {
+    pub out: &'o mut Vec<RawRecord<'de>>,
+}
+
+impl<'de> DeserializeSeed<'de> for DocSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocSeed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object (an event or a search response) or an array of them")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let mut rec = RawRecord::default();
+        let before = self.out.len();
+        let mut saw_hits = false;
+        MapSeed { ctx: Ctx::Top, rec: &mut rec, out: self.out, saw_hits: &mut saw_hits }.visit_map(map)?;
+        if !saw_hits {
+            self.out.insert(before, rec);
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(DocSeed { out: &mut *self.out })?.is_some() {}
+        Ok(())
+    }
+}
+
+struct MapSeed<'r, 'de> {
+    ctx: Ctx,
+    rec: &'r mut RawRecord<'de>,
+    out: &'r mut Vec<RawRecord<'de>>,
+    saw_hits: &'r mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for MapSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(action) = map.next_key_seed(KeySeed(self.ctx))? {
+            let rec = &mut *self.rec;
+            match action {
+                Action::Ignore => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Action::Descend(ctx) => map.next_value_seed(MapSeed { ctx, rec, out: &mut *self.out, saw_hits: &mut *self.saw_hits })?,
+                Action::Field(field) => match map.next_value_seed(ValueSeed)? {
+                    Val::Value(v) => rec.set(field, v),
+                    Val::Null => {}
+                    Val::Invalid(shape) => rec.field_errors.push((field.name(), shape)),
+                },
+                Action::EventId => {
+                    if let Some(id) = map.next_value_seed(NumberSeed)? {
+                        if rec.event_id.is_none() {
+                            rec.event_id = u32::try_from(id).ok();
+                        }
+                    }
+                }
+                Action::RecordId => {
+                    if let Some(id) = map.next_value_seed(NumberSeed)? {
+                        rec.record_id.get_or_insert(id);
+                    }
+                }
+                Action::Channel => set_str(&mut rec.channel, map.next_value_seed(StrSeed)?),
+                Action::Provider => set_str(&mut rec.provider, map.next_value_seed(StrSeed)?),
+                Action::Computer => set_str(&mut rec.computer, map.next_value_seed(StrSeed)?),
+                Action::HostFallback => set_str(&mut rec.host_fallback, map.next_value_seed(StrSeed)?),
+                Action::SystemTime => set_str(&mut rec.system_time, map.next_value_seed(StrSeed)?),
+                Action::EsIndex => set_str(&mut rec.es_index, map.next_value_seed(StrSeed)?),
+                Action::EsId => set_str(&mut rec.es_id, map.next_value_seed(StrSeed)?),
+                Action::EcsQueryName => set_str(&mut rec.ecs.query_name, map.next_value_seed(StrSeed)?),
+                Action::EcsEntityId => set_str(&mut rec.ecs.entity_id, map.next_value_seed(StrSeed)?),
+                Action::EcsExecutable => set_str(&mut rec.ecs.executable, map.next_value_seed(StrSeed)?),
+                Action::EcsPid => {
+                    if let Some(pid) = map.next_value_seed(NumberSeed)? {
+                        rec.ecs.pid.get_or_insert(pid as i64);
+                    }
+                }
+                Action::EcsAnswers => {
+                    let answers = map.next_value_seed(AnswersSeed)?;
+                    rec.ecs.has_answers = true;
+                    rec.ecs.answers.extend(answers);
+                }
+                Action::HostValue => map.next_value_seed(HostSeed { rec })?,
+                Action::HitsArray => {
+                    *self.saw_hits = true;
+                    map.next_value_seed(HitsSeed { out: &mut *self.out })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // A value of another shape where an object was expected is skipped, not fatal.
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+fn set_str<'de>(slot: &mut Option<Cow<'de, str>>, value: Option<Cow<'de, str>>) {
+    if slot.is_none() {
+        *slot = value;
+    }
+}
+
+struct KeySeed(Ctx);
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Action;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Action, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Action;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Action, E> {
+        Ok(route_key(self.0, key))
+    }
+}
+
+/// A field value: what Sysmon fields may hold in any of the shapes.
+enum Val<'de> {
+    Value(RawValue<'de>),
+    Null,
+    Invalid(&'static str),
+}
+
+struct ValueSeed;
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = Val<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Val<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed {
+    type Value = Val<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, number, boolean or array of strings")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Val<'de>, E> {
+        Ok(Val::Value(RawValue::Str(Cow::Borrowed(v))))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Val<'de>, E> {
+        Ok(Val::Value(RawValue::Str(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Val<'de>, E> {
+        Ok(Val::Value(RawValue::Str(Cow::Owned(v))))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Val<'de>, E> {
+        Ok(Val::Value(RawValue::Int(v)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Val<'de>, E> {
+        Ok(Val::Value(match i64::try_from(v) {
+            Ok(i) => RawValue::Int(i),
+            Err(_) => RawValue::Str(Cow::Owned(v.to_string())),
+        }))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Val<'de>, E> {
+        Ok(Val::Value(RawValue::Str(Cow::Owned(v.to_string()))))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Val<'de>, E> {
+        Ok(Val::Value(RawValue::Bool(v)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Val<'de>, E> {
+        Ok(Val::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Val<'de>, E> {
+        Ok(Val::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'de>, A::Error> {
+        let mut items = Vec::new();
+        let mut invalid = false;
+        while let Some(item) = seq.next_element_seed(ValueSeed)? {
+            match item {
+                Val::Value(RawValue::Str(s)) => items.push(s),
+                Val::Value(RawValue::Int(i)) => items.push(Cow::Owned(i.to_string())),
+                Val::Value(RawValue::Bool(b)) => items.push(Cow::Owned(b.to_string())),
+                Val::Null => {}
+                Val::Value(RawValue::List(_)) | Val::Invalid(_) => invalid = true,
+            }
+        }
+        Ok(if invalid { Val::Invalid("nested array or object") } else { Val::Value(RawValue::List(items)) })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Val::Invalid("object"))
+    }
+}
+
+/// Text values of metadata (channel, computer ...): strings, or numbers written as strings.
+struct StrSeed;
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        match ValueSeed.deserialize(d)? {
+            Val::Value(RawValue::Str(s)) => Ok(Some(s)),
+            Val::Value(RawValue::Int(i)) => Ok(Some(Cow::Owned(i.to_string()))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Event ids and record numbers: a number, a numeric string, or the evtx crate's
+/// `{"#attributes": {...}, "#text": 22}` form.
+struct NumberSeed;
+
+impl<'de> DeserializeSeed<'de> for NumberSeed {
+    type Value = Option<u64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<u64>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NumberSeed {
+    type Value = Option<u64>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Option<u64>, E> {
+        Ok(Some(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Option<u64>, E> {
+        Ok(u64::try_from(v).ok())
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Option<u64>, E> {
+        Ok(None)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<u64>, E> {
+        Ok(v.trim().parse().ok())
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Option<u64>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<u64>, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<u64>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<u64>, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "#text" {
+                found = map.next_value_seed(NumberSeed)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// `host`: a string (NXLog's collector) or an object (`{"name": ...}`).
+struct HostSeed<'r, 'de> {
+    rec: &'r mut RawRecord<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for HostSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HostSeed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a host name or object")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<(), E> {
+        set_str(&mut self.rec.host_fallback, Some(Cow::Borrowed(v)));
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        set_str(&mut self.rec.host_fallback, Some(Cow::Owned(v.to_owned())));
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let mut out = Vec::new();
+        let mut saw_hits = false;
+        MapSeed { ctx: Ctx::Host, rec: self.rec, out: &mut out, saw_hits: &mut saw_hits }.visit_map(map)
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+/// `dns.answers`: `[{"type": "CNAME", "data": "...", "name": "...", ...}]`.
+struct AnswersSeed;
+
+type AnswerPairs<'de> = Vec<(Cow<'de, str>, Cow<'de, str>)>;
+
+impl<'de> DeserializeSeed<'de> for AnswersSeed {
+    type Value = AnswerPairs<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnswersSeed {
+    type Value = AnswerPairs<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of answers")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(answer) = seq.next_element_seed(AnswerSeed)? {
+            out.extend(answer);
+        }
+        Ok(out)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Ok(AnswerSeed.visit_map(map)?.into_iter().collect())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+}
+
+struct AnswerSeed;
+
+impl<'de> DeserializeSeed<'de> for AnswerSeed {
+    type Value = Option<(Cow<'de, str>, Cow<'de, str>)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnswerSeed {
+    type Value = Option<(Cow<'de, str>, Cow<'de, str>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an answer object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut rtype, mut data) = (None, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "type" => rtype = map.next_value_seed(StrSeed)?,
+                "data" => data = map.next_value_seed(StrSeed)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(rtype.zip(data))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// `hits.hits`: every element is one record.
+struct HitsSeed<'o, 'de> {
+    out: &'o mut Vec<RawRecord<'de>>,
+}
+
+impl<'de> DeserializeSeed<'de> for HitsSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HitsSeed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of search hits")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(DocSeed { out: &mut *self.out })?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}

@@ -1,0 +1,412 @@
+//! Finding inputs, recognising formats, and cutting them into jobs for the workers.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use dnshunt_core::{Origin, Timestamp};
+
+use crate::report::{Problem, ProblemKind};
+use crate::work::{self, FileCtx, Job, Message};
+
+/// The input format, when the user wants to override detection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InputFormat {
+    #[default]
+    Auto,
+    Evtx,
+    Json,
+    Xml,
+}
+
+/// An input: a path (file or directory) or standard input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    /// `-` means standard input.
+    pub fn from_arg(arg: &str) -> Input {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(arg))
+        }
+    }
+}
+
+/// How to read.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    pub format: InputFormat,
+    /// Parser threads (0: one per core).
+    pub threads: usize,
+    /// Bytes of line-delimited JSON per job.
+    pub block_size: usize,
+    /// Longer lines are skipped and counted as bad.
+    pub max_line: usize,
+    /// Only events at or after / before these times are kept.
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { format: InputFormat::Auto, threads: 0, block_size: 4 << 20, max_line: 16 << 20, since: None, until: None }
+    }
+}
+
+/// Starts reading in background threads. Messages arrive on the receiver until every input is
+/// done; the handle joins the threads.
+pub fn spawn(inputs: Vec<Input>, options: ReadOptions) -> (Receiver<Message>, JoinHandle<()>) {
+    let threads = if options.threads == 0 { thread::available_parallelism().map_or(2, |n| n.get()) } else { options.threads };
+    let (msg_tx, msg_rx) = bounded::<Message>(threads * 4);
+    let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+    let options = Arc::new(options);
+    let handle = thread::spawn(move || {
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let (job_rx, msg_tx, options) = (job_rx.clone(), msg_tx.clone(), options.clone());
+            workers.push(thread::spawn(move || work::run(job_rx, msg_tx, &options, threads)));
+        }
+        drop(job_rx);
+        let mut producer = Producer { jobs: job_tx, msgs: msg_tx, options, next_file: 0 };
+        for input in inputs {
+            match input {
+                Input::Stdin => producer.stream("-".into(), Box::new(io::stdin().lock()), None),
+                Input::Path(path) => producer.path(&path),
+            }
+        }
+        drop(producer);
+        for w in workers {
+            let _ = w.join();
+        }
+    });
+    (msg_rx, handle)
+}
+
+struct Producer {
+    jobs: Sender<Job>,
+    msgs: Sender<Message>,
+    options: Arc<ReadOptions>,
+    next_file: u32,
+}
+
+/// Formats recognised from content (extensions only break ties).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sniffed {
+    Evtx,
+    Json,
+    Xml,
+    Gzip,
+    Zip,
+    Unknown,
+}
+
+fn sniff(head: &[u8], name: &str) -> Sniffed {
+    if head.starts_with(b"ElfFile\0") {
+        return Sniffed::Evtx;
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Sniffed::Gzip;
+    }
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Sniffed::Zip;
+    }
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{' | b'[') => return Sniffed::Json,
+        Some(b'<') => return Sniffed::Xml,
+        _ => {}
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".evtx") {
+        Sniffed::Evtx
+    } else if lower.ends_with(".xml") {
+        Sniffed::Xml
+    } else if [".json", ".ndjson", ".jsonl", ".log"].iter().any(|e| lower.ends_with(e)) {
+        Sniffed::Json
+    } else {
+        Sniffed::Unknown
+    }
+}
+
+impl Producer {
+    fn new_file(&mut self, name: &str, format: &str) -> FileCtx {
+        let id = self.next_file;
+        self.next_file += 1;
+        let ctx = FileCtx { id, name: Arc::from(name) };
+        let _ = self.msgs.send(Message::FileStart { id, name: name.to_owned(), format: format.to_owned() });
+        ctx
+    }
+
+    fn file_error(&mut self, name: &str, error: String) {
+        let ctx = self.new_file(name, "unreadable");
+        let problem = Problem { kind: ProblemKind::File, origin: Origin { file: ctx.name.clone(), line: None, record: None, index: None, id: None }, message: error.clone() };
+        let _ = self.msgs.send(Message::FileError { id: ctx.id, error, problem });
+    }
+
+    fn path(&mut self, path: &Path) {
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = Vec::new();
+            for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
+                match entry {
+                    Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                    Ok(_) => {}
+                    Err(e) => self.file_error(&e.path().map_or_else(|| path.display().to_string(), |p| p.display().to_string()), e.to_string()),
+                }
+            }
+            for file in files {
+                self.file(&file);
+            }
+        } else {
+            self.file(path);
+        }
+    }
+
+    fn file(&mut self, path: &Path) {
+        let name = path.display().to_string();
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return self.file_error(&name, format!("cannot open: {e}")),
+        };
+        let mut head = [0u8; 8];
+        let n = read_up_to(&mut file, &mut head).unwrap_or(0);
+        if let Err(e) = file.rewind() {
+            return self.file_error(&name, format!("cannot read: {e}"));
+        }
+        let sniffed = self.forced().unwrap_or_else(|| sniff(&head[..n], &name));
+        match sniffed {
+            Sniffed::Zip => self.zip(&name, file),
+            Sniffed::Evtx => {
+                let ctx = self.new_file(&name, "evtx");
+                let len = file.metadata().map_or(0, |m| m.len());
+                let _ = self.jobs.send(Job::EvtxFile { file: ctx, path: path.to_owned(), bytes: len });
+            }
+            _ => self.stream(name, Box::new(BufReader::with_capacity(1 << 20, file)), Some(sniffed)),
+        }
+    }
+
+    fn forced(&self) -> Option<Sniffed> {
+        match self.options.format {
+            InputFormat::Auto => None,
+            InputFormat::Evtx => Some(Sniffed::Evtx),
+            InputFormat::Json => Some(Sniffed::Json),
+            InputFormat::Xml => Some(Sniffed::Xml),
+        }
+    }
+
+    fn zip<R: Read + Seek>(&mut self, name: &str, reader: R) {
+        let mut archive = match zip::ZipArchive::new(reader) {
+            Ok(a) => a,
+            Err(e) => return self.file_error(name, format!("not a readable zip archive: {e}")),
+        };
+        for i in 0..archive.len() {
+            let member = match archive.by_index(i) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.file_error(&format!("{name}!#{i}"), format!("cannot read zip member: {e}"));
+                    continue;
+                }
+            };
+            if member.is_dir() {
+                continue;
+            }
+            let member_name = format!("{name}!{}", member.name().map_or_else(|_| format!("#{i}"), |n| n.into_owned()));
+            if member.encrypted() {
+                self.file_error(&member_name, "encrypted zip members are not supported".to_owned());
+                continue;
+            }
+            self.stream(member_name, Box::new(BufReader::with_capacity(1 << 20, member)), None);
+        }
+    }
+
+    /// Reads a stream whose format is known or must be sniffed from its first bytes.
+    fn stream(&mut self, name: String, mut reader: Box<dyn BufRead + '_>, sniffed: Option<Sniffed>) {
+        let sniffed = match sniffed.filter(|s| *s != Sniffed::Unknown && *s != Sniffed::Gzip) {
+            Some(s) => s,
+            None => {
+                let head = match reader.fill_buf() {
+                    Ok(h) => h,
+                    Err(e) => return self.file_error(&name, format!("cannot read: {e}")),
+                };
+                self.forced().filter(|_| !head.starts_with(&[0x1f, 0x8b])).unwrap_or_else(|| sniff(head, &name))
+            }
+        };
+        match sniffed {
+            Sniffed::Gzip => {
+                // The format inside is sniffed from the decompressed bytes; origins keep the
+                // name the user gave.
+                let decoder = BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(reader));
+                self.stream(name, Box::new(decoder), None);
+            }
+            Sniffed::Zip | Sniffed::Evtx => {
+                // Both need random access: read the stream into memory.
+                let mut bytes = Vec::new();
+                if let Err(e) = reader.read_to_end(&mut bytes) {
+                    return self.file_error(&name, format!("cannot read: {e}"));
+                }
+                if sniffed == Sniffed::Zip {
+                    self.zip(&name, Cursor::new(bytes));
+                } else {
+                    let ctx = self.new_file(&name, "evtx");
+                    let _ = self.jobs.send(Job::EvtxBytes { file: ctx, bytes });
+                }
+            }
+            Sniffed::Xml => {
+                let mut bytes = Vec::new();
+                if let Err(e) = reader.read_to_end(&mut bytes) {
+                    return self.file_error(&name, format!("cannot read: {e}"));
+                }
+                let ctx = self.new_file(&name, "xml");
+                let _ = self.jobs.send(Job::Xml { file: ctx, bytes });
+            }
+            Sniffed::Json => self.json(name, reader),
+            Sniffed::Unknown => self.file_error(&name, "not a recognised format (EVTX, JSON, XML, .gz or .zip); use --input-format to force one".to_owned()),
+        }
+    }
+
+    /// JSON: line-delimited (cut into blocks at line ends) or whole documents.
+    fn json<R: BufRead>(&mut self, name: String, mut reader: R) {
+        // Look at the first lines to tell NDJSON from a pretty-printed document.
+        let mut head = Vec::new();
+        if let Err(e) = (&mut reader).take(256 << 10).read_to_end(&mut head) {
+            return self.file_error(&name, format!("cannot read: {e}"));
+        }
+        if is_line_delimited(&head) {
+            let ctx = self.new_file(&name, "json-lines");
+            self.json_lines(ctx, head, reader);
+        } else {
+            let mut bytes = head;
+            if let Err(e) = reader.read_to_end(&mut bytes) {
+                return self.file_error(&name, format!("cannot read: {e}"));
+            }
+            let ctx = self.new_file(&name, "json");
+            let _ = self.jobs.send(Job::JsonDocument { file: ctx, bytes });
+        }
+    }
+
+    fn json_lines<R: Read>(&mut self, file: FileCtx, mut buf: Vec<u8>, mut reader: R) {
+        let block = self.options.block_size.max(4096);
+        let max_line = self.options.max_line.max(block);
+        let mut next_line: u64 = 1;
+        let mut eof = false;
+        // While skipping an over-long line: the line number it started on.
+        let mut skipping: Option<u64> = None;
+        loop {
+            if !eof && buf.len() < block {
+                match fill(&mut reader, &mut buf, block) {
+                    Ok(done) => eof = done,
+                    Err(e) => {
+                        let problem = Problem { kind: ProblemKind::File, origin: Origin::line(&file.name, next_line), message: format!("read error: {e}") };
+                        let _ = self.msgs.send(Message::FileError { id: file.id, error: format!("read error: {e}"), problem });
+                        eof = true;
+                        buf.clear();
+                    }
+                }
+            }
+            if buf.is_empty() && eof {
+                break;
+            }
+            let cut = match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None if eof => buf.len(),
+                None if buf.len() >= max_line || skipping.is_some() => {
+                    // A line longer than the limit: drop what we have and skip to its end.
+                    skipping.get_or_insert(next_line);
+                    buf.clear();
+                    continue;
+                }
+                None => {
+                    // A long line still within the limit: read more before cutting.
+                    let target = buf.len() * 2;
+                    match fill(&mut reader, &mut buf, target) {
+                        Ok(done) => eof = done,
+                        Err(_) => eof = true,
+                    }
+                    continue;
+                }
+            };
+            let rest = buf.split_off(cut);
+            let mut chunk = std::mem::replace(&mut buf, rest);
+            if let Some(line) = skipping.take() {
+                // `chunk` starts with the tail of the over-long line: drop it, report it.
+                let end = memchr::memchr(b'\n', &chunk).map_or(chunk.len(), |i| i + 1);
+                chunk.drain(..end);
+                let problem = Problem { kind: ProblemKind::BadRecord, origin: Origin::line(&file.name, line), message: format!("line longer than {max_line} bytes; skipped") };
+                let _ = self.msgs.send(Message::Skipped { id: file.id, problem });
+                next_line = line + 1;
+            }
+            let lines_in_chunk = memchr::memchr_iter(b'\n', &chunk).count() as u64;
+            let first_line = next_line;
+            next_line += lines_in_chunk;
+            if !chunk.is_empty() && self.jobs.send(Job::JsonLines { file: file.clone(), first_line, bytes: chunk }).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// True when one of the first non-empty lines is a complete JSON value on its own.
+fn is_line_delimited(head: &[u8]) -> bool {
+    let mut lines = head.split(|&b| b == b'\n').map(|l| l.trim_ascii()).filter(|l| !l.is_empty());
+    for line in lines.by_ref().take(3) {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Appends from `reader` until `buf` holds `target` bytes or the input ends (returns true at end).
+fn fill<R: Read>(reader: &mut R, buf: &mut Vec<u8>, target: usize) -> io::Result<bool> {
+    let start = buf.len();
+    if target > start {
+        buf.reserve(target - start);
+    }
+    let mut limited = reader.take((target.saturating_sub(start)) as u64);
+    let n = limited.read_to_end(buf)?;
+    Ok(n == 0 || buf.len() < target)
+}
+
+fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_content_first() {
+        assert_eq!(sniff(b"ElfFile\0", "x.json"), Sniffed::Evtx);
+        assert_eq!(sniff(b"\x1f\x8b\x08", "x"), Sniffed::Gzip);
+        assert_eq!(sniff(b"PK\x03\x04", "x"), Sniffed::Zip);
+        assert_eq!(sniff(b"  {\"a\"", "x.xml"), Sniffed::Json);
+        assert_eq!(sniff(b"\xef\xbb\xbf<Events>", "x"), Sniffed::Xml);
+        assert_eq!(sniff(b"garbage", "x.evtx"), Sniffed::Evtx);
+        assert_eq!(sniff(b"garbage", "x.bin"), Sniffed::Unknown);
+    }
+
+    #[test]
+    fn line_delimited_detection() {
+        assert!(is_line_delimited(b"{\"a\":1}\n{\"b\":2}\n"));
+        assert!(is_line_delimited(b"{\"a\":\n{\"b\":2}\n"), "a broken first line must not hide NDJSON");
+        assert!(!is_line_delimited(b"{\n  \"a\": 1\n}\n"));
+        assert!(!is_line_delimited(b"[\n{\"a\":1},\n{\"a\":2}\n]"));
+    }
+}
