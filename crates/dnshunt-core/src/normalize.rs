@@ -72,7 +72,12 @@ pub fn normalize(mut raw: RawRecord<'_>, origin: Origin, warnings: &mut Vec<Stri
                 warnings.push("no UtcTime; used System/TimeCreated".to_owned());
                 t
             }
-            None => return Err(BadRecord::new("no UtcTime")),
+            // Winlogbeat's Sysmon ingest pipeline sets `@timestamp` from `UtcTime` and removes
+            // `UtcTime`; only there is `@timestamp` the event time (elsewhere it is ingestion).
+            None => match raw.ecs.timestamp.as_deref().filter(|_| raw.ecs.module.as_deref() == Some("sysmon")).and_then(Timestamp::parse) {
+                Some(t) => t,
+                None => return Err(BadRecord::new("no UtcTime")),
+            },
         },
     };
 
@@ -181,14 +186,8 @@ impl Fields<'_, '_, '_> {
     }
 
     fn process_ref(&mut self) -> ProcessRef {
-        let mut guid = self.guid(Field::ProcessGuid);
-        if guid.is_none() {
-            guid = self.raw.ecs.entity_id.as_deref().and_then(Guid::parse);
-        }
+        let guid = self.guid(Field::ProcessGuid);
         let mut pid = self.number::<u32>(Field::ProcessId);
-        if pid.is_none() {
-            pid = self.raw.ecs.pid.and_then(|p| u32::try_from(p).ok());
-        }
         if pid.is_none() {
             // NXLog puts its own PID in `ProcessID`; the event's `ProcessId` survives only in the
             // rendered message.
@@ -196,21 +195,25 @@ impl Fields<'_, '_, '_> {
                 pid = message_value(&message.as_text(), "ProcessId").and_then(|v| v.parse().ok());
             }
         }
-        let mut image = self.text(Field::Image);
-        if image.is_none() {
-            image = self.raw.ecs.executable.take().map(Cow::into_owned);
+        let image = self.text(Field::Image);
+        let mut user = self.text(Field::User);
+        if user.is_none() {
+            user = match (self.raw.ecs.user_domain.as_deref(), self.raw.ecs.user_name.as_deref()) {
+                (Some(domain), Some(name)) => Some(format!("{domain}\\{name}")),
+                (None, Some(name)) => Some(name.to_owned()),
+                _ => None,
+            };
         }
-        let user = self.text(Field::User);
         ProcessRef { guid, pid, image, user }
     }
 
     fn dns_query(&mut self, process: ProcessRef) -> Result<DnsQuery, BadRecord> {
-        let name = self.text(Field::QueryName).or_else(|| self.raw.ecs.query_name.take().map(Cow::into_owned));
-        let Some(name) = name else {
+        let Some(name) = self.text(Field::QueryName) else {
             return Err(BadRecord::new("DnsQuery (EID 22) without QueryName"));
         };
-        let status = match self.number::<u32>(Field::QueryStatus) {
-            Some(code) => QueryStatus(code),
+        let ecs_status = self.raw.ecs.dns_status.as_deref().and_then(QueryStatus::from_name);
+        let status = match self.number::<u32>(Field::QueryStatus).map(QueryStatus).or(ecs_status) {
+            Some(status) => status,
             None => {
                 self.warnings.push("DnsQuery without a valid QueryStatus; taken as 0".to_owned());
                 QueryStatus::SUCCESS
@@ -251,7 +254,7 @@ impl Fields<'_, '_, '_> {
         let hashes = match self.raw.take(Field::Hashes) {
             Some(RawValue::List(items)) => parse_hashes(items.iter().map(|s| s.as_ref())),
             Some(other) => parse_hashes(other.as_text().split(',')),
-            None => BTreeMap::new(),
+            None => self.raw.ecs.hashes.iter().map(|(algo, v)| ((*algo).to_owned(), v.to_ascii_uppercase())).collect(),
         };
         let parent = ProcessRef {
             guid: self.guid(Field::ParentProcessGuid),
@@ -464,12 +467,25 @@ mod tests {
 
     #[test]
     fn ecs_answers_fill_in_when_query_results_is_missing() {
-        let mut raw = record(22, &[(Field::UtcTime, s("2019-06-25 14:09:41.467")), (Field::QueryStatus, s("0"))]);
-        raw.ecs.query_name = Some("www.youtube.com".into());
+        let mut raw = record(22, &[(Field::QueryName, s("www.youtube.com"))]);
+        raw.ecs.timestamp = Some("2019-06-25T14:09:41.467Z".into());
+        raw.ecs.module = Some("sysmon".into());
+        raw.ecs.dns_status = Some("DNS_ERROR_RCODE_NAME_ERROR".into());
         raw.ecs.answers = vec![("CNAME".into(), "youtube-ui.l.google.com".into()), ("A".into(), "172.217.24.142".into())];
         let (e, _) = event(raw);
         let dns = e.dns().unwrap();
         assert_eq!(dns.query.as_str(), "www.youtube.com");
         assert_eq!(dns.answers.len(), 2);
+        assert_eq!(dns.status, QueryStatus(9003));
+        assert_eq!(e.time.to_string(), "2019-06-25T14:09:41.467Z");
+    }
+
+    #[test]
+    fn ingestion_timestamp_is_never_the_event_time() {
+        // Not a Sysmon-pipeline document: `@timestamp` is ingestion time and must not be used.
+        let mut raw = record(22, &[(Field::QueryName, s("www.youtube.com"))]);
+        raw.ecs.timestamp = Some("2019-06-25T17:09:41.467Z".into());
+        let mut warnings = Vec::new();
+        assert_eq!(normalize(raw, origin(), &mut warnings).unwrap_err().reason, "no UtcTime");
     }
 }

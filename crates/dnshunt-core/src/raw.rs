@@ -214,16 +214,25 @@ impl RawValue<'_> {
     }
 }
 
-/// ECS fields that Winlogbeat's Sysmon processor adds; used only when the Sysmon field is absent.
+/// ECS values that have no single Sysmon field: Winlogbeat's Sysmon ingest pipeline moves
+/// `QueryName`, `QueryResults`, `QueryStatus`, `UtcTime`, `User` and `Hashes` into these.
+/// (ECS fields that do map one to one, such as `process.executable` → `Image`, are routed
+/// straight to their [`Field`] by the readers.)
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EcsFallback<'a> {
-    pub query_name: Option<Cow<'a, str>>,
-    pub entity_id: Option<Cow<'a, str>>,
-    pub executable: Option<Cow<'a, str>>,
-    pub pid: Option<i64>,
-    /// `dns.answers[]` as (type, data) pairs.
+    /// `dns.answers[]` as (type, data) pairs; `data` is empty for TXT.
     pub answers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     pub has_answers: bool,
+    /// `sysmon.dns.status`: the status by name (`DNS_ERROR_RCODE_NAME_ERROR`).
+    pub dns_status: Option<Cow<'a, str>>,
+    /// `process.hash.*` as (algorithm, value).
+    pub hashes: Vec<(&'static str, Cow<'a, str>)>,
+    pub user_name: Option<Cow<'a, str>>,
+    pub user_domain: Option<Cow<'a, str>>,
+    /// `@timestamp`, used only for documents of the Sysmon ingest pipeline (`event.module:
+    /// sysmon`), which sets it from `UtcTime` and then removes `UtcTime`.
+    pub timestamp: Option<Cow<'a, str>>,
+    pub module: Option<Cow<'a, str>>,
 }
 
 /// One input record, reader-neutral.

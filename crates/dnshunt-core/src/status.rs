@@ -163,6 +163,20 @@ impl QueryStatus {
         })
     }
 
+    /// Looks a status up by its symbolic name (`DNS_ERROR_RCODE_NAME_ERROR` → 9003), as
+    /// Winlogbeat's Sysmon pipeline writes it in `sysmon.dns.status`; a number is accepted too.
+    pub fn from_name(name: &str) -> Option<QueryStatus> {
+        use std::collections::HashMap;
+        use std::sync::OnceLock;
+        static BY_NAME: OnceLock<HashMap<&'static str, u32>> = OnceLock::new();
+        let name = name.trim();
+        if let Ok(code) = name.parse::<u32>() {
+            return Some(QueryStatus(code));
+        }
+        let table = BY_NAME.get_or_init(|| (0..=u16::MAX as u32).filter_map(|c| QueryStatus(c).name().map(|n| (n, c))).collect());
+        table.get(name).map(|&c| QueryStatus(c))
+    }
+
     /// The lookup succeeded (answers may still be empty).
     pub fn is_success(self) -> bool {
         self.0 == 0
@@ -217,6 +231,10 @@ mod tests {
         assert_eq!(QueryStatus(123).to_string(), "ERROR_INVALID_NAME");
         assert_eq!(QueryStatus(9502).to_string(), "DNS_ERROR_BAD_PACKET");
         assert_eq!(QueryStatus(424242).to_string(), "424242");
+        assert_eq!(QueryStatus::from_name("DNS_ERROR_RCODE_NAME_ERROR"), Some(QueryStatus(9003)));
+        assert_eq!(QueryStatus::from_name("SUCCESS"), Some(QueryStatus(0)));
+        assert_eq!(QueryStatus::from_name("9701"), Some(QueryStatus(9701)));
+        assert_eq!(QueryStatus::from_name("NOT_A_STATUS"), None);
     }
 
     #[test]

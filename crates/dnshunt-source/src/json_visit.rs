@@ -24,6 +24,15 @@ enum Ctx {
     Dns,
     DnsQuestion,
     Process,
+    ProcessParent,
+    ProcessPe,
+    ProcessHash,
+    Source,
+    Destination,
+    Network,
+    User,
+    Sysmon,
+    SysmonDns,
     EcsEvent,
     EvtxEvent,
     System,
@@ -49,17 +58,20 @@ enum Action {
     SystemTime,
     EsIndex,
     EsId,
-    EcsQueryName,
-    EcsEntityId,
-    EcsExecutable,
-    EcsPid,
     EcsAnswers,
+    EcsHash(&'static str),
+    EcsUserName,
+    EcsUserDomain,
+    EcsDnsStatus,
+    EcsTimestamp,
+    EcsModule,
     HitsArray,
     Ignore,
 }
 
 /// The routing table: the only place that knows the JSON shapes.
 fn route(ctx: Ctx, key: &str) -> Action {
+    use dnshunt_core::Field as F;
     use Action::*;
     match ctx {
         Ctx::Top => match key {
@@ -73,6 +85,12 @@ fn route(ctx: Ctx, key: &str) -> Action {
             "host" => HostValue,
             "dns" => Descend(Ctx::Dns),
             "process" => Descend(Ctx::Process),
+            "source" => Descend(Ctx::Source),
+            "destination" => Descend(Ctx::Destination),
+            "network" => Descend(Ctx::Network),
+            "user" => Descend(Ctx::User),
+            "sysmon" => Descend(Ctx::Sysmon),
+            "@timestamp" => EcsTimestamp,
             "event" => Descend(Ctx::EcsEvent),
             "Event" => Descend(Ctx::EvtxEvent),
             "_source" => Descend(Ctx::Top),
@@ -101,18 +119,75 @@ fn route(ctx: Ctx, key: &str) -> Action {
             _ => Ignore,
         },
         Ctx::DnsQuestion => match key {
-            "name" => EcsQueryName,
+            "name" => Field(F::QueryName),
             _ => Ignore,
         },
         Ctx::Process => match key {
-            "entity_id" => EcsEntityId,
-            "executable" => EcsExecutable,
-            "pid" => EcsPid,
+            "entity_id" => Field(F::ProcessGuid),
+            "pid" => Field(F::ProcessId),
+            "executable" => Field(F::Image),
+            "command_line" => Field(F::CommandLine),
+            "working_directory" => Field(F::CurrentDirectory),
+            "parent" => Descend(Ctx::ProcessParent),
+            "pe" => Descend(Ctx::ProcessPe),
+            "hash" => Descend(Ctx::ProcessHash),
+            _ => Ignore,
+        },
+        Ctx::ProcessParent => match key {
+            "entity_id" => Field(F::ParentProcessGuid),
+            "pid" => Field(F::ParentProcessId),
+            "executable" => Field(F::ParentImage),
+            "command_line" => Field(F::ParentCommandLine),
+            _ => Ignore,
+        },
+        Ctx::ProcessPe => match key {
+            "original_file_name" => Field(F::OriginalFileName),
+            "company" => Field(F::Company),
+            "description" => Field(F::Description),
+            "file_version" => Field(F::FileVersion),
+            "product" => Field(F::Product),
+            _ => Ignore,
+        },
+        Ctx::ProcessHash => match key {
+            "md5" => EcsHash("MD5"),
+            "sha1" => EcsHash("SHA1"),
+            "sha256" => EcsHash("SHA256"),
+            "imphash" => EcsHash("IMPHASH"),
+            _ => Ignore,
+        },
+        Ctx::Source => match key {
+            "ip" => Field(F::SourceIp),
+            "port" => Field(F::SourcePort),
+            "domain" => Field(F::SourceHostname),
+            _ => Ignore,
+        },
+        Ctx::Destination => match key {
+            "ip" => Field(F::DestinationIp),
+            "port" => Field(F::DestinationPort),
+            "domain" => Field(F::DestinationHostname),
+            _ => Ignore,
+        },
+        Ctx::Network => match key {
+            "transport" => Field(F::Protocol),
+            _ => Ignore,
+        },
+        Ctx::User => match key {
+            "name" => EcsUserName,
+            "domain" => EcsUserDomain,
+            _ => Ignore,
+        },
+        Ctx::Sysmon => match key {
+            "dns" => Descend(Ctx::SysmonDns),
+            _ => Ignore,
+        },
+        Ctx::SysmonDns => match key {
+            "status" => EcsDnsStatus,
             _ => Ignore,
         },
         Ctx::EcsEvent => match key {
             "code" => EventId,
             "provider" => Provider,
+            "module" => EcsModule,
             _ => Ignore,
         },
         Ctx::EvtxEvent => match key {
@@ -276,12 +351,14 @@ impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
                 Action::SystemTime => set_str(&mut rec.system_time, map.next_value_seed(StrSeed)?),
                 Action::EsIndex => set_str(&mut rec.es_index, map.next_value_seed(StrSeed)?),
                 Action::EsId => set_str(&mut rec.es_id, map.next_value_seed(StrSeed)?),
-                Action::EcsQueryName => set_str(&mut rec.ecs.query_name, map.next_value_seed(StrSeed)?),
-                Action::EcsEntityId => set_str(&mut rec.ecs.entity_id, map.next_value_seed(StrSeed)?),
-                Action::EcsExecutable => set_str(&mut rec.ecs.executable, map.next_value_seed(StrSeed)?),
-                Action::EcsPid => {
-                    if let Some(pid) = map.next_value_seed(NumberSeed)? {
-                        rec.ecs.pid.get_or_insert(pid as i64);
+                Action::EcsDnsStatus => set_str(&mut rec.ecs.dns_status, map.next_value_seed(StrSeed)?),
+                Action::EcsTimestamp => set_str(&mut rec.ecs.timestamp, map.next_value_seed(StrSeed)?),
+                Action::EcsModule => set_str(&mut rec.ecs.module, map.next_value_seed(StrSeed)?),
+                Action::EcsUserName => set_str(&mut rec.ecs.user_name, map.next_value_seed(StrSeed)?),
+                Action::EcsUserDomain => set_str(&mut rec.ecs.user_domain, map.next_value_seed(StrSeed)?),
+                Action::EcsHash(algo) => {
+                    if let Some(v) = map.next_value_seed(StrSeed)? {
+                        rec.ecs.hashes.push((algo, v));
                     }
                 }
                 Action::EcsAnswers => {

@@ -354,8 +354,12 @@ impl Producer {
 
 /// True when one of the first non-empty lines is a complete JSON value on its own.
 fn is_line_delimited(head: &[u8]) -> bool {
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.trim_ascii()).filter(|l| !l.is_empty());
-    for line in lines.by_ref().take(3) {
+    let mut lines = head.split(|&b| b == b'\n').map(|l| l.trim_ascii()).filter(|l| !l.is_empty()).peekable();
+    // A file opening with `[` is one array document unless that whole line is a value.
+    if lines.peek().is_some_and(|l| l.starts_with(b"[")) {
+        return lines.next().is_some_and(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok());
+    }
+    for line in lines.take(3) {
         if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
             return true;
         }

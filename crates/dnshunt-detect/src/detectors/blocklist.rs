@@ -1,0 +1,177 @@
+//! # blocklist
+//!
+//! **What:** a lookup whose name (or a parent domain of it), any CNAME target in its answers, or
+//! any resolved address is on a user-supplied blocklist; and network connections (EID 3) to a
+//! blocklisted address.
+//!
+//! **Why:** known attacker infrastructure (C2 servers, malware hosting, phishing) is the most
+//! direct evidence there is. Matching CNAME targets and answers catches names that are
+//! innocent-looking aliases of listed infrastructure; matching the connection catches tools
+//! that skip DNS.
+//!
+//! **ATT&CK:** T1071 (Application Layer Protocol), T1568 (Dynamic Resolution) when the match was
+//! through an answer.
+//!
+//! **False positives:** stale list entries (parked or re-registered domains, shared hosting and
+//! CDN addresses that once served malware). Prefer domain entries over shared-hosting IPs, and
+//! keep lists dated.
+
+use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
+use serde::Deserialize;
+
+use crate::detectors::who;
+use crate::indicators::IndicatorSet;
+
+/// Settings of the `blocklist` detector (the lists themselves are given by path on the command
+/// line or in the config and loaded by the binary).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlocklistConfig {
+    /// Severity of a match on the query name or a CNAME target.
+    pub name_severity: Severity,
+    /// Severity of a match on a resolved or connected address (shared hosting makes these weaker).
+    pub address_severity: Severity,
+    /// Also match EID 3 destination addresses.
+    pub match_connections: bool,
+}
+
+impl Default for BlocklistConfig {
+    fn default() -> Self {
+        BlocklistConfig { name_severity: Severity::High, address_severity: Severity::Medium, match_connections: true }
+    }
+}
+
+pub struct Blocklist {
+    config: BlocklistConfig,
+    set: IndicatorSet,
+}
+
+impl Blocklist {
+    pub const NAME: &'static str = "blocklist";
+
+    pub fn new(config: BlocklistConfig, set: IndicatorSet) -> Blocklist {
+        Blocklist { config, set }
+    }
+
+    fn score(severity: Severity) -> u8 {
+        match severity {
+            Severity::Critical => 95,
+            Severity::High => 85,
+            Severity::Medium => 65,
+            Severity::Low => 40,
+            Severity::Info => 15,
+        }
+    }
+}
+
+impl Detector for Blocklist {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
+        if self.set.is_empty() {
+            return;
+        }
+        let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
+        match &event.kind {
+            EventKind::DnsQuery(q) => {
+                let qname = q.query.as_str();
+                if let Some(hit) = self.set.match_domain(qname) {
+                    let sev = self.config.name_severity;
+                    let tag = hit.tag.map(|t| format!(" ({t})")).unwrap_or_default();
+                    let explanation = format!("{} looked up {qname}, which is on blocklist {} as {}{tag}", who(event), hit.list, hit.indicator);
+                    out.push(
+                        Finding::from_event(Self::NAME, sev, Self::score(sev), event, &[&guid, "name", &hit.indicator], explanation)
+                            .with_attack(&["T1071"])
+                            .with_detail("matched", "query_name")
+                            .with_detail("indicator", hit.indicator.clone())
+                            .with_detail("list", hit.list)
+                            .with_detail("tag", hit.tag),
+                    );
+                }
+                for target in q.answer_names() {
+                    if let Some(hit) = self.set.match_domain(target) {
+                        let sev = self.config.name_severity;
+                        let explanation = format!("{} looked up {qname}, an alias (CNAME) of {target}, which is on blocklist {} as {}", who(event), hit.list, hit.indicator);
+                        out.push(
+                            Finding::from_event(Self::NAME, sev, Self::score(sev), event, &[&guid, "cname", &hit.indicator], explanation)
+                                .with_attack(&["T1071", "T1568"])
+                                .with_detail("matched", "cname")
+                                .with_detail("cname", target)
+                                .with_detail("indicator", hit.indicator.clone())
+                                .with_detail("list", hit.list)
+                                .with_detail("tag", hit.tag),
+                        );
+                    }
+                }
+                for ip in q.addresses() {
+                    if let Some(hit) = self.set.match_ip(ip) {
+                        let sev = self.config.address_severity;
+                        let explanation = format!("{} looked up {qname}, which resolved to {ip}, on blocklist {} as {}", who(event), hit.list, hit.indicator);
+                        out.push(
+                            Finding::from_event(Self::NAME, sev, Self::score(sev), event, &[&guid, "answer", &hit.indicator, qname], explanation)
+                                .with_attack(&["T1071", "T1568"])
+                                .with_detail("matched", "answer")
+                                .with_detail("address", ip.to_string())
+                                .with_detail("indicator", hit.indicator.clone())
+                                .with_detail("list", hit.list)
+                                .with_detail("tag", hit.tag),
+                        );
+                    }
+                }
+            }
+            EventKind::NetworkConnect(n) if self.config.match_connections => {
+                let Some(ip) = n.destination_ip else { return };
+                if let Some(hit) = self.set.match_ip(ip) {
+                    let sev = self.config.address_severity;
+                    let port = n.destination_port.map(|p| format!(" port {p}")).unwrap_or_default();
+                    let explanation = format!("{} connected to {ip}{port}, which is on blocklist {} as {}", who(event), hit.list, hit.indicator);
+                    out.push(
+                        Finding::from_event(Self::NAME, sev, Self::score(sev), event, &[&guid, "connection", &hit.indicator], explanation)
+                            .with_attack(&["T1071"])
+                            .with_detail("matched", "connection")
+                            .with_detail("address", ip.to_string())
+                            .with_detail("indicator", hit.indicator.clone())
+                            .with_detail("list", hit.list)
+                            .with_detail("tag", hit.tag),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::tests::{dns, net};
+
+    #[track_caller]
+    fn check(list: &str, event: Event, expected: &[&str]) {
+        let mut set = IndicatorSet::new();
+        set.add_list("list.txt", list);
+        let mut d = Blocklist::new(BlocklistConfig::default(), set);
+        let mut out = Vec::new();
+        d.observe(&event, &mut out);
+        let got: Vec<String> = out.iter().map(|f| format!("{} {}", f.details["matched"].as_str().unwrap(), f.details["indicator"].as_str().unwrap())).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn fires_on_name_parent_cname_and_answer() {
+        check("evil.example\n", dns("c2.evil.example", "::ffff:192.0.2.1;"), &["query_name evil.example"]);
+        check("cdn-evil.example\n", dns("innocent.example", "type:  5 edge.cdn-evil.example;::ffff:192.0.2.1;"), &["cname cdn-evil.example"]);
+        check("192.0.2.0/24\n", dns("innocent.example", "::ffff:192.0.2.1;"), &["answer 192.0.2.0/24"]);
+        check("192.0.2.1\n", net("192.0.2.1", 443), &["connection 192.0.2.1"]);
+    }
+
+    #[test]
+    fn does_not_fire_on_lookalikes_or_clean_events() {
+        check("evil.example\n", dns("notevil.example", "::ffff:192.0.2.1;"), &[]);
+        check("evil.example\n", dns("evil.example.com", "-"), &[]);
+        check("192.0.2.1\n", dns("innocent.example", "::ffff:192.0.2.2;"), &[]);
+        check("", dns("evil.example", "-"), &[]);
+    }
+}

@@ -1,0 +1,58 @@
+//! One detector per file. Each file starts with a `//!` header (what it flags, why attackers
+//! cause it, the ATT&CK technique, false positives) from which `docs/detectors.md` is generated.
+
+pub mod blocklist;
+pub mod record_type;
+
+use dnshunt_core::Event;
+
+/// The short image name of the event's process, or `unknown process`.
+pub(crate) fn who(event: &Event) -> String {
+    event.process().image_name().unwrap_or_else(|| "unknown process".to_owned())
+}
+
+/// Minimal events for detector tests.
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+
+    use dnshunt_core::*;
+
+    fn base(kind: EventKind) -> Event {
+        Event {
+            time: Timestamp::parse("2019-06-25 14:09:41.467").unwrap(),
+            host: Some("WIN10-LAB".into()),
+            record_id: None,
+            rule_name: None,
+            origin: Origin::line(&Arc::from("test.ndjson"), 1),
+            kind,
+        }
+    }
+
+    fn process() -> ProcessRef {
+        ProcessRef {
+            guid: Guid::parse("{22052e76-6f9d-5d13-0000-0010d31f0c00}"),
+            pid: Some(6484),
+            image: Some("C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe".into()),
+            user: None,
+        }
+    }
+
+    /// An EID 22 with `QueryResults` in Sysmon's string form.
+    pub fn dns(name: &str, results: &str) -> Event {
+        let mut answers = Vec::new();
+        parse_query_results(results, &mut answers);
+        base(EventKind::DnsQuery(DnsQuery { process: process(), query: DnsName::new(name), status: QueryStatus::SUCCESS, answers, results_raw: results.into() }))
+    }
+
+    /// An EID 3 to `ip:port`.
+    pub fn net(ip: &str, port: u16) -> Event {
+        base(EventKind::NetworkConnect(NetworkConnect {
+            process: process(),
+            protocol: Some("tcp".into()),
+            destination_ip: ip.parse().ok(),
+            destination_port: Some(port),
+            ..Default::default()
+        }))
+    }
+}

@@ -1,0 +1,165 @@
+//! The engine: runs every detector over every event, merges repeated findings, and attaches
+//! process context from ProcessCreate events once all input has been seen (so the result does
+//! not depend on the order files were read in).
+
+use std::collections::{BTreeMap, HashMap};
+
+use dnshunt_core::{Detector, Event, EventKind, Finding, Guid, ProcessContext, Severity};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Evidence events kept per finding (the earliest ones).
+    pub max_evidence: usize,
+    /// Findings below this severity are dropped.
+    pub min_severity: Severity,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { max_evidence: 5, min_severity: Severity::Info }
+    }
+}
+
+/// Counts for the run summary.
+#[derive(Clone, Debug, Default)]
+pub struct EngineReport {
+    /// Findings per detector (after merging), and the events behind them.
+    pub findings_per_detector: BTreeMap<String, (u64, u64)>,
+    /// Findings below `min_severity`.
+    pub below_min_severity: u64,
+}
+
+/// What the engine remembers of a process, for findings' context.
+#[derive(Clone, Debug)]
+struct ProcessInfo {
+    image: Option<String>,
+    command_line: Option<String>,
+    parent_image: Option<String>,
+    parent_command_line: Option<String>,
+    user: Option<String>,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    detectors: Vec<Box<dyn Detector>>,
+    findings: HashMap<String, Finding>,
+    processes: HashMap<Guid, ProcessInfo>,
+    scratch: Vec<Finding>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, detectors: Vec<Box<dyn Detector>>) -> Engine {
+        Engine { config, detectors, findings: HashMap::new(), processes: HashMap::new(), scratch: Vec::new() }
+    }
+
+    pub fn detector_names(&self) -> Vec<&'static str> {
+        self.detectors.iter().map(|d| d.name()).collect()
+    }
+
+    pub fn observe(&mut self, event: &Event) {
+        if let EventKind::ProcessCreate(pc) = &event.kind {
+            if let Some(guid) = pc.process.guid {
+                self.processes.insert(
+                    guid,
+                    ProcessInfo {
+                        image: pc.process.image.clone(),
+                        command_line: pc.command_line.clone(),
+                        parent_image: pc.parent.image.clone(),
+                        parent_command_line: pc.parent_command_line.clone(),
+                        user: pc.process.user.clone(),
+                    },
+                );
+            }
+        }
+        for detector in &mut self.detectors {
+            detector.observe(event, &mut self.scratch);
+        }
+        self.absorb();
+    }
+
+    fn absorb(&mut self) {
+        for finding in self.scratch.drain(..) {
+            match self.findings.get_mut(&finding.id) {
+                Some(existing) => existing.merge(finding, self.config.max_evidence),
+                None => {
+                    self.findings.insert(finding.id.clone(), finding);
+                }
+            }
+        }
+    }
+
+    /// Ends the run: lets detectors judge over time, adds process context, sorts by time.
+    pub fn finish(mut self) -> (Vec<Finding>, EngineReport) {
+        for i in 0..self.detectors.len() {
+            self.detectors[i].finish(&mut self.scratch);
+            self.absorb();
+        }
+        let mut report = EngineReport::default();
+        let mut findings: Vec<Finding> = Vec::with_capacity(self.findings.len());
+        for (_, mut f) in self.findings.drain() {
+            if f.severity < self.config.min_severity {
+                report.below_min_severity += 1;
+                continue;
+            }
+            if let Some(info) = f.process.guid.and_then(|g| self.processes.get(&g)) {
+                fill_process(&mut f.process, info);
+            }
+            let entry = report.findings_per_detector.entry(f.detector.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += f.count;
+            findings.push(f);
+        }
+        findings.sort_by(|a, b| (a.time, &a.detector, &a.id).cmp(&(b.time, &b.detector, &b.id)));
+        (findings, report)
+    }
+}
+
+fn fill_process(ctx: &mut ProcessContext, info: &ProcessInfo) {
+    if ctx.image.is_none() {
+        ctx.image = info.image.clone();
+    }
+    if ctx.user.is_none() {
+        ctx.user = info.user.clone();
+    }
+    ctx.command_line = info.command_line.clone();
+    ctx.parent_image = info.parent_image.clone();
+    ctx.parent_command_line = info.parent_command_line.clone();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::record_type::{RecordTypeConfig, RecordTypes};
+    use crate::detectors::tests::dns;
+
+    #[test]
+    fn repeated_findings_merge_and_keep_the_earliest_evidence() {
+        let mut engine = Engine::new(EngineConfig { max_evidence: 2, ..Default::default() }, vec![Box::new(RecordTypes::new(RecordTypeConfig::default()))]);
+        let mut events: Vec<Event> = (0..5).map(|_| dns("a.t.example.net", "type:16 ")).collect();
+        for (i, e) in events.iter_mut().enumerate() {
+            e.time.0 += (5 - i as i64) * 1000;
+            e.origin.line = Some(i as u64 + 1);
+        }
+        for e in &events {
+            engine.observe(e);
+        }
+        let (findings, report) = engine.finish();
+        assert_eq!(findings.len(), 1);
+        let f = &findings[0];
+        assert_eq!(f.count, 5);
+        assert_eq!(f.evidence.len(), 2);
+        assert_eq!(f.evidence[0].origin.line, Some(5), "earliest by time first");
+        assert_eq!(f.time_last.0 - f.time.0, 4000);
+        assert_eq!(report.findings_per_detector["record_type"], (1, 5));
+    }
+
+    #[test]
+    fn min_severity_drops_and_counts() {
+        let mut engine = Engine::new(EngineConfig { min_severity: Severity::Medium, ..Default::default() }, vec![Box::new(RecordTypes::new(RecordTypeConfig::default()))]);
+        engine.observe(&dns("a.example.net", "type:16 "));
+        let (findings, report) = engine.finish();
+        assert!(findings.is_empty());
+        assert_eq!(report.below_min_severity, 1);
+    }
+}

@@ -1,0 +1,135 @@
+//! dnshunt's sinks. Architecture invariant: only this crate knows output formats.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use dnshunt_core::{image_file_name, Event, Finding, Severity};
+
+/// How findings are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindingFormat {
+    /// A table for people (terminal width aware).
+    Table,
+    /// One JSON object a line: the finding contract.
+    Jsonl,
+    /// One JSON array.
+    Json,
+    /// One row a finding, nested fields flattened.
+    Csv,
+}
+
+/// Writes findings in the chosen format.
+pub fn write_findings<W: Write>(out: &mut W, format: FindingFormat, findings: &[Finding], width: Option<u16>) -> io::Result<()> {
+    match format {
+        FindingFormat::Jsonl => {
+            for f in findings {
+                serde_json::to_writer(&mut *out, f)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        FindingFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, findings)?;
+            out.write_all(b"\n")
+        }
+        FindingFormat::Csv => write_csv(out, findings),
+        FindingFormat::Table => write_table(out, findings, width),
+    }
+}
+
+/// Writes one event as a JSON line.
+pub fn write_event<W: Write>(out: &mut W, event: &Event) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, event)?;
+    out.write_all(b"\n")
+}
+
+fn severity_color(s: Severity) -> Color {
+    match s {
+        Severity::Critical => Color::Magenta,
+        Severity::High => Color::Red,
+        Severity::Medium => Color::Yellow,
+        Severity::Low => Color::Cyan,
+        Severity::Info => Color::Grey,
+    }
+}
+
+fn write_table<W: Write>(out: &mut W, findings: &[Finding], width: Option<u16>) -> io::Result<()> {
+    if findings.is_empty() {
+        return writeln!(out, "No findings.");
+    }
+    let mut table = Table::new();
+    table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = width {
+        table.set_width(w);
+    }
+    table.set_header(["time (UTC)", "severity", "score", "detector", "host", "process", "what"]);
+    for f in findings {
+        let time = f.time.to_string();
+        let process = f.process.image.as_deref().map(image_file_name).unwrap_or_default();
+        let count = if f.count > 1 { format!(" (×{})", f.count) } else { String::new() };
+        table.add_row(vec![
+            Cell::new(&time[..19].replace('T', " ")),
+            Cell::new(f.severity).fg(severity_color(f.severity)),
+            Cell::new(f.score),
+            Cell::new(&f.detector),
+            Cell::new(f.host.as_deref().unwrap_or("")),
+            Cell::new(process),
+            Cell::new(format!("{}{count}", f.explanation)),
+        ]);
+    }
+    writeln!(out, "{table}")
+}
+
+fn write_csv<W: Write>(out: &mut W, findings: &[Finding]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "id",
+        "time",
+        "time_last",
+        "count",
+        "severity",
+        "score",
+        "detector",
+        "host",
+        "process_image",
+        "process_pid",
+        "process_guid",
+        "process_command_line",
+        "parent_image",
+        "user",
+        "query_name",
+        "query_name_unicode",
+        "registered_domain",
+        "attack",
+        "explanation",
+        "evidence",
+        "details",
+    ])?;
+    for f in findings {
+        let evidence = f.evidence.iter().map(|e| e.origin.to_string()).collect::<Vec<_>>().join(" | ");
+        w.write_record([
+            f.id.as_str(),
+            &f.time.to_string(),
+            &f.time_last.to_string(),
+            &f.count.to_string(),
+            f.severity.as_str(),
+            &f.score.to_string(),
+            &f.detector,
+            f.host.as_deref().unwrap_or(""),
+            f.process.image.as_deref().unwrap_or(""),
+            &f.process.pid.map(|p| p.to_string()).unwrap_or_default(),
+            &f.process.guid.map(|g| g.to_string()).unwrap_or_default(),
+            f.process.command_line.as_deref().unwrap_or(""),
+            f.process.parent_image.as_deref().unwrap_or(""),
+            f.process.user.as_deref().unwrap_or(""),
+            f.query_name.as_deref().unwrap_or(""),
+            f.query_name_unicode.as_deref().unwrap_or(""),
+            f.registered_domain.as_deref().unwrap_or(""),
+            &f.attack.join(" "),
+            &f.explanation,
+            &evidence,
+            &serde_json::Value::Object(f.details.clone()).to_string(),
+        ])?;
+    }
+    w.flush()
+}

@@ -1,0 +1,127 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dnshunt_core::{Severity, Timestamp};
+
+#[derive(Debug, Parser)]
+#[command(name = "dnshunt", version, about = "Find attackers in the DNS logs of Windows endpoints (Sysmon EID 22, joined with EID 1 and 3).", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read events, run the detectors, print findings.
+    Hunt(HuntArgs),
+    /// Print the normalised events (for debugging and pipes).
+    Events(EventsArgs),
+}
+
+/// Where events come from and which of them to keep.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Files or directories (walked recursively); `.gz` and `.zip` are opened; `-` is stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// Force an input format instead of recognising it from each file's content.
+    #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
+    pub input_format: InputFormatArg,
+
+    /// Keep only events at or after this time (UTC; `2024-03-12` or `2024-03-12T10:00:00Z`).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<Timestamp>,
+
+    /// Keep only events before this time (UTC).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<Timestamp>,
+
+    /// Parser threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// Exit with status 3 when any record or file could not be read.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// No summary and no progress on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// No progress display, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format (default: a table on a terminal, JSON lines otherwise).
+    #[arg(short, long, value_enum)]
+    pub format: Option<FindingFormatArg>,
+
+    /// Write findings to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Drop findings below this severity.
+    #[arg(long, value_parser = parse_severity, default_value = "info")]
+    pub min_severity: Severity,
+
+    /// A blocklist of domains, IPs and CIDRs (one a line; hosts-file and `entry<TAB>tag` lines
+    /// too). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub blocklist: Vec<PathBuf>,
+
+    /// Evidence events kept per finding.
+    #[arg(long, default_value_t = 5)]
+    pub max_evidence: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = EventFormatArg::Jsonl)]
+    pub format: EventFormatArg,
+
+    /// Write events to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum InputFormatArg {
+    Auto,
+    Evtx,
+    Json,
+    Xml,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FindingFormatArg {
+    Table,
+    Jsonl,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EventFormatArg {
+    Jsonl,
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(s).ok_or_else(|| format!("{s:?} is not a time; use 2024-03-12 or 2024-03-12T10:00:00Z"))
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}

@@ -1,0 +1,26 @@
+//! The `dnshunt` binary: wires sources → normalize → detect → sinks, and owns everything that
+//! talks to the user (arguments, files, progress, the summary, exit codes).
+
+mod cli;
+mod run;
+mod summary;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`dnshunt ... | head`) is how the reader says "enough": not an error.
+            if err.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("dnshunt: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The run summary on stderr: what was read, what was skipped and why, what was found.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use dnshunt_core::Finding;
+use dnshunt_detect::EngineReport;
+use dnshunt_source::{ProblemKind, ReadReport};
+
+/// At most this many files are listed one by one.
+const MAX_FILES_LISTED: usize = 25;
+
+pub fn print(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[Finding], &EngineReport)>) {
+    eprint!("{}", render(report, elapsed, hunt));
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[Finding], &EngineReport)>) -> String {
+    let t = &report.totals;
+    let secs = elapsed.as_secs_f64().max(1e-6);
+    let bytes: u64 = report.files.iter().map(|f| f.bytes).sum();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "dnshunt: read {} file(s), {:.1} MB, in {:.2} s: {} events (DnsQuery {} · ProcessCreate {} · NetworkConnect {} · ProcessTerminate {}), {} records/s",
+        report.files.len(),
+        bytes as f64 / 1e6,
+        secs,
+        thousands(t.events()),
+        thousands(t.dns_query),
+        thousands(t.process_create),
+        thousands(t.network_connect),
+        thousands(t.process_terminate),
+        thousands((t.records() as f64 / secs) as u64),
+    );
+    let other: u64 = t.other_sysmon.values().sum();
+    if other + t.not_sysmon + t.filtered_out > 0 {
+        let ids = t.other_sysmon.iter().map(|(id, n)| format!("EID {id}: {}", thousands(*n))).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            s,
+            "  skipped: {} other Sysmon events{}, {} events of other channels, {} outside --since/--until",
+            thousands(other),
+            if ids.is_empty() { String::new() } else { format!(" ({ids})") },
+            thousands(t.not_sysmon),
+            thousands(t.filtered_out)
+        );
+    }
+    if t.bad_records + t.warnings + report.file_errors > 0 {
+        let _ = writeln!(s, "  problems: {} bad records (skipped), {} field warnings (event kept), {} unreadable files", thousands(t.bad_records), thousands(t.warnings), report.file_errors);
+        for kind in [ProblemKind::File, ProblemKind::BadRecord, ProblemKind::Warning] {
+            for p in report.examples.iter().filter(|p| p.kind == kind) {
+                let label = match kind {
+                    ProblemKind::File => "unreadable",
+                    ProblemKind::BadRecord => "bad record",
+                    ProblemKind::Warning => "warning",
+                };
+                let _ = writeln!(s, "    {label}: {}: {}", p.origin, p.message);
+            }
+        }
+    }
+    if report.files.len() > 1 {
+        let _ = writeln!(s, "  per file: events (dns/process/network/terminate) · other · bad");
+        for f in report.files.iter().take(MAX_FILES_LISTED) {
+            let c = &f.counts;
+            let other: u64 = c.other_sysmon.values().sum::<u64>() + c.not_sysmon;
+            match &f.error {
+                Some(e) => {
+                    let _ = writeln!(s, "    {} [{}]: unreadable: {e}", f.name, f.format);
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "    {} [{}]: {} ({}/{}/{}/{}) · {} · {}",
+                        f.name,
+                        f.format,
+                        thousands(c.events()),
+                        c.dns_query,
+                        c.process_create,
+                        c.network_connect,
+                        c.process_terminate,
+                        thousands(other),
+                        c.bad_records
+                    );
+                }
+            }
+        }
+        if report.files.len() > MAX_FILES_LISTED {
+            let _ = writeln!(s, "    … and {} more files", report.files.len() - MAX_FILES_LISTED);
+        }
+    }
+    if let Some((detectors, findings, engine)) = hunt {
+        let per = detectors
+            .iter()
+            .map(|d| {
+                let (n, events) = engine.findings_per_detector.get(*d).copied().unwrap_or((0, 0));
+                format!("{d} {n} ({events} events)")
+            })
+            .collect::<Vec<_>>()
+            .join(" · ");
+        let _ = writeln!(s, "  findings: {} ({per})", findings.len());
+        if engine.below_min_severity > 0 {
+            let _ = writeln!(s, "  {} findings below --min-severity not shown", engine.below_min_severity);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}
