@@ -8,7 +8,8 @@
 #   OPENSEARCH_HEAP            -Xms/-Xmx                       (1g)
 #   OPENSEARCH_START_TIMEOUT   seconds to wait for health      (180)
 #   OPENSEARCH_STOP_TIMEOUT    seconds between TERM and KILL   (30)
-#   OPENSEARCH_JAVA_OPTS       extra JVM options               ()
+#   OPENSEARCH_JIT             c1 (quick start) or full (C2)   (c1)
+#   OPENSEARCH_JAVA_OPTS       extra JVM options, appended     ()
 #   KEEP_DATA=1                keep the data dir on start      (default: wiped, fresh node)
 #   JAVA_HOME                  JDK to use (java/javac from PATH otherwise); Java 17 recommended
 #   MVN, MVN_ARGS              maven binary and extra args, e.g. MVN_ARGS=-Dmaven.repo.local=/cache/m2
@@ -47,6 +48,6 @@ os_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 os_healthy() {
   local body
-  body=$(curl -sS --max-time 5 "$OS_URL/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null) || return 1
+  body=$(curl -sS --noproxy "*" --max-time 5 "$OS_URL/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null) || return 1
   echo "$body" | grep -Eq '"status" *: *"(green|yellow)"'
 }

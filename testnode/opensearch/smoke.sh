@@ -18,7 +18,7 @@ check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; 
 # api METHOD PATH [BODY] [CONTENT_TYPE] -> $CODE, $BODY
 api() {
   local ctype=${4:-application/json} out
-  out=$(curl -sS --max-time 60 -X "$1" -H "Content-Type: $ctype" -w '\n%{http_code}' \
+  out=$(curl -sS --noproxy "*" --max-time 60 -X "$1" -H "Content-Type: $ctype" -w '\n%{http_code}' \
         ${3:+--data-binary "$3"} "$OS_URL$2") || { CODE=000; BODY=""; return 0; }
   CODE=${out##*$'\n'}; BODY=${out%$'\n'*}
 }
