@@ -6,5 +6,6 @@
 pub mod detectors;
 mod engine;
 pub mod indicators;
+pub mod registry;
 
 pub use engine::{Engine, EngineConfig, EngineReport};

@@ -162,14 +162,16 @@ impl Producer {
                 }
             }
             for file in files {
-                self.file(&file);
+                self.file(&file, true);
             }
         } else {
-            self.file(path);
+            self.file(path, false);
         }
     }
 
-    fn file(&mut self, path: &Path) {
+    /// `walked`: found by walking a directory, where files of other kinds (notes, hashes,
+    /// tool output) are expected and only counted; a file named by the user must be readable.
+    fn file(&mut self, path: &Path, walked: bool) {
         let name = path.display().to_string();
         let mut file = match File::open(path) {
             Ok(f) => f,
@@ -181,6 +183,10 @@ impl Producer {
             return self.file_error(&name, format!("cannot read: {e}"));
         }
         let sniffed = self.forced().unwrap_or_else(|| sniff(&head[..n], &name));
+        if walked && sniffed == Sniffed::Unknown {
+            let _ = self.msgs.send(Message::Ignored { name });
+            return;
+        }
         match sniffed {
             Sniffed::Zip => self.zip(&name, file),
             Sniffed::Evtx => {

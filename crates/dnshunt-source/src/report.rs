@@ -97,6 +97,8 @@ pub struct ReadReport {
     /// The first problems of each kind (at most [`ReadReport::MAX_EXAMPLES`] each).
     pub examples: Vec<Problem>,
     pub file_errors: u64,
+    /// Files met while walking directories that are not event data (notes, hashes ...).
+    pub ignored_files: Vec<String>,
 }
 
 impl ReadReport {

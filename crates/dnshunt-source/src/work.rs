@@ -35,6 +35,8 @@ pub enum Message {
     Batch { id: u32, events: Vec<Event>, counts: Counts, problems: Vec<Problem>, bytes: u64 },
     /// A record skipped before parsing (an over-long line).
     Skipped { id: u32, problem: Problem },
+    /// A file found in a directory walk that is not event data (by content and name).
+    Ignored { name: String },
     /// The file could not be read (or stopped being readable).
     FileError { id: u32, error: String, problem: Problem },
 }

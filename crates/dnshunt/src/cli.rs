@@ -54,6 +54,11 @@ pub struct InputArgs {
     /// No progress display, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Also write the run summary (counts per event type and file, problems, findings per
+    /// detector) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +82,10 @@ pub struct HuntArgs {
     /// too). Repeatable.
     #[arg(long, value_name = "FILE")]
     pub blocklist: Vec<PathBuf>,
+
+    /// A TOML config file (detector settings; see `dnshunt.example.toml`).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Evidence events kept per finding.
     #[arg(long, default_value_t = 5)]

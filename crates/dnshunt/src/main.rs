@@ -2,6 +2,7 @@
 //! talks to the user (arguments, files, progress, the summary, exit codes).
 
 mod cli;
+mod config;
 mod run;
 mod summary;
 

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use dnshunt_core::Detector;
-use dnshunt_detect::detectors::blocklist::{Blocklist, BlocklistConfig};
-use dnshunt_detect::detectors::record_type::{RecordTypeConfig, RecordTypes};
 use dnshunt_detect::indicators::IndicatorSet;
+use dnshunt_detect::registry::{self, DetectorInputs};
 use dnshunt_detect::{Engine, EngineConfig};
 use dnshunt_sink::FindingFormat;
 use dnshunt_source::{Input, InputFormat, Message, ReadOptions, ReadReport};
@@ -84,6 +82,7 @@ fn read_all(input: &InputArgs, mut on_event: impl FnMut(&dnshunt_core::Event) ->
                 report.file_mut(id).counts.bad_records += 1;
                 report.add_problems(vec![problem]);
             }
+            Message::Ignored { name } => report.ignored_files.push(name),
             Message::FileError { id, error, problem } => {
                 report.file_mut(id).error = Some(error);
                 report.add_problems(vec![problem]);
@@ -129,12 +128,9 @@ fn load_blocklists(args: &HuntArgs, quiet: bool) -> Result<IndicatorSet> {
 
 fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let quiet = args.input.quiet;
-    let indicators = load_blocklists(&args, quiet)?;
-    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
-    if !indicators.is_empty() {
-        detectors.push(Box::new(Blocklist::new(BlocklistConfig::default(), indicators)));
-    }
-    detectors.push(Box::new(RecordTypes::new(RecordTypeConfig::default())));
+    let config = crate::config::load(args.config.as_deref())?;
+    let inputs = DetectorInputs { blocklist: load_blocklists(&args, quiet)? };
+    let detectors = registry::build(&config.detectors, inputs);
     let mut engine = Engine::new(EngineConfig { max_evidence: args.max_evidence.max(1), min_severity: args.min_severity }, detectors);
     let detector_names = engine.detector_names();
 
@@ -161,6 +157,9 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     if !quiet {
         summary::print(&report, elapsed, Some((&detector_names, &findings, &engine_report)));
     }
+    if let Some(path) = &args.input.summary_json {
+        summary::write_json(path, &report, elapsed, Some(&engine_report))?;
+    }
     Ok(exit_code(&args.input, &report))
 }
 
@@ -171,6 +170,9 @@ fn events(args: EventsArgs) -> Result<ExitCode> {
     drop(out);
     if !args.input.quiet {
         summary::print(&report, elapsed, None);
+    }
+    if let Some(path) = &args.input.summary_json {
+        summary::write_json(path, &report, elapsed, None)?;
     }
     Ok(exit_code(&args.input, &report))
 }

@@ -1,6 +1,9 @@
 //! The run summary on stderr: what was read, what was skipped and why, what was found.
 
 use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use std::time::Duration;
 
 use dnshunt_core::Finding;
@@ -12,6 +15,21 @@ const MAX_FILES_LISTED: usize = 25;
 
 pub fn print(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[Finding], &EngineReport)>) {
     eprint!("{}", render(report, elapsed, hunt));
+}
+
+/// The summary as JSON: `{"read": ReadReport, "elapsed_seconds": f64, "findings_per_detector": {name: {"findings": n, "events": n}}}`.
+pub fn write_json(path: &Path, report: &ReadReport, elapsed: Duration, engine: Option<&EngineReport>) -> Result<()> {
+    let per_detector: serde_json::Map<String, serde_json::Value> = engine
+        .map(|e| e.findings_per_detector.iter().map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events}))).collect())
+        .unwrap_or_default();
+    let doc = serde_json::json!({
+        "read": report,
+        "elapsed_seconds": elapsed.as_secs_f64(),
+        "findings_per_detector": per_detector,
+        "findings_below_min_severity": engine.map_or(0, |e| e.below_min_severity),
+    });
+    let text = serde_json::to_string_pretty(&doc)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
 fn thousands(n: u64) -> String {
@@ -44,6 +62,12 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
         thousands(t.process_terminate),
         thousands((t.records() as f64 / secs) as u64),
     );
+    if !report.ignored_files.is_empty() {
+        let shown = report.ignored_files.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ");
+        let more = report.ignored_files.len().saturating_sub(3);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let _ = writeln!(s, "  ignored {} file(s) in directories that are not event data: {shown}{more}", report.ignored_files.len());
+    }
     let other: u64 = t.other_sysmon.values().sum();
     if other + t.not_sysmon + t.filtered_out > 0 {
         let ids = t.other_sysmon.iter().map(|(id, n)| format!("EID {id}: {}", thousands(*n))).collect::<Vec<_>>().join(", ");

@@ -1,0 +1,49 @@
+//! The config file (TOML). Everything has a default: no config file is needed.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use dnshunt_detect::registry::DetectorsConfig;
+use serde::Deserialize;
+
+/// The whole config file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[detectors.<name>]`: per-detector settings.
+    pub detectors: DetectorsConfig,
+}
+
+/// Loads the config file, or the defaults when none is given.
+pub fn load(path: Option<&Path>) -> Result<Config> {
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    parse(&text).with_context(|| format!("in config {}", path.display()))
+}
+
+pub fn parse(text: &str) -> Result<Config> {
+    Ok(toml::from_str(text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use dnshunt_core::Severity;
+
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_default() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn detector_settings_and_typos() {
+        let c = parse("[detectors.record_type]\nallowed_processes = [\"outlook.exe\"]\n[detectors.record_type.types]\nTXT = \"medium\"\n").unwrap();
+        assert_eq!(c.detectors.record_type.allowed_processes, ["outlook.exe"]);
+        assert_eq!(c.detectors.record_type.types["TXT"], Severity::Medium);
+        let err = parse("[detectors.record_typo]\n").unwrap_err();
+        assert!(format!("{err:#}").contains("record_typo"), "{err:#}");
+    }
+}
