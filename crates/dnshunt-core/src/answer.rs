@@ -260,7 +260,10 @@ mod tests {
             "type:  5 youtube-ui.l.google.com;::ffff:172.217.24.142;::ffff:216.58.197.206;",
             &["CNAME youtube-ui.l.google.com", "A 172.217.24.142", "A 216.58.197.206"],
         );
-        check("type:5 github.map.fastly.net;::ffff:151.101.248.133;", &["CNAME github.map.fastly.net", "A 151.101.248.133"]);
+        check(
+            "type:5 github.map.fastly.net;::ffff:151.101.248.133;",
+            &["CNAME github.map.fastly.net", "A 151.101.248.133"],
+        );
         check("fe80::1c2d:3e4f:5a6b:7c8d;192.168.47.145;", &["AAAA fe80::1c2d:3e4f:5a6b:7c8d", "A 192.168.47.145"]);
         check("-", &[]);
         check("", &[]);

@@ -28,11 +28,23 @@ pub struct Origin {
 
 impl Origin {
     pub fn line(file: &Arc<str>, line: u64) -> Origin {
-        Origin { file: file.clone(), line: Some(line), record: None, index: None, id: None }
+        Origin {
+            file: file.clone(),
+            line: Some(line),
+            record: None,
+            index: None,
+            id: None,
+        }
     }
 
     pub fn record(file: &Arc<str>, record: u64) -> Origin {
-        Origin { file: file.clone(), line: None, record: Some(record), index: None, id: None }
+        Origin {
+            file: file.clone(),
+            line: None,
+            record: Some(record),
+            index: None,
+            id: None,
+        }
     }
 }
 

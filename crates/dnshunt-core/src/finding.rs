@@ -167,7 +167,8 @@ impl Finding {
         }
         self.score = self.score.max(other.score);
         self.evidence.extend(other.evidence);
-        self.evidence.sort_by(|a, b| (a.time, &a.origin.file, a.origin.line, a.origin.record).cmp(&(b.time, &b.origin.file, b.origin.line, b.origin.record)));
+        self.evidence
+            .sort_by(|a, b| (a.time, &a.origin.file, a.origin.line, a.origin.record).cmp(&(b.time, &b.origin.file, b.origin.line, b.origin.record)));
         self.evidence.dedup_by(|a, b| a.origin == b.origin);
         self.evidence.truncate(max_evidence.max(1));
         // The earliest sighting's wording stands; a finding's explanation must not flicker with

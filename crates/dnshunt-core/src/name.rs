@@ -56,7 +56,12 @@ impl DnsName {
             }
             _ => (None, None),
         };
-        DnsName { ascii, unicode, registered_start, suffix_start }
+        DnsName {
+            ascii,
+            unicode,
+            registered_start,
+            suffix_start,
+        }
     }
 
     /// The normalised wire form (`xn--wgv71a119e.jp`).

@@ -74,7 +74,13 @@ pub fn normalize(mut raw: RawRecord<'_>, origin: Origin, warnings: &mut Vec<Stri
             }
             // Winlogbeat's Sysmon ingest pipeline sets `@timestamp` from `UtcTime` and removes
             // `UtcTime`; only there is `@timestamp` the event time (elsewhere it is ingestion).
-            None => match raw.ecs.timestamp.as_deref().filter(|_| raw.ecs.module.as_deref() == Some("sysmon")).and_then(Timestamp::parse) {
+            None => match raw
+                .ecs
+                .timestamp
+                .as_deref()
+                .filter(|_| raw.ecs.module.as_deref() == Some("sysmon"))
+                .and_then(Timestamp::parse)
+            {
                 Some(t) => t,
                 None => return Err(BadRecord::new("no UtcTime")),
             },
@@ -91,7 +97,14 @@ pub fn normalize(mut raw: RawRecord<'_>, origin: Origin, warnings: &mut Vec<Stri
         _ => EventKind::ProcessTerminate(ProcessTerminate { process }),
     };
     let host = raw.computer.take().or(raw.host_fallback.take()).map(Cow::into_owned);
-    Ok(Outcome::Event(Box::new(Event { time, host, record_id: raw.record_id, rule_name, origin, kind })))
+    Ok(Outcome::Event(Box::new(Event {
+        time,
+        host,
+        record_id: raw.record_id,
+        rule_name,
+        origin,
+        kind,
+    })))
 }
 
 fn is_sysmon(raw: &RawRecord<'_>) -> bool {
@@ -146,7 +159,8 @@ impl Fields<'_, '_, '_> {
             _ => None,
         };
         if parsed.is_none() {
-            self.warnings.push(format!("field {} value {:?} is not a valid number; ignored", field.name(), truncate(&value.as_text(), 40)));
+            self.warnings
+                .push(format!("field {} value {:?} is not a valid number; ignored", field.name(), truncate(&value.as_text(), 40)));
         }
         parsed
     }
@@ -180,7 +194,8 @@ impl Fields<'_, '_, '_> {
         let text = self.text(field)?;
         let ip = parse_ip(&text);
         if ip.is_none() {
-            self.warnings.push(format!("field {} value {:?} is not an IP address; ignored", field.name(), truncate(&text, 60)));
+            self.warnings
+                .push(format!("field {} value {:?} is not an IP address; ignored", field.name(), truncate(&text, 60)));
         }
         ip
     }
@@ -245,9 +260,16 @@ impl Fields<'_, '_, '_> {
             }
         };
         if bad_entries > 0 {
-            self.warnings.push(format!("QueryResults: {bad_entries} entries not understood in {:?}", truncate(&results_raw, 80)));
+            self.warnings
+                .push(format!("QueryResults: {bad_entries} entries not understood in {:?}", truncate(&results_raw, 80)));
         }
-        Ok(DnsQuery { process, query: DnsName::new(&name), status, answers, results_raw })
+        Ok(DnsQuery {
+            process,
+            query: DnsName::new(&name),
+            status,
+            answers,
+            results_raw,
+        })
     }
 
     fn process_create(&mut self, process: ProcessRef) -> ProcessCreate {

@@ -17,7 +17,10 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_evidence: 5, min_severity: Severity::Info }
+        EngineConfig {
+            max_evidence: 5,
+            min_severity: Severity::Info,
+        }
     }
 }
 
@@ -50,7 +53,13 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig, detectors: Vec<Box<dyn Detector>>) -> Engine {
-        Engine { config, detectors, findings: HashMap::new(), processes: HashMap::new(), scratch: Vec::new() }
+        Engine {
+            config,
+            detectors,
+            findings: HashMap::new(),
+            processes: HashMap::new(),
+            scratch: Vec::new(),
+        }
     }
 
     pub fn detector_names(&self) -> Vec<&'static str> {
@@ -135,7 +144,13 @@ mod tests {
 
     #[test]
     fn repeated_findings_merge_and_keep_the_earliest_evidence() {
-        let mut engine = Engine::new(EngineConfig { max_evidence: 2, ..Default::default() }, vec![Box::new(RecordTypes::new(RecordTypeConfig::default()))]);
+        let mut engine = Engine::new(
+            EngineConfig {
+                max_evidence: 2,
+                ..Default::default()
+            },
+            vec![Box::new(RecordTypes::new(RecordTypeConfig::default()))],
+        );
         let mut events: Vec<Event> = (0..5).map(|_| dns("a.t.example.net", "type:16 ")).collect();
         for (i, e) in events.iter_mut().enumerate() {
             e.time.0 += (5 - i as i64) * 1000;
@@ -156,7 +171,13 @@ mod tests {
 
     #[test]
     fn min_severity_drops_and_counts() {
-        let mut engine = Engine::new(EngineConfig { min_severity: Severity::Medium, ..Default::default() }, vec![Box::new(RecordTypes::new(RecordTypeConfig::default()))]);
+        let mut engine = Engine::new(
+            EngineConfig {
+                min_severity: Severity::Medium,
+                ..Default::default()
+            },
+            vec![Box::new(RecordTypes::new(RecordTypeConfig::default()))],
+        );
         engine.observe(&dns("a.example.net", "type:16 "));
         let (findings, report) = engine.finish();
         assert!(findings.is_empty());

@@ -108,7 +108,11 @@ impl IndicatorSet {
     }
 
     fn hit<'s>(&'s self, indicator: String, entry: &'s Entry) -> Hit<'s> {
-        Hit { indicator, list: &self.lists[entry.list as usize], tag: entry.tag.as_deref() }
+        Hit {
+            indicator,
+            list: &self.lists[entry.list as usize],
+            tag: entry.tag.as_deref(),
+        }
     }
 
     /// The name or its nearest listed parent domain.
@@ -176,7 +180,11 @@ fn classify(token: &str) -> Option<Indicator> {
     if let Some(ip) = dnshunt_core::parse_ip(&host) {
         return Some(Indicator::Address(ip));
     }
-    let valid = host.contains('.') && host.len() <= 253 && host.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    let valid = host.contains('.')
+        && host.len() <= 253
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     valid.then_some(Indicator::Domain(host))
 }
 

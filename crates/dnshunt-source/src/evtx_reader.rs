@@ -29,7 +29,17 @@ pub fn read_bytes(file: &FileCtx, bytes: Vec<u8>, options: &ReadOptions, threads
 }
 
 fn file_error(file: &FileCtx, error: String, out: &Sender<Message>) -> bool {
-    let problem = Problem { kind: ProblemKind::File, origin: Origin { file: file.name.clone(), line: None, record: None, index: None, id: None }, message: error.clone() };
+    let problem = Problem {
+        kind: ProblemKind::File,
+        origin: Origin {
+            file: file.name.clone(),
+            line: None,
+            record: None,
+            index: None,
+            id: None,
+        },
+        message: error.clone(),
+    };
     out.send(Message::FileError { id: file.id, error, problem }).is_ok()
 }
 

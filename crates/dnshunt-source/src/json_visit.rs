@@ -284,7 +284,13 @@ impl<'de> Visitor<'de> for DocSeed<'_, 'de> {
         let mut rec = RawRecord::default();
         let before = self.out.len();
         let mut saw_hits = false;
-        MapSeed { ctx: Ctx::Top, rec: &mut rec, out: self.out, saw_hits: &mut saw_hits }.visit_map(map)?;
+        MapSeed {
+            ctx: Ctx::Top,
+            rec: &mut rec,
+            out: self.out,
+            saw_hits: &mut saw_hits,
+        }
+        .visit_map(map)?;
         if !saw_hits {
             self.out.insert(before, rec);
         }
@@ -326,7 +332,12 @@ impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
                 Action::Ignore => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                Action::Descend(ctx) => map.next_value_seed(MapSeed { ctx, rec, out: &mut *self.out, saw_hits: &mut *self.saw_hits })?,
+                Action::Descend(ctx) => map.next_value_seed(MapSeed {
+                    ctx,
+                    rec,
+                    out: &mut *self.out,
+                    saw_hits: &mut *self.saw_hits,
+                })?,
                 Action::Field(field) => match map.next_value_seed(ValueSeed)? {
                     Val::Value(v) => rec.set(field, v),
                     Val::Null => {}
@@ -495,7 +506,11 @@ impl<'de> Visitor<'de> for ValueSeed {
                 Val::Value(RawValue::List(_)) | Val::Invalid(_) => invalid = true,
             }
         }
-        Ok(if invalid { Val::Invalid("nested array or object") } else { Val::Value(RawValue::List(items)) })
+        Ok(if invalid {
+            Val::Invalid("nested array or object")
+        } else {
+            Val::Value(RawValue::List(items))
+        })
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
@@ -601,7 +616,13 @@ impl<'de> Visitor<'de> for HostSeed<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         let mut out = Vec::new();
         let mut saw_hits = false;
-        MapSeed { ctx: Ctx::Host, rec: self.rec, out: &mut out, saw_hits: &mut saw_hits }.visit_map(map)
+        MapSeed {
+            ctx: Ctx::Host,
+            rec: self.rec,
+            out: &mut out,
+            saw_hits: &mut saw_hits,
+        }
+        .visit_map(map)
     }
     fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
         Ok(())

@@ -57,14 +57,25 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { format: InputFormat::Auto, threads: 0, block_size: 4 << 20, max_line: 16 << 20, since: None, until: None }
+        ReadOptions {
+            format: InputFormat::Auto,
+            threads: 0,
+            block_size: 4 << 20,
+            max_line: 16 << 20,
+            since: None,
+            until: None,
+        }
     }
 }
 
 /// Starts reading in background threads. Messages arrive on the receiver until every input is
 /// done; the handle joins the threads.
 pub fn spawn(inputs: Vec<Input>, options: ReadOptions) -> (Receiver<Message>, JoinHandle<()>) {
-    let threads = if options.threads == 0 { thread::available_parallelism().map_or(2, |n| n.get()) } else { options.threads };
+    let threads = if options.threads == 0 {
+        thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        options.threads
+    };
     let (msg_tx, msg_rx) = bounded::<Message>(threads * 4);
     let (job_tx, job_rx) = bounded::<Job>(threads * 2);
     let options = Arc::new(options);
@@ -75,7 +86,12 @@ pub fn spawn(inputs: Vec<Input>, options: ReadOptions) -> (Receiver<Message>, Jo
             workers.push(thread::spawn(move || work::run(job_rx, msg_tx, &options, threads)));
         }
         drop(job_rx);
-        let mut producer = Producer { jobs: job_tx, msgs: msg_tx, options, next_file: 0 };
+        let mut producer = Producer {
+            jobs: job_tx,
+            msgs: msg_tx,
+            options,
+            next_file: 0,
+        };
         for input in inputs {
             match input {
                 Input::Stdin => producer.stream("-".into(), Box::new(io::stdin().lock()), None),
@@ -141,13 +157,27 @@ impl Producer {
         let id = self.next_file;
         self.next_file += 1;
         let ctx = FileCtx { id, name: Arc::from(name) };
-        let _ = self.msgs.send(Message::FileStart { id, name: name.to_owned(), format: format.to_owned() });
+        let _ = self.msgs.send(Message::FileStart {
+            id,
+            name: name.to_owned(),
+            format: format.to_owned(),
+        });
         ctx
     }
 
     fn file_error(&mut self, name: &str, error: String) {
         let ctx = self.new_file(name, "unreadable");
-        let problem = Problem { kind: ProblemKind::File, origin: Origin { file: ctx.name.clone(), line: None, record: None, index: None, id: None }, message: error.clone() };
+        let problem = Problem {
+            kind: ProblemKind::File,
+            origin: Origin {
+                file: ctx.name.clone(),
+                line: None,
+                record: None,
+                index: None,
+                id: None,
+            },
+            message: error.clone(),
+        };
         let _ = self.msgs.send(Message::FileError { id: ctx.id, error, problem });
     }
 
@@ -192,7 +222,11 @@ impl Producer {
             Sniffed::Evtx => {
                 let ctx = self.new_file(&name, "evtx");
                 let len = file.metadata().map_or(0, |m| m.len());
-                let _ = self.jobs.send(Job::EvtxFile { file: ctx, path: path.to_owned(), bytes: len });
+                let _ = self.jobs.send(Job::EvtxFile {
+                    file: ctx,
+                    path: path.to_owned(),
+                    bytes: len,
+                });
             }
             _ => self.stream(name, Box::new(BufReader::with_capacity(1 << 20, file)), Some(sniffed)),
         }
@@ -309,8 +343,16 @@ impl Producer {
                 match fill(&mut reader, &mut buf, block) {
                     Ok(done) => eof = done,
                     Err(e) => {
-                        let problem = Problem { kind: ProblemKind::File, origin: Origin::line(&file.name, next_line), message: format!("read error: {e}") };
-                        let _ = self.msgs.send(Message::FileError { id: file.id, error: format!("read error: {e}"), problem });
+                        let problem = Problem {
+                            kind: ProblemKind::File,
+                            origin: Origin::line(&file.name, next_line),
+                            message: format!("read error: {e}"),
+                        };
+                        let _ = self.msgs.send(Message::FileError {
+                            id: file.id,
+                            error: format!("read error: {e}"),
+                            problem,
+                        });
                         eof = true;
                         buf.clear();
                     }
@@ -344,14 +386,27 @@ impl Producer {
                 // `chunk` starts with the tail of the over-long line: drop it, report it.
                 let end = memchr::memchr(b'\n', &chunk).map_or(chunk.len(), |i| i + 1);
                 chunk.drain(..end);
-                let problem = Problem { kind: ProblemKind::BadRecord, origin: Origin::line(&file.name, line), message: format!("line longer than {max_line} bytes; skipped") };
+                let problem = Problem {
+                    kind: ProblemKind::BadRecord,
+                    origin: Origin::line(&file.name, line),
+                    message: format!("line longer than {max_line} bytes; skipped"),
+                };
                 let _ = self.msgs.send(Message::Skipped { id: file.id, problem });
                 next_line = line + 1;
             }
             let lines_in_chunk = memchr::memchr_iter(b'\n', &chunk).count() as u64;
             let first_line = next_line;
             next_line += lines_in_chunk;
-            if !chunk.is_empty() && self.jobs.send(Job::JsonLines { file: file.clone(), first_line, bytes: chunk }).is_err() {
+            if !chunk.is_empty()
+                && self
+                    .jobs
+                    .send(Job::JsonLines {
+                        file: file.clone(),
+                        first_line,
+                        bytes: chunk,
+                    })
+                    .is_err()
+            {
                 return;
             }
         }

@@ -32,7 +32,13 @@ pub enum Message {
     /// A file (or archive member) is about to be read.
     FileStart { id: u32, name: String, format: String },
     /// A batch of events from one file, with the counts and problems of the records behind it.
-    Batch { id: u32, events: Vec<Event>, counts: Counts, problems: Vec<Problem>, bytes: u64 },
+    Batch {
+        id: u32,
+        events: Vec<Event>,
+        counts: Counts,
+        problems: Vec<Problem>,
+        bytes: u64,
+    },
     /// A record skipped before parsing (an over-long line).
     Skipped { id: u32, problem: Problem },
     /// A file found in a directory walk that is not event data (by content and name).
@@ -75,7 +81,15 @@ pub struct BatchBuilder<'o> {
 
 impl<'o> BatchBuilder<'o> {
     pub fn new(file: &FileCtx, options: &'o ReadOptions) -> Self {
-        BatchBuilder { file: file.clone(), events: Vec::new(), counts: Counts::default(), problems: Vec::new(), warnings: Vec::new(), bytes: 0, options }
+        BatchBuilder {
+            file: file.clone(),
+            events: Vec::new(),
+            counts: Counts::default(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            bytes: 0,
+            options,
+        }
     }
 
     pub fn add_bytes(&mut self, n: u64) {
@@ -108,7 +122,11 @@ impl<'o> BatchBuilder<'o> {
         for warning in self.warnings.drain(..) {
             self.counts.warnings += 1;
             if self.problems.len() < PROBLEMS_PER_BATCH {
-                self.problems.push(Problem { kind: ProblemKind::Warning, origin: problem_origin.clone(), message: warning });
+                self.problems.push(Problem {
+                    kind: ProblemKind::Warning,
+                    origin: problem_origin.clone(),
+                    message: warning,
+                });
             }
         }
     }
@@ -117,7 +135,11 @@ impl<'o> BatchBuilder<'o> {
     pub fn bad(&mut self, origin: Origin, reason: String) {
         self.counts.bad_records += 1;
         if self.problems.len() < PROBLEMS_PER_BATCH {
-            self.problems.push(Problem { kind: ProblemKind::BadRecord, origin, message: reason });
+            self.problems.push(Problem {
+                kind: ProblemKind::BadRecord,
+                origin,
+                message: reason,
+            });
         }
     }
 
@@ -196,7 +218,10 @@ fn json_document(file: &FileCtx, bytes: &[u8], options: &ReadOptions, out: &Send
         let consumed = match de.next() {
             Some(Ok(_)) => de.byte_offset(),
             Some(Err(e)) => {
-                batch.bad(Origin::line(&file.name, line_no + e.line().saturating_sub(1) as u64), format!("invalid JSON: {e}; the rest of the file is skipped"));
+                batch.bad(
+                    Origin::line(&file.name, line_no + e.line().saturating_sub(1) as u64),
+                    format!("invalid JSON: {e}; the rest of the file is skipped"),
+                );
                 break;
             }
             None => break,

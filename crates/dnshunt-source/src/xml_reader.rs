@@ -22,7 +22,11 @@ pub fn read(file: &FileCtx, bytes: &[u8], options: &ReadOptions, out: &Sender<Me
         Ok(t) => t,
         Err(e) => {
             // UTF-16 is what `wevtutil` writes when redirected in some consoles: say so.
-            let hint = if bytes.starts_with(b"\xff\xfe") || bytes.starts_with(b"\xfe\xff") { " (UTF-16: convert to UTF-8 first)" } else { "" };
+            let hint = if bytes.starts_with(b"\xff\xfe") || bytes.starts_with(b"\xfe\xff") {
+                " (UTF-16: convert to UTF-8 first)"
+            } else {
+                ""
+            };
             batch.bad(Origin::line(&file.name, 1), format!("XML is not UTF-8{hint}: {e}"));
             return batch.flush(out);
         }
@@ -45,7 +49,10 @@ pub fn read(file: &FileCtx, bytes: &[u8], options: &ReadOptions, out: &Sender<Me
         let end = match close.find(&text.as_bytes()[start..]) {
             Some(i) => start + i + "</Event>".len(),
             None => {
-                let origin = Origin { record: Some(ordinal), ..Origin::line(&file.name, line) };
+                let origin = Origin {
+                    record: Some(ordinal),
+                    ..Origin::line(&file.name, line)
+                };
                 batch.bad(origin, "XML event without </Event>; the rest of the file is skipped".to_owned());
                 break;
             }
@@ -58,7 +65,10 @@ pub fn read(file: &FileCtx, bytes: &[u8], options: &ReadOptions, out: &Sender<Me
             Some(i) => &text[start..start + 6 + i],
             None => &text[start..end],
         };
-        let origin = Origin { record: Some(ordinal), ..Origin::line(&file.name, line) };
+        let origin = Origin {
+            record: Some(ordinal),
+            ..Origin::line(&file.name, line)
+        };
         match parse_event(segment) {
             Ok(raw) => batch.record(raw, origin),
             Err(e) => batch.bad(origin, format!("malformed XML event: {e}")),

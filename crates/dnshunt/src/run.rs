@@ -63,7 +63,13 @@ fn read_all(input: &InputArgs, mut on_event: impl FnMut(&dnshunt_core::Event) ->
                 file.name = name;
                 file.format = format;
             }
-            Message::Batch { id, events, counts, problems, bytes: n } => {
+            Message::Batch {
+                id,
+                events,
+                counts,
+                problems,
+                bytes: n,
+            } => {
                 for event in &events {
                     on_event(event)?;
                 }
@@ -114,9 +120,19 @@ fn load_blocklists(args: &HuntArgs, quiet: bool) -> Result<IndicatorSet> {
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let parsed = set.add_list(&name, &text);
         if !quiet {
-            eprintln!("dnshunt: blocklist {}: {} domains, {} addresses, {} networks", path.display(), parsed.domains, parsed.addresses, parsed.networks);
+            eprintln!(
+                "dnshunt: blocklist {}: {} domains, {} addresses, {} networks",
+                path.display(),
+                parsed.domains,
+                parsed.addresses,
+                parsed.networks
+            );
             if parsed.rejected > 0 {
-                eprintln!("dnshunt: blocklist {}: {} lines are not a domain, address or network, e.g.:", path.display(), parsed.rejected);
+                eprintln!(
+                    "dnshunt: blocklist {}: {} lines are not a domain, address or network, e.g.:",
+                    path.display(),
+                    parsed.rejected
+                );
                 for (line, text) in &parsed.rejected_examples {
                     eprintln!("    line {line}: {text}");
                 }
@@ -129,9 +145,17 @@ fn load_blocklists(args: &HuntArgs, quiet: bool) -> Result<IndicatorSet> {
 fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let quiet = args.input.quiet;
     let config = crate::config::load(args.config.as_deref())?;
-    let inputs = DetectorInputs { blocklist: load_blocklists(&args, quiet)? };
+    let inputs = DetectorInputs {
+        blocklist: load_blocklists(&args, quiet)?,
+    };
     let detectors = registry::build(&config.detectors, inputs);
-    let mut engine = Engine::new(EngineConfig { max_evidence: args.max_evidence.max(1), min_severity: args.min_severity }, detectors);
+    let mut engine = Engine::new(
+        EngineConfig {
+            max_evidence: args.max_evidence.max(1),
+            min_severity: args.min_severity,
+        },
+        detectors,
+    );
     let detector_names = engine.detector_names();
 
     let (report, elapsed) = read_all(&args.input, |event| {

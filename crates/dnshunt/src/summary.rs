@@ -20,7 +20,12 @@ pub fn print(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[Fi
 /// The summary as JSON: `{"read": ReadReport, "elapsed_seconds": f64, "findings_per_detector": {name: {"findings": n, "events": n}}}`.
 pub fn write_json(path: &Path, report: &ReadReport, elapsed: Duration, engine: Option<&EngineReport>) -> Result<()> {
     let per_detector: serde_json::Map<String, serde_json::Value> = engine
-        .map(|e| e.findings_per_detector.iter().map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events}))).collect())
+        .map(|e| {
+            e.findings_per_detector
+                .iter()
+                .map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events})))
+                .collect()
+        })
         .unwrap_or_default();
     let doc = serde_json::json!({
         "read": report,
@@ -81,7 +86,13 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
         );
     }
     if t.bad_records + t.warnings + report.file_errors > 0 {
-        let _ = writeln!(s, "  problems: {} bad records (skipped), {} field warnings (event kept), {} unreadable files", thousands(t.bad_records), thousands(t.warnings), report.file_errors);
+        let _ = writeln!(
+            s,
+            "  problems: {} bad records (skipped), {} field warnings (event kept), {} unreadable files",
+            thousands(t.bad_records),
+            thousands(t.warnings),
+            report.file_errors
+        );
         for kind in [ProblemKind::File, ProblemKind::BadRecord, ProblemKind::Warning] {
             for p in report.examples.iter().filter(|p| p.kind == kind) {
                 let label = match kind {

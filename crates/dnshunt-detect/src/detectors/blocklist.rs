@@ -37,7 +37,11 @@ pub struct BlocklistConfig {
 
 impl Default for BlocklistConfig {
     fn default() -> Self {
-        BlocklistConfig { name_severity: Severity::High, address_severity: Severity::Medium, match_connections: true }
+        BlocklistConfig {
+            name_severity: Severity::High,
+            address_severity: Severity::Medium,
+            match_connections: true,
+        }
     }
 }
 
@@ -93,7 +97,12 @@ impl Detector for Blocklist {
                 for target in q.answer_names() {
                     if let Some(hit) = self.set.match_domain(target) {
                         let sev = self.config.name_severity;
-                        let explanation = format!("{} looked up {qname}, an alias (CNAME) of {target}, which is on blocklist {} as {}", who(event), hit.list, hit.indicator);
+                        let explanation = format!(
+                            "{} looked up {qname}, an alias (CNAME) of {target}, which is on blocklist {} as {}",
+                            who(event),
+                            hit.list,
+                            hit.indicator
+                        );
                         out.push(
                             Finding::from_event(Self::NAME, sev, Self::score(sev), event, &[&guid, "cname", &hit.indicator], explanation)
                                 .with_attack(&["T1071", "T1568"])
@@ -155,14 +164,21 @@ mod tests {
         let mut d = Blocklist::new(BlocklistConfig::default(), set);
         let mut out = Vec::new();
         d.observe(&event, &mut out);
-        let got: Vec<String> = out.iter().map(|f| format!("{} {}", f.details["matched"].as_str().unwrap(), f.details["indicator"].as_str().unwrap())).collect();
+        let got: Vec<String> = out
+            .iter()
+            .map(|f| format!("{} {}", f.details["matched"].as_str().unwrap(), f.details["indicator"].as_str().unwrap()))
+            .collect();
         assert_eq!(got, expected);
     }
 
     #[test]
     fn fires_on_name_parent_cname_and_answer() {
         check("evil.example\n", dns("c2.evil.example", "::ffff:192.0.2.1;"), &["query_name evil.example"]);
-        check("cdn-evil.example\n", dns("innocent.example", "type:  5 edge.cdn-evil.example;::ffff:192.0.2.1;"), &["cname cdn-evil.example"]);
+        check(
+            "cdn-evil.example\n",
+            dns("innocent.example", "type:  5 edge.cdn-evil.example;::ffff:192.0.2.1;"),
+            &["cname cdn-evil.example"],
+        );
         check("192.0.2.0/24\n", dns("innocent.example", "::ffff:192.0.2.1;"), &["answer 192.0.2.0/24"]);
         check("192.0.2.1\n", net("192.0.2.1", 443), &["connection 192.0.2.1"]);
     }

@@ -42,7 +42,13 @@ pub(crate) mod tests {
     pub fn dns(name: &str, results: &str) -> Event {
         let mut answers = Vec::new();
         parse_query_results(results, &mut answers);
-        base(EventKind::DnsQuery(DnsQuery { process: process(), query: DnsName::new(name), status: QueryStatus::SUCCESS, answers, results_raw: results.into() }))
+        base(EventKind::DnsQuery(DnsQuery {
+            process: process(),
+            query: DnsName::new(name),
+            status: QueryStatus::SUCCESS,
+            answers,
+            results_raw: results.into(),
+        }))
     }
 
     /// An EID 3 to `ip:port`.

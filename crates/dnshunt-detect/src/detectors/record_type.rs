@@ -33,8 +33,19 @@ pub struct RecordTypeConfig {
 
 impl Default for RecordTypeConfig {
     fn default() -> Self {
-        let types = [("TXT", Severity::Low), ("NULL", Severity::Medium), ("ANY", Severity::Medium), ("AXFR", Severity::Medium), ("IXFR", Severity::Medium), ("HINFO", Severity::Low), ("KEY", Severity::Low)];
-        RecordTypeConfig { types: types.iter().map(|(t, s)| ((*t).to_owned(), *s)).collect(), allowed_processes: Vec::new() }
+        let types = [
+            ("TXT", Severity::Low),
+            ("NULL", Severity::Medium),
+            ("ANY", Severity::Medium),
+            ("AXFR", Severity::Medium),
+            ("IXFR", Severity::Medium),
+            ("HINFO", Severity::Low),
+            ("KEY", Severity::Low),
+        ];
+        RecordTypeConfig {
+            types: types.iter().map(|(t, s)| ((*t).to_owned(), *s)).collect(),
+            allowed_processes: Vec::new(),
+        }
     }
 }
 
@@ -72,7 +83,10 @@ impl Detector for RecordTypes {
         let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
         let recon = matches!(rtype.0, 255 | 251 | 252);
         let (attack, why) = if recon {
-            (["T1590.002"].as_slice(), "a query for everything a name holds is reconnaissance, not normal client behaviour")
+            (
+                ["T1590.002"].as_slice(),
+                "a query for everything a name holds is reconnaissance, not normal client behaviour",
+            )
         } else {
             (["T1071.004"].as_slice(), "endpoints rarely need them, and DNS tunnels and stagers carry data in them")
         };
@@ -117,14 +131,21 @@ mod tests {
 
     #[test]
     fn ordinary_answers_do_not_fire() {
-        check(RecordTypeConfig::default(), dns("www.youtube.com", "type:  5 youtube-ui.l.google.com;::ffff:172.217.24.142;"), None);
+        check(
+            RecordTypeConfig::default(),
+            dns("www.youtube.com", "type:  5 youtube-ui.l.google.com;::ffff:172.217.24.142;"),
+            None,
+        );
         check(RecordTypeConfig::default(), dns("foo.example.com", "-"), None);
         check(RecordTypeConfig::default(), dns("dc.corp.example", "type:  33 dc01.corp.example;"), None);
     }
 
     #[test]
     fn allowed_processes_are_quiet() {
-        let config = RecordTypeConfig { allowed_processes: vec!["PowerShell.exe".into()], ..Default::default() };
+        let config = RecordTypeConfig {
+            allowed_processes: vec!["PowerShell.exe".into()],
+            ..Default::default()
+        };
         check(config, dns("hoge.example.com", "type:16 "), None);
     }
 }
