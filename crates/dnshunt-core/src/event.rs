@@ -108,6 +108,9 @@ pub struct Event {
 }
 
 /// The four event types dnshunt models.
+// ProcessCreate is the large variant, but it is the rare one and is read field by field by
+// detectors; boxing it would add an allocation per event for a smaller copy when moving.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event_type", rename_all = "snake_case")]
 pub enum EventKind {

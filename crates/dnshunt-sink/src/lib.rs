@@ -68,7 +68,7 @@ fn write_table<W: Write>(out: &mut W, findings: &[Finding], width: Option<u16>) 
         let process = f.process.image.as_deref().map(image_file_name).unwrap_or_default();
         let count = if f.count > 1 { format!(" (×{})", f.count) } else { String::new() };
         table.add_row(vec![
-            Cell::new(&time[..19].replace('T', " ")),
+            Cell::new(time[..19].replace('T', " ")),
             Cell::new(f.severity).fg(severity_color(f.severity)),
             Cell::new(f.score),
             Cell::new(&f.detector),

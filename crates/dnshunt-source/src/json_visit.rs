@@ -703,7 +703,8 @@ impl<'de> Visitor<'de> for AnswerSeed {
                 }
             }
         }
-        Ok(rtype.zip(data))
+        // TXT and NULL answers carry a type and no data.
+        Ok(rtype.map(|t| (t, data.unwrap_or(Cow::Borrowed("")))))
     }
     fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
         Ok(None)

@@ -1,0 +1,122 @@
+//! `dnshunt-bench`: input generation and baselines for the ingest benchmark
+//! (`scripts/bench-ingest.sh` drives it; see the README's Benchmarks section).
+//!
+//! - `gen SRC OUT MB`: writes `OUT` by repeating the JSON lines of `SRC` until it holds `MB`
+//!   megabytes, renaming the host of each copy (`…-r<n>`, 50 hosts in turn).
+//! - `json FILE [threads]`: a bare `serde_json::Value` parse of every line; prints lines/s, MB/s.
+//! - `evtx FILE COPIES [threads]`: the `evtx` crate's JSON rendering of FILE, COPIES times, and
+//!   the same plus a bare `serde_json::Value` parse of every rendered record.
+
+use std::io::{BufWriter, Write};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("gen") if args.len() == 4 => gen(&args[1], &args[2], args[3].parse()?),
+        Some("json") if args.len() >= 2 => json(&args[1], args.get(2).map_or(Ok(1), |t| t.parse())?),
+        Some("evtx") if args.len() >= 3 => evtx(&args[1], args[2].parse()?, args.get(3).map_or(Ok(1), |t| t.parse())?),
+        _ => bail!("usage: dnshunt-bench gen SRC OUT MB | json FILE [threads] | evtx FILE COPIES [threads]"),
+    }
+}
+
+/// Hosts in generated files: fixed, so that state that grows with hosts does not grow with size.
+const HOSTS: u64 = 50;
+
+fn gen(src: &str, out: &str, megabytes: u64) -> Result<()> {
+    let text = std::fs::read_to_string(src).with_context(|| format!("reading {src}"))?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let host = find_host(&lines).context("no winlog.computer_name in the source lines")?;
+    let target = megabytes * 1_000_000;
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out).with_context(|| format!("creating {out}"))?);
+    let mut written = 0u64;
+    let mut copy = 0u64;
+    while written < target {
+        let renamed = format!("{host}-r{}", copy % HOSTS);
+        for line in &lines {
+            let line = line.replace(&host, &renamed);
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+            written += line.len() as u64 + 1;
+        }
+        copy += 1;
+    }
+    w.flush()?;
+    eprintln!("wrote {out}: {:.0} MB, {} copies of {} lines", written as f64 / 1e6, copy, lines.len());
+    Ok(())
+}
+
+fn find_host(lines: &[&str]) -> Option<String> {
+    let first: serde_json::Value = serde_json::from_str(lines.first()?).ok()?;
+    first.pointer("/winlog/computer_name")?.as_str().map(str::to_owned)
+}
+
+fn json(path: &str, threads: usize) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    let started = Instant::now();
+    // Cut at line ends into 4 MiB blocks, as dnshunt's reader does, and parse every line into a
+    // `serde_json::Value`: the cheapest complete parse of the same bytes.
+    let mut blocks = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = (start + (4 << 20)).min(bytes.len());
+        let end = memchr::memrchr(b'\n', &bytes[start..end]).map_or(end, |i| start + i + 1);
+        let end = if end == start { bytes.len() } else { end };
+        blocks.push(&bytes[start..end]);
+        start = end;
+    }
+    let (lines, bad) = pool.install(|| {
+        blocks
+            .par_iter()
+            .map(|block| {
+                let (mut n, mut bad) = (0u64, 0u64);
+                for line in block.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    match serde_json::from_slice::<serde_json::Value>(line) {
+                        Ok(v) => {
+                            std::hint::black_box(&v);
+                            n += 1;
+                        }
+                        Err(_) => bad += 1,
+                    }
+                }
+                (n, bad)
+            })
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "baseline serde_json::Value, {threads} thread(s): {lines} lines ({bad} bad) in {secs:.3} s = {:.0} lines/s, {:.1} MB/s",
+        lines as f64 / secs,
+        bytes.len() as f64 / 1e6 / secs
+    );
+    Ok(())
+}
+
+fn evtx(path: &str, copies: usize, threads: usize) -> Result<()> {
+    for parse in [false, true] {
+        let started = Instant::now();
+        let mut records = 0u64;
+        for _ in 0..copies {
+            let mut parser = evtx::EvtxParser::from_path(path)?.with_configuration(evtx::ParserSettings::new().num_threads(threads).indent(false));
+            for r in parser.records_json_bytes().flatten() {
+                if parse {
+                    std::hint::black_box(serde_json::from_slice::<serde_json::Value>(&r.data).ok());
+                } else {
+                    std::hint::black_box(&r.data);
+                }
+                records += 1;
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let what = if parse { "rendering + serde_json::Value parse" } else { "rendering only" };
+        println!(
+            "baseline evtx crate {what}, {threads} thread(s): {records} records in {secs:.3} s = {:.0} records/s",
+            records as f64 / secs
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Ingest benchmark: dnshunt `events` and `hunt` against a bare serde_json parse of the same bytes,
+# on a generated Winlogbeat 8 ECS NDJSON file, and against the bare `evtx` crate on EVTX.
+# Prints throughput, the ratios, and peak memory at two input sizes.
+#
+#   scripts/bench-ingest.sh [MB]        (default 1024 MB; data goes to bench-data/, git-ignored)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MB=${1:-1024}
+THREADS=$(nproc)
+cargo build --release -q -p dnshunt -p dnshunt-bench
+BIN=target/release/dnshunt
+BENCH=target/release/dnshunt-bench
+mkdir -p bench-data
+BIG=bench-data/ecs-${MB}mb.ndjson
+SMALL=bench-data/ecs-$((MB / 10))mb.ndjson
+[ -s "$BIG" ] || $BENCH gen examples/incident/workstation.ndjson "$BIG" "$MB"
+[ -s "$SMALL" ] || $BENCH gen examples/incident/workstation.ndjson "$SMALL" $((MB / 10))
+
+# Seconds and peak RSS (KiB) of a command, via GNU time.
+measure() {
+  local t
+  t=$(mktemp)
+  /usr/bin/time -o "$t" -f '%e %M' "$@" >/dev/null 2>&1
+  tail -1 "$t"
+  rm -f "$t"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+echo "== JSON ($MB MB, $THREADS threads)"
+cat "$BIG" >/dev/null  # warm the page cache so every run reads from memory
+read -r base1_s _ < <(measure $BENCH json "$BIG" 1)
+read -r baseN_s _ < <(measure $BENCH json "$BIG" "$THREADS")
+read -r events_s events_kb < <(measure $BIN events -q "$BIG")
+read -r hunt_s hunt_kb < <(measure $BIN hunt -q --format jsonl "$BIG")
+read -r hunt_small_s hunt_small_kb < <(measure $BIN hunt -q --format jsonl "$SMALL")
+lines=$(wc -l < "$BIG")
+printf '  bare serde_json::Value parse, 1 thread : %6.2f s  %9.0f lines/s\n' "$base1_s" "$(ratio "$lines" "$base1_s")"
+printf '  bare serde_json::Value parse, %d threads: %6.2f s  %9.0f lines/s\n' "$THREADS" "$baseN_s" "$(ratio "$lines" "$baseN_s")"
+printf '  dnshunt events (normalise + write JSON) : %6.2f s  %9.0f events/s  peak %d MB\n' "$events_s" "$(ratio "$lines" "$events_s")" $((events_kb / 1024))
+printf '  dnshunt hunt                            : %6.2f s  %9.0f events/s  peak %d MB\n' "$hunt_s" "$(ratio "$lines" "$hunt_s")" $((hunt_kb / 1024))
+echo "  ratio hunt / bare parse (1 thread)      : $(ratio "$base1_s" "$hunt_s")x   (target >= 0.5)"
+echo "  ratio hunt / bare parse ($THREADS threads)     : $(ratio "$baseN_s" "$hunt_s")x"
+echo "  peak memory hunt at $((MB / 10)) MB vs $MB MB    : $((hunt_small_kb / 1024)) MB vs $((hunt_kb / 1024)) MB (ratio $(ratio "$hunt_kb" "$hunt_small_kb"))"
+
+EVTX=../shared/data/evtx-attack-samples/PanacheSysmon_vs_AtomicRedTeam01.evtx
+if [ -f "$EVTX" ]; then
+  COPIES=200
+  args=()
+  for _ in $(seq $COPIES); do args+=("$EVTX"); done
+  echo "== EVTX ($COPIES × $(basename "$EVTX"))"
+  base_out=$($BENCH evtx "$EVTX" $COPIES "$THREADS")
+  echo "$base_out" | sed 's/^/  /'
+  ebase_s=$(echo "$base_out" | sed -n 's/.*rendering + serde_json.* in \([0-9.]*\) s.*/\1/p')
+  read -r ehunt_s ehunt_kb < <(measure $BIN hunt -q --format jsonl "${args[@]}")
+  records=$(echo "$base_out" | sed -n 's/.*: \([0-9]*\) records.*/\1/p' | head -1)
+  printf '  dnshunt hunt : %6.2f s  %9.0f records/s  peak %d MB\n' "$ehunt_s" "$(ratio "$records" "$ehunt_s")" $((ehunt_kb / 1024))
+  echo "  ratio hunt / (rendering + bare parse) : $(ratio "$ebase_s" "$ehunt_s")x"
+fi
