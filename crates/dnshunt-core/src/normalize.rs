@@ -18,6 +18,10 @@ pub const SYSMON_CHANNEL: &str = "Microsoft-Windows-Sysmon/Operational";
 /// Sysmon's event provider.
 pub const SYSMON_PROVIDER: &str = "Microsoft-Windows-Sysmon";
 
+/// Longest `QueryName` accepted: 253 octets in presentation form, with room for a trailing dot
+/// and `\.`-escaped odd bytes; anything longer is not a name a resolver could have been asked.
+const MAX_QUERY_NAME: usize = 1024;
+
 /// What a record turned out to be.
 #[derive(Debug)]
 pub enum Outcome {
@@ -212,7 +216,9 @@ impl Fields<'_, '_, '_> {
         }
         let image = self.text(Field::Image);
         let mut user = self.text(Field::User);
-        if user.is_none() {
+        // `user.*` is the process's user only in documents of Winlogbeat's Sysmon pipeline;
+        // Winlogbeat 6 puts the account the event was logged under (SYSTEM) there.
+        if user.is_none() && self.raw.ecs.module.as_deref() == Some("sysmon") {
             user = match (self.raw.ecs.user_domain.as_deref(), self.raw.ecs.user_name.as_deref()) {
                 (Some(domain), Some(name)) => Some(format!("{domain}\\{name}")),
                 (None, Some(name)) => Some(name.to_owned()),
@@ -226,6 +232,9 @@ impl Fields<'_, '_, '_> {
         let Some(name) = self.text(Field::QueryName) else {
             return Err(BadRecord::new("DnsQuery (EID 22) without QueryName"));
         };
+        if name.len() > MAX_QUERY_NAME {
+            return Err(BadRecord::new(format!("QueryName of {} bytes is not a DNS name (at most 253 octets)", name.len())));
+        }
         let ecs_status = self.raw.ecs.dns_status.as_deref().and_then(QueryStatus::from_name);
         let status = match self.number::<u32>(Field::QueryStatus).map(QueryStatus).or(ecs_status) {
             Some(status) => status,

@@ -13,6 +13,10 @@ use crate::read::ReadOptions;
 use crate::report::{Problem, ProblemKind};
 use crate::work::{BatchBuilder, FileCtx, Message};
 
+/// The EVTX file header block and chunk sizes (fixed by the format).
+const EVTX_HEADER_BLOCK: u64 = 4096;
+const EVTX_CHUNK: u64 = 65536;
+
 pub fn read_path(file: &FileCtx, path: &Path, bytes: u64, options: &ReadOptions, threads: usize, out: &Sender<Message>) -> bool {
     match EvtxParser::from_path(path) {
         Ok(parser) => read(file, parser, bytes, options, threads, out),
@@ -48,6 +52,18 @@ fn read<T: Read + Seek>(file: &FileCtx, parser: EvtxParser<T>, bytes: u64, optio
     let mut parser = parser.with_configuration(settings);
     let mut batch = BatchBuilder::new(file, options);
     batch.add_bytes(bytes);
+    // A file cut short (a copy that stopped, a carved file) loses whole chunks without the
+    // parser noticing: compare what the header declares with what the file holds.
+    let declared = u64::from(parser.header().chunk_count);
+    let body = bytes.saturating_sub(EVTX_HEADER_BLOCK);
+    let (whole, partial) = (body / EVTX_CHUNK, body % EVTX_CHUNK != 0);
+    if bytes > 0 && (whole < declared || (partial && whole + 1 <= declared)) {
+        let part = if partial { " and part of another" } else { "" };
+        batch.bad(
+            Origin::record(&file.name, 0),
+            format!("EVTX file is truncated: the header declares {declared} chunks of 64 KiB, the file holds {whole}{part}; records in the missing part are lost"),
+        );
+    }
     for (ordinal, result) in (1u64..).zip(parser.records_json_bytes()) {
         match result {
             Ok(record) => {

@@ -65,6 +65,8 @@ enum Action {
     EcsDnsStatus,
     EcsTimestamp,
     EcsModule,
+    EcsDirection,
+    EcsNetworkType,
     HitsArray,
     Ignore,
 }
@@ -169,6 +171,8 @@ fn route(ctx: Ctx, key: &str) -> Action {
         },
         Ctx::Network => match key {
             "transport" => Field(F::Protocol),
+            "direction" => EcsDirection,
+            "type" => EcsNetworkType,
             _ => Ignore,
         },
         Ctx::User => match key {
@@ -367,6 +371,23 @@ impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
                 Action::EcsModule => set_str(&mut rec.ecs.module, map.next_value_seed(StrSeed)?),
                 Action::EcsUserName => set_str(&mut rec.ecs.user_name, map.next_value_seed(StrSeed)?),
                 Action::EcsUserDomain => set_str(&mut rec.ecs.user_domain, map.next_value_seed(StrSeed)?),
+                // ECS spells Sysmon's `Initiated` and `*IsIpv6` as `network.direction` / `.type`.
+                Action::EcsDirection => {
+                    if let Some(direction) = map.next_value_seed(StrSeed)? {
+                        match direction.as_ref() {
+                            "egress" | "outbound" => rec.set(dnshunt_core::Field::Initiated, RawValue::Bool(true)),
+                            "ingress" | "inbound" => rec.set(dnshunt_core::Field::Initiated, RawValue::Bool(false)),
+                            _ => {}
+                        }
+                    }
+                }
+                Action::EcsNetworkType => {
+                    if let Some(kind) = map.next_value_seed(StrSeed)? {
+                        let v6 = RawValue::Bool(kind.as_ref() == "ipv6");
+                        rec.set(dnshunt_core::Field::SourceIsIpv6, v6.clone());
+                        rec.set(dnshunt_core::Field::DestinationIsIpv6, v6);
+                    }
+                }
                 Action::EcsHash(algo) => {
                     if let Some(v) = map.next_value_seed(StrSeed)? {
                         rec.ecs.hashes.push((algo, v));

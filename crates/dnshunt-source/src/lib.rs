@@ -8,6 +8,7 @@
 //! Bad input is data: every record that cannot be read becomes a counted [`Problem`] with its
 //! file and line or record number, and reading goes on.
 
+pub mod elastic;
 mod evtx_reader;
 pub mod json_visit;
 mod read;

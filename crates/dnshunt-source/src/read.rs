@@ -313,29 +313,46 @@ impl Producer {
 
     /// JSON: line-delimited (cut into blocks at line ends) or whole documents.
     fn json<R: BufRead>(&mut self, name: String, mut reader: R) {
-        // Look at the first lines to tell NDJSON from a pretty-printed document.
+        // Look at the first lines to tell NDJSON from a pretty-printed document. A read error
+        // (a truncated .gz) keeps what was read before it: those events are still good.
         let mut head = Vec::new();
-        if let Err(e) = (&mut reader).take(256 << 10).read_to_end(&mut head) {
-            return self.file_error(&name, format!("cannot read: {e}"));
+        let head_error = (&mut reader).take(256 << 10).read_to_end(&mut head).err();
+        if head.is_empty() {
+            if let Some(e) = head_error {
+                return self.file_error(&name, format!("cannot read: {e}"));
+            }
         }
         if is_line_delimited(&head) {
             let ctx = self.new_file(&name, "json-lines");
-            self.json_lines(ctx, head, reader);
+            self.json_lines(ctx, head, reader, head_error);
         } else {
             let mut bytes = head;
-            if let Err(e) = reader.read_to_end(&mut bytes) {
-                return self.file_error(&name, format!("cannot read: {e}"));
-            }
+            let error = head_error.or_else(|| reader.read_to_end(&mut bytes).err());
             let ctx = self.new_file(&name, "json");
-            let _ = self.jobs.send(Job::JsonDocument { file: ctx, bytes });
+            let _ = self.jobs.send(Job::JsonDocument { file: ctx.clone(), bytes });
+            if let Some(e) = error {
+                self.read_error(&ctx, None, &e);
+            }
         }
     }
 
-    fn json_lines<R: Read>(&mut self, file: FileCtx, mut buf: Vec<u8>, mut reader: R) {
+    /// Reports that a file stopped being readable part-way (what came before was read).
+    fn read_error(&mut self, file: &FileCtx, line: Option<u64>, e: &io::Error) {
+        let message = match line {
+            Some(line) => format!("read error after line {}: {e}; the rest of the file is lost", line.saturating_sub(1)),
+            None => format!("read error: {e}; the rest of the file is lost"),
+        };
+        let origin = Origin { file: file.name.clone(), line, record: None, index: None, id: None };
+        let problem = Problem { kind: ProblemKind::File, origin, message: message.clone() };
+        let _ = self.msgs.send(Message::FileError { id: file.id, error: message, problem });
+    }
+
+    fn json_lines<R: Read>(&mut self, file: FileCtx, mut buf: Vec<u8>, mut reader: R, head_error: Option<io::Error>) {
         let block = self.options.block_size.max(4096);
         let max_line = self.options.max_line.max(block);
         let mut next_line: u64 = 1;
-        let mut eof = false;
+        let mut eof = head_error.is_some();
+        let mut read_error = head_error;
         // While skipping an over-long line: the line number it started on.
         let mut skipping: Option<u64> = None;
         loop {
@@ -343,18 +360,9 @@ impl Producer {
                 match fill(&mut reader, &mut buf, block) {
                     Ok(done) => eof = done,
                     Err(e) => {
-                        let problem = Problem {
-                            kind: ProblemKind::File,
-                            origin: Origin::line(&file.name, next_line),
-                            message: format!("read error: {e}"),
-                        };
-                        let _ = self.msgs.send(Message::FileError {
-                            id: file.id,
-                            error: format!("read error: {e}"),
-                            problem,
-                        });
+                        // What was read before the error stays in `buf` and is parsed.
+                        read_error = Some(e);
                         eof = true;
-                        buf.clear();
                     }
                 }
             }
@@ -375,7 +383,10 @@ impl Producer {
                     let target = buf.len() * 2;
                     match fill(&mut reader, &mut buf, target) {
                         Ok(done) => eof = done,
-                        Err(_) => eof = true,
+                        Err(e) => {
+                            read_error = Some(e);
+                            eof = true;
+                        }
                     }
                     continue;
                 }
@@ -409,6 +420,9 @@ impl Producer {
             {
                 return;
             }
+        }
+        if let Some(e) = read_error {
+            self.read_error(&file, Some(next_line), &e);
         }
     }
 }

@@ -231,8 +231,22 @@ fn json_document(file: &FileCtx, bytes: &[u8], options: &ReadOptions, out: &Send
         match json_visit::parse_document(&tail[..consumed], &mut records) {
             Ok(()) => {
                 let many = records.len() > 1;
+                // Hits of a whole search response: point at the line where each hit opens.
+                let mut cursor = 0;
                 for (i, raw) in records.drain(..).enumerate() {
-                    let mut origin = Origin::line(&file.name, line_no);
+                    let mut hit_line = line_no;
+                    if let Some(id) = raw.es_id.as_deref().filter(|_| many) {
+                        let needle = format!("\"{id}\"");
+                        if let Some(at) = memchr::memmem::find(&tail[cursor..consumed], needle.as_bytes()) {
+                            // The hit opens at the last `{` before its `_id` (`_index` and `_id`
+                            // lead every hit Elasticsearch and OpenSearch write).
+                            let id_at = cursor + at;
+                            let open = memchr::memrchr(b'{', &tail[cursor..id_at]).map_or(id_at, |i| cursor + i);
+                            hit_line = line_no + memchr::memchr_iter(b'\n', &tail[..open]).count() as u64;
+                            cursor = id_at + needle.len();
+                        }
+                    }
+                    let mut origin = Origin::line(&file.name, hit_line);
                     if many {
                         origin.record = Some(i as u64 + 1);
                     }

@@ -41,6 +41,7 @@ pub fn read(file: &FileCtx, bytes: &[u8], options: &ReadOptions, out: &Sender<Me
         let after = text.as_bytes().get(start + 6).copied();
         if !matches!(after, Some(b' ' | b'>' | b'\t' | b'\r' | b'\n' | b'/')) {
             // `<Events>`, `<EventData>`, `<EventID>` ...
+            line += memchr::memchr_iter(b'\n', &text.as_bytes()[pos..start + 6]).count() as u64;
             pos = start + 6;
             continue;
         }
