@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MB=${1:-1024}
 THREADS=$(nproc)
-cargo build --release -q -p dnshunt -p dnshunt-bench
+[ "${NO_BUILD:-0}" = 1 ] || cargo build --release -q -p dnshunt -p dnshunt-bench
 BIN=target/release/dnshunt
 BENCH=target/release/dnshunt-bench
 mkdir -p bench-data

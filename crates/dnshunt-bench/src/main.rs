@@ -4,6 +4,8 @@
 //! - `gen SRC OUT MB`: writes `OUT` by repeating the JSON lines of `SRC` until it holds `MB`
 //!   megabytes, renaming the host of each copy (`…-r<n>`, 50 hosts in turn).
 //! - `json FILE [threads]`: a bare `serde_json::Value` parse of every line; prints lines/s, MB/s.
+//! - `intel N OUT`: an indicator list of N entries (80 % domains with a family tag, 15 %
+//!   addresses, 5 % networks), deterministic, for the list-loading benchmark.
 //! - `evtx FILE COPIES [threads]`: the `evtx` crate's JSON rendering of FILE, COPIES times, and
 //!   the same plus a bare `serde_json::Value` parse of every rendered record.
 
@@ -18,8 +20,9 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gen") if args.len() == 4 => gen(&args[1], &args[2], args[3].parse()?),
         Some("json") if args.len() >= 2 => json(&args[1], args.get(2).map_or(Ok(1), |t| t.parse())?),
+        Some("intel") if args.len() == 3 => intel(args[1].parse()?, &args[2]),
         Some("evtx") if args.len() >= 3 => evtx(&args[1], args[2].parse()?, args.get(3).map_or(Ok(1), |t| t.parse())?),
-        _ => bail!("usage: dnshunt-bench gen SRC OUT MB | json FILE [threads] | evtx FILE COPIES [threads]"),
+        _ => bail!("usage: dnshunt-bench gen SRC OUT MB | json FILE [threads] | evtx FILE COPIES [threads] | intel N OUT"),
     }
 }
 
@@ -118,5 +121,31 @@ fn evtx(path: &str, copies: usize, threads: usize) -> Result<()> {
             records as f64 / secs
         );
     }
+    Ok(())
+}
+
+fn intel(n: u64, out: &str) -> Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out).with_context(|| format!("creating {out}"))?);
+    // xorshift: deterministic and dependency-free.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    const TLDS: [&str; 8] = ["com", "net", "org", "info", "xyz", "top", "ru", "co.uk"];
+    for i in 0..n {
+        let r = next();
+        match i % 20 {
+            0..=15 => {
+                let label: String = (0..8 + r % 12).map(|k| (b'a' + ((r >> (k * 3)) % 26) as u8) as char).collect();
+                writeln!(w, "{label}{i}.{}\tfamily{}", TLDS[(r % 8) as usize], r % 2000)?;
+            }
+            16..=18 => writeln!(w, "{}.{}.{}.{}", r >> 24 & 255, r >> 16 & 255, r >> 8 & 255, r & 255)?,
+            _ => writeln!(w, "{}.{}.{}.0/24", r >> 24 & 255, r >> 16 & 255, r >> 8 & 255)?,
+        }
+    }
+    w.flush()?;
     Ok(())
 }

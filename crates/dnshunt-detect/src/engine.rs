@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Guid, ProcessContext, Severity};
+use dnshunt_core::{Detector, Event, Finding, Severity};
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -31,24 +31,17 @@ pub struct EngineReport {
     pub findings_per_detector: BTreeMap<String, (u64, u64)>,
     /// Findings below `min_severity`.
     pub below_min_severity: u64,
-}
-
-/// What the engine remembers of a process, for findings' context.
-#[derive(Clone, Debug)]
-struct ProcessInfo {
-    image: Option<String>,
-    command_line: Option<String>,
-    parent_image: Option<String>,
-    parent_command_line: Option<String>,
-    user: Option<String>,
+    /// Findings suppressed by the allowlist per detector, and the events behind them.
+    pub suppressed_per_detector: BTreeMap<String, (u64, u64)>,
 }
 
 pub struct Engine {
     config: EngineConfig,
     detectors: Vec<Box<dyn Detector>>,
     findings: HashMap<String, Finding>,
-    processes: HashMap<Guid, ProcessInfo>,
+    process_tree: crate::process_tree::ProcessTree,
     scratch: Vec<Finding>,
+    allowlist: crate::allowlist::Allowlist,
 }
 
 impl Engine {
@@ -57,9 +50,16 @@ impl Engine {
             config,
             detectors,
             findings: HashMap::new(),
-            processes: HashMap::new(),
+            process_tree: crate::process_tree::ProcessTree::default(),
             scratch: Vec::new(),
+            allowlist: crate::allowlist::Allowlist::default(),
         }
+    }
+
+    /// Suppresses the findings the allowlist allows (they are counted in the report).
+    pub fn with_allowlist(mut self, allowlist: crate::allowlist::Allowlist) -> Engine {
+        self.allowlist = allowlist;
+        self
     }
 
     pub fn detector_names(&self) -> Vec<&'static str> {
@@ -67,20 +67,8 @@ impl Engine {
     }
 
     pub fn observe(&mut self, event: &Event) {
-        if let EventKind::ProcessCreate(pc) = &event.kind {
-            if let Some(guid) = pc.process.guid {
-                self.processes.insert(
-                    guid,
-                    ProcessInfo {
-                        image: pc.process.image.clone(),
-                        command_line: pc.command_line.clone(),
-                        parent_image: pc.parent.image.clone(),
-                        parent_command_line: pc.parent_command_line.clone(),
-                        user: pc.process.user.clone(),
-                    },
-                );
-            }
-        }
+        // The process join (EID 1 by host and ProcessGuid, with parents) for findings' context.
+        self.process_tree.observe(event);
         for detector in &mut self.detectors {
             detector.observe(event, &mut self.scratch);
         }
@@ -111,9 +99,14 @@ impl Engine {
                 report.below_min_severity += 1;
                 continue;
             }
-            if let Some(info) = f.process.guid.and_then(|g| self.processes.get(&g)) {
-                fill_process(&mut f.process, info);
+            self.process_tree.fill_context(f.host.as_deref(), &mut f.process);
+            if self.allowlist.allows_finding(&f) {
+                let entry = report.suppressed_per_detector.entry(f.detector.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += f.count;
+                continue;
             }
+            self.process_tree.annotate(&mut f);
             let entry = report.findings_per_detector.entry(f.detector.clone()).or_default();
             entry.0 += 1;
             entry.1 += f.count;
@@ -122,18 +115,6 @@ impl Engine {
         findings.sort_by(|a, b| (a.time, &a.detector, &a.id).cmp(&(b.time, &b.detector, &b.id)));
         (findings, report)
     }
-}
-
-fn fill_process(ctx: &mut ProcessContext, info: &ProcessInfo) {
-    if ctx.image.is_none() {
-        ctx.image = info.image.clone();
-    }
-    if ctx.user.is_none() {
-        ctx.user = info.user.clone();
-    }
-    ctx.command_line = info.command_line.clone();
-    ctx.parent_image = info.parent_image.clone();
-    ctx.parent_command_line = info.parent_command_line.clone();
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ impl IndicatorSet {
             if line.is_empty() {
                 continue;
             }
-            let mut tokens = line.split(|c: char| c == '\t' || c == ',' || c == ' ').map(str::trim).filter(|t| !t.is_empty());
+            let mut tokens = line.split(['\t', ',', ' ']).map(str::trim).filter(|t| !t.is_empty());
             let Some(mut first) = tokens.next() else { continue };
             let mut second = tokens.next();
             // hosts-file: `0.0.0.0 evil.example`
@@ -83,17 +83,17 @@ impl IndicatorSet {
             let entry = Entry { list, tag: second.map(Box::from) };
             match classify(first) {
                 Some(Indicator::Domain(d)) => {
-                    self.domains.entry(d.into()).or_insert(entry);
+                    add(self.domains.entry(d.into()), entry);
                     report.domains += 1;
                 }
                 Some(Indicator::Address(ip)) => {
-                    self.addresses.entry(ip).or_insert(entry);
+                    add(self.addresses.entry(ip), entry);
                     report.addresses += 1;
                 }
                 Some(Indicator::Network(ip, len)) => {
                     let key = (ip.is_ipv6(), len);
                     self.prefix_lengths.insert(key);
-                    self.networks.entry(key).or_default().entry(mask(ip, len)).or_insert(entry);
+                    add(self.networks.entry(key).or_default().entry(mask(ip, len)), entry);
                     report.networks += 1;
                 }
                 None => {
@@ -151,6 +151,29 @@ impl IndicatorSet {
     }
 }
 
+/// Adds an entry; an indicator listed again (another family, another list) keeps its first
+/// list and gathers the tags (`adwind, agenttesla`), a few at most.
+fn add<K>(slot: std::collections::hash_map::Entry<'_, K, Entry>, entry: Entry) {
+    const MAX_TAGS: usize = 5;
+    match slot {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(entry);
+        }
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            let existing = o.get_mut();
+            if let Some(new) = entry.tag {
+                match &existing.tag {
+                    None => existing.tag = Some(new),
+                    Some(old) if !old.split(", ").any(|t| t == &*new) && old.split(", ").count() < MAX_TAGS => {
+                        existing.tag = Some(format!("{old}, {new}").into());
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}
+
 enum Indicator {
     Domain(String),
     Address(IpAddr),
@@ -163,7 +186,7 @@ fn classify(token: &str) -> Option<Indicator> {
             let max = if ip.is_ipv4() { 32 } else { 128 };
             // A mapped IPv6 prefix (::ffff:1.2.3.0/120) becomes its IPv4 network.
             let len = if ip.is_ipv4() && addr.contains(':') { len.checked_sub(96)? } else { len };
-            return (len <= max).then(|| if len == max { Indicator::Address(ip) } else { Indicator::Network(ip, len) });
+            return (len <= max).then_some(if len == max { Indicator::Address(ip) } else { Indicator::Network(ip, len) });
         }
     }
     if let Some(ip) = dnshunt_core::parse_ip(token) {

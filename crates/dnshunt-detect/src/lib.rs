@@ -3,9 +3,15 @@
 //! Architecture invariant: no I/O here. Lists and settings arrive as values (the binary reads
 //! the files); detectors cannot fail; every detector lives in one file under `detectors/`.
 
+pub mod allowlist;
 pub mod detectors;
+pub mod docs;
 mod engine;
 pub mod indicators;
+pub mod process_tree;
 pub mod registry;
+pub mod stats;
+#[cfg(test)]
+mod testkit;
 
 pub use engine::{Engine, EngineConfig, EngineReport};

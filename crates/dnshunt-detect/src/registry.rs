@@ -7,8 +7,25 @@
 use dnshunt_core::Detector;
 use serde::Deserialize;
 
+use crate::detectors::beacon::{Beacon, BeaconConfig};
 use crate::detectors::blocklist::{Blocklist, BlocklistConfig};
+use crate::detectors::connection_without_lookup::{ConnectionWithoutLookup, ConnectionWithoutLookupConfig};
+use crate::detectors::dga::{Dga, DgaConfig};
+use crate::detectors::doh_connection::{DohConnection, DohConnectionConfig};
+use crate::detectors::doh_lookup::{DohLookup, DohLookupConfig};
+use crate::detectors::encoded_name::{EncodedName, EncodedNameConfig};
+use crate::detectors::first_seen::{FirstSeen, FirstSeenBaseline, FirstSeenConfig};
+use crate::detectors::geo::{Geo, GeoConfig};
+use crate::detectors::lookalike::{Lookalike, LookalikeConfig};
+use crate::detectors::lookup_without_connection::{LookupWithoutConnection, LookupWithoutConnectionConfig};
+use crate::detectors::nxdomain_storm::{NxdomainStorm, NxdomainStormConfig};
+use crate::detectors::outlier::{Outlier, OutlierConfig};
+use crate::detectors::process_context::{ProcessContext, ProcessContextConfig};
 use crate::detectors::record_type::{RecordTypeConfig, RecordTypes};
+use crate::detectors::resolver_bypass::{ResolverBypass, ResolverBypassConfig};
+use crate::detectors::special_name::{SpecialName, SpecialNameConfig};
+use crate::detectors::tunnel_volume::{TunnelVolume, TunnelVolumeConfig};
+use crate::detectors::young_domain::{YoungDomain, YoungDomainConfig};
 use crate::indicators::IndicatorSet;
 
 /// Settings of all detectors (`[detectors]` in the config file).
@@ -17,6 +34,23 @@ use crate::indicators::IndicatorSet;
 pub struct DetectorsConfig {
     pub blocklist: BlocklistConfig,
     pub record_type: RecordTypeConfig,
+    pub resolver_bypass: ResolverBypassConfig,
+    pub doh_connection: DohConnectionConfig,
+    pub beacon: BeaconConfig,
+    pub nxdomain_storm: NxdomainStormConfig,
+    pub tunnel_volume: TunnelVolumeConfig,
+    pub connection_without_lookup: ConnectionWithoutLookupConfig,
+    pub lookup_without_connection: LookupWithoutConnectionConfig,
+    pub first_seen: FirstSeenConfig,
+    pub outlier: OutlierConfig,
+    pub lookalike: LookalikeConfig,
+    pub encoded_name: EncodedNameConfig,
+    pub dga: DgaConfig,
+    pub special_name: SpecialNameConfig,
+    pub doh_lookup: DohLookupConfig,
+    pub process_context: ProcessContextConfig,
+    pub geo: GeoConfig,
+    pub young_domain: YoungDomainConfig,
 }
 
 /// Data that detectors need and that the binary loads from files.
@@ -24,6 +58,19 @@ pub struct DetectorsConfig {
 pub struct DetectorInputs {
     /// User blocklists (`--blocklist`).
     pub blocklist: IndicatorSet,
+    /// What earlier runs saw, from the state store (`--state`); `None` without a store.
+    pub first_seen: Option<FirstSeenBaseline>,
+    /// Extra DNS-over-HTTPS host names (`--doh-list`).
+    pub doh_endpoints: Vec<String>,
+    /// GeoIP/ASN/anonymiser databases (`--geoip`), shared with the binary's enrichment of
+    /// findings and events; `None` without databases (the `geo` detector does not run).
+    pub geo: Option<std::sync::Arc<dnshunt_enrich::geo::GeoLookup>>,
+    /// Registration dates from NRD feeds and RDAP (`--nrd`, `--rdap`); `None` without them
+    /// (the `young_domain` detector does not run).
+    pub ages: Option<std::sync::Arc<dnshunt_enrich::age::AgeTable>>,
+    /// Popularity ranks (`--rank`); name-based detectors damp popular and raise never-ranked
+    /// registrable domains with [`dnshunt_enrich::rank::popularity_factor`].
+    pub rank: Option<std::sync::Arc<dnshunt_enrich::rank::RankTable>>,
 }
 
 /// Builds the detectors in the order they run.
@@ -33,5 +80,26 @@ pub fn build(config: &DetectorsConfig, inputs: DetectorInputs) -> Vec<Box<dyn De
         detectors.push(Box::new(Blocklist::new(config.blocklist.clone(), inputs.blocklist)));
     }
     detectors.push(Box::new(RecordTypes::new(config.record_type.clone())));
+    detectors.push(Box::new(ResolverBypass::new(config.resolver_bypass.clone())));
+    detectors.push(Box::new(DohConnection::new(config.doh_connection.clone())));
+    detectors.push(Box::new(Beacon::new(config.beacon.clone())));
+    detectors.push(Box::new(NxdomainStorm::new(config.nxdomain_storm.clone())));
+    detectors.push(Box::new(TunnelVolume::new(config.tunnel_volume.clone())));
+    detectors.push(Box::new(ConnectionWithoutLookup::new(config.connection_without_lookup.clone())));
+    detectors.push(Box::new(LookupWithoutConnection::new(config.lookup_without_connection.clone())));
+    detectors.push(Box::new(FirstSeen::new(config.first_seen.clone(), inputs.first_seen)));
+    detectors.push(Box::new(Outlier::new(config.outlier.clone())));
+    detectors.push(Box::new(Lookalike::new(config.lookalike.clone()).with_rank(inputs.rank.clone())));
+    detectors.push(Box::new(EncodedName::new(config.encoded_name.clone()).with_rank(inputs.rank.clone())));
+    detectors.push(Box::new(Dga::new(config.dga.clone()).with_rank(inputs.rank.clone())));
+    detectors.push(Box::new(SpecialName::new(config.special_name.clone())));
+    detectors.push(Box::new(DohLookup::new(config.doh_lookup.clone(), inputs.doh_endpoints)));
+    detectors.push(Box::new(ProcessContext::new(config.process_context.clone())));
+    if let Some(geo) = inputs.geo {
+        detectors.push(Box::new(Geo::new(config.geo.clone(), geo)));
+    }
+    if let Some(ages) = inputs.ages {
+        detectors.push(Box::new(YoungDomain::new(config.young_domain.clone(), ages, inputs.rank.clone())));
+    }
     detectors
 }

@@ -1,5 +1,8 @@
 //! dnshunt's sinks. Architecture invariant: only this crate knows output formats.
 
+pub mod elastic;
+pub mod sysmon_config;
+
 use std::io::{self, Write};
 
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};

@@ -269,11 +269,19 @@ fn read(client: &Arc<Client>, config: &EsReadConfig, options: &ReadOptions, slic
     let abort = Arc::new(AtomicBool::new(false));
     let file_name: Arc<str> = Arc::from(format!("es://{}", config.index));
     let distribution = client.info().map_or("cluster".to_owned(), |i| i.distribution.to_string().to_lowercase());
-    let format = if pit.is_some() { format!("{distribution} pit") } else { format!("{distribution} scroll") };
+    let format = if pit.is_some() {
+        format!("{distribution} pit")
+    } else {
+        format!("{distribution} scroll")
+    };
 
     let mut workers = Vec::new();
     for slice in 0..slices {
-        let name = if slices > 1 { format!("{file_name} slice {}/{slices}", slice + 1) } else { file_name.to_string() };
+        let name = if slices > 1 {
+            format!("{file_name} slice {}/{slices}", slice + 1)
+        } else {
+            file_name.to_string()
+        };
         let _ = out.send(Message::FileStart {
             id: slice as u32,
             name: name.clone(),
@@ -288,7 +296,10 @@ fn read(client: &Arc<Client>, config: &EsReadConfig, options: &ReadOptions, slic
             skip: skip.clone(),
             abort: abort.clone(),
             origin_file: file_name.clone(),
-            file: FileCtx { id: slice as u32, name: Arc::from(name) },
+            file: FileCtx {
+                id: slice as u32,
+                name: Arc::from(name),
+            },
             slice,
             slices,
             pit: pit.clone(),
@@ -447,7 +458,10 @@ impl SliceCtx {
                     if n == 0 {
                         break;
                     }
-                    let after = meta.hits[n - 1].sort.clone().ok_or_else(|| self.client.protocol(&what, "hits carry no `sort` values to continue from"))?;
+                    let after = meta.hits[n - 1]
+                        .sort
+                        .clone()
+                        .ok_or_else(|| self.client.protocol(&what, "hits carry no `sort` values to continue from"))?;
                     if !self.page(&bytes, &meta, &mut outcome, &what)? {
                         outcome.complete = false;
                         break;
@@ -523,7 +537,9 @@ impl SliceCtx {
         let mut records = Vec::with_capacity(meta.hits.len());
         json_visit::parse_document(bytes, &mut records).map_err(|e| self.client.protocol(what, format!("search answer: {e}")))?;
         if records.len() != meta.hits.len() {
-            return Err(self.client.protocol(what, format!("{} hits but {} records in a search answer", meta.hits.len(), records.len())));
+            return Err(self
+                .client
+                .protocol(what, format!("{} hits but {} records in a search answer", meta.hits.len(), records.len())));
         }
         let mut batch = BatchBuilder::new(&self.file, &self.options);
         batch.add_bytes(bytes.len() as u64);
@@ -606,7 +622,14 @@ mod tests {
     fn source_filtering_keeps_every_field_the_readers_use() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/seed");
         let mut checked = 0;
-        for name in ["ecs.ndjson", "winlogbeat6.ndjson", "winlogbeat8_raw.ndjson", "flat.ndjson", "nxlog.ndjson", "evtx_json.ndjson"] {
+        for name in [
+            "ecs.ndjson",
+            "winlogbeat6.ndjson",
+            "winlogbeat8_raw.ndjson",
+            "flat.ndjson",
+            "nxlog.ndjson",
+            "evtx_json.ndjson",
+        ] {
             let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 let doc: Value = serde_json::from_str(line).unwrap();

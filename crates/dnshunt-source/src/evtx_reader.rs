@@ -57,7 +57,7 @@ fn read<T: Read + Seek>(file: &FileCtx, parser: EvtxParser<T>, bytes: u64, optio
     let declared = u64::from(parser.header().chunk_count);
     let body = bytes.saturating_sub(EVTX_HEADER_BLOCK);
     let (whole, partial) = (body / EVTX_CHUNK, body % EVTX_CHUNK != 0);
-    if bytes > 0 && (whole < declared || (partial && whole + 1 <= declared)) {
+    if bytes > 0 && whole < declared {
         let part = if partial { " and part of another" } else { "" };
         batch.bad(
             Origin::record(&file.name, 0),

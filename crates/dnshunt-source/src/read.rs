@@ -342,9 +342,23 @@ impl Producer {
             Some(line) => format!("read error after line {}: {e}; the rest of the file is lost", line.saturating_sub(1)),
             None => format!("read error: {e}; the rest of the file is lost"),
         };
-        let origin = Origin { file: file.name.clone(), line, record: None, index: None, id: None };
-        let problem = Problem { kind: ProblemKind::File, origin, message: message.clone() };
-        let _ = self.msgs.send(Message::FileError { id: file.id, error: message, problem });
+        let origin = Origin {
+            file: file.name.clone(),
+            line,
+            record: None,
+            index: None,
+            id: None,
+        };
+        let problem = Problem {
+            kind: ProblemKind::File,
+            origin,
+            message: message.clone(),
+        };
+        let _ = self.msgs.send(Message::FileError {
+            id: file.id,
+            error: message,
+            problem,
+        });
     }
 
     fn json_lines<R: Read>(&mut self, file: FileCtx, mut buf: Vec<u8>, mut reader: R, head_error: Option<io::Error>) {

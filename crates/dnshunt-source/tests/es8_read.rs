@@ -24,16 +24,22 @@ fn elasticsearch_8_point_in_time_pages_with_shard_doc_and_rotating_ids() {
     let docs = seed_docs();
     let idx = ".ds-winlogbeat-8.15.1-2024.09.01-000001";
     let page1 = json!({ "pit_id": "PIT-2", "took": 2, "timed_out": false,
-        "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
-        "hits": { "total": { "value": 3, "relation": "eq" }, "max_score": null, "hits": [
-            hit(idx, "a1", &docs[2], 1_561_471_781_467, 10),
-            hit(idx, "a2", &docs[5], 1_561_479_704_138, 11)
-        ]}});
+    "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
+    "hits": { "total": { "value": 3, "relation": "eq" }, "max_score": null, "hits": [
+        hit(idx, "a1", &docs[2], 1_561_471_781_467, 10),
+        hit(idx, "a2", &docs[5], 1_561_479_704_138, 11)
+    ]}});
     let page2 = json!({ "pit_id": "PIT-3", "took": 1, "timed_out": false,
         "_shards": { "total": 1, "successful": 1, "skipped": 0, "failed": 0 },
         "hits": { "hits": [ hit(idx, "a3", &docs[7], 1_561_554_914_799, 12) ] }});
     let server = CannedServer::start(vec![
-        Rule::new("GET", "/", 200, r#"{"version":{"number":"8.15.1","build_flavor":"default"},"tagline":"You Know, for Search"}"#).header("X-Elastic-Product", "Elasticsearch"),
+        Rule::new(
+            "GET",
+            "/",
+            200,
+            r#"{"version":{"number":"8.15.1","build_flavor":"default"},"tagline":"You Know, for Search"}"#,
+        )
+        .header("X-Elastic-Product", "Elasticsearch"),
         Rule::new("POST", "/winlogbeat-*/_pit", 200, r#"{"id":"PIT-1"}"#),
         Rule::new("POST", "/_search", 200, &page1.to_string()).times(1),
         Rule::new("POST", "/_search", 200, &page2.to_string()).times(1),
@@ -76,7 +82,10 @@ fn elasticsearch_8_point_in_time_pages_with_shard_doc_and_rotating_ids() {
     assert!(searches[0]["_source"]["includes"].as_array().unwrap().contains(&json!("winlog")));
     assert!(searches[0].get("search_after").is_none());
     // The resume point: @timestamp >= newest, minus the documents read at exactly that time.
-    assert_eq!(searches[0]["query"]["bool"]["filter"][0]["bool"]["should"][0]["range"]["@timestamp"]["gte"], json!(1_561_400_000_000i64));
+    assert_eq!(
+        searches[0]["query"]["bool"]["filter"][0]["bool"]["should"][0]["range"]["@timestamp"]["gte"],
+        json!(1_561_400_000_000i64)
+    );
     assert_eq!(searches[0]["query"]["bool"]["must_not"][0]["bool"]["filter"][1]["ids"]["values"], json!(["a0"]));
     // Page 2 continues after page 1's last sort values, with the newest point-in-time id.
     assert_eq!(searches[1]["pit"]["id"], "PIT-2");

@@ -15,17 +15,34 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read events, run the detectors, print findings.
-    Hunt(HuntArgs),
+    Hunt(Box<HuntArgs>),
     /// Print the normalised events (for debugging and pipes).
     Events(EventsArgs),
+    /// Train a model from labelled data (`train dga`).
+    Train(crate::train::TrainArgs),
+    /// Evaluate a model (`eval dga`: leave-one-family-out).
+    Eval(crate::eval::EvalArgs),
+    /// Print every per-name score and match as one JSON line per name (`-` reads stdin).
+    Score(crate::score::ScoreArgs),
+    /// Fleet-wide stack counts: per registered domain and per program, how many hosts and how
+    /// many DNS queries (rarest first); with `--es` the cluster computes them.
+    Stats(crate::stats::StatsArgs),
+    /// Propose a Sysmon `<DnsQuery onmatch="exclude">` rule group for high-volume benign
+    /// domains seen in the events (never one with findings, a rare one, or one only unusual
+    /// programs resolve), with the expected reduction; optionally merged into a config file.
+    SysmonConfig(Box<crate::sysmon_config_cmd::SysmonConfigArgs>),
 }
 
 /// Where events come from and which of them to keep.
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// Files or directories (walked recursively); `.gz` and `.zip` are opened; `-` is stdin.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "es", value_name = "PATH")]
     pub paths: Vec<String>,
+
+    /// Elasticsearch/OpenSearch input (`--es URL --index PATTERN`) and connection options.
+    #[command(flatten, next_help_heading = "Elasticsearch / OpenSearch")]
+    pub es: crate::es::EsArgs,
 
     /// Force an input format instead of recognising it from each file's content.
     #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
@@ -83,6 +100,17 @@ pub struct HuntArgs {
     #[arg(long, value_name = "FILE")]
     pub blocklist: Vec<PathBuf>,
 
+    /// More DNS-over-HTTPS server host names for the `doh_lookup` detector (one a line; URLs and
+    /// `IP # host` lines are understood). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub doh_list: Vec<PathBuf>,
+
+    /// Sigma rules to run over the events: a `.yml` file or a directory of them (Windows
+    /// `dns_query`, `network_connection` and `process_creation` rules, and correlations).
+    /// Repeatable. Rules that cannot be used are listed with the reason.
+    #[arg(long, value_name = "PATH")]
+    pub sigma: Vec<PathBuf>,
+
     /// A TOML config file (detector settings; see `dnshunt.example.toml`).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -90,6 +118,28 @@ pub struct HuntArgs {
     /// Evidence events kept per finding.
     #[arg(long, default_value_t = 5)]
     pub max_evidence: usize,
+
+    /// GeoIP databases, NRD feeds, rank lists, RDAP.
+    #[command(flatten, next_help_heading = "Enrichment")]
+    pub enrich: crate::enrich::EnrichArgs,
+
+    /// Keep a state store (SQLite) across runs and report what is new since earlier runs
+    /// (`first_seen`). `default` means `$XDG_DATA_HOME/dnshunt/state.sqlite` (else
+    /// `~/.local/share/dnshunt/state.sqlite`). The first run only learns.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+
+    /// No state store, even if the config file asks for one.
+    #[arg(long, conflicts_with = "state")]
+    pub no_state: bool,
+
+    /// Also write an HTML report (one offline file: charts, stack counts, the findings table).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Checkpoint and findings index (`--output-es`).
+    #[command(flatten, next_help_heading = "Elasticsearch / OpenSearch")]
+    pub es_out: crate::es::EsHuntArgs,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +154,11 @@ pub struct EventsArgs {
     /// Write events to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// GeoIP databases, NRD feeds, rank lists, RDAP: their facts are added to each event as
+    /// `enrichment`.
+    #[command(flatten, next_help_heading = "Enrichment")]
+    pub enrich: crate::enrich::EnrichArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -12,6 +12,12 @@ use serde::Deserialize;
 pub struct Config {
     /// `[detectors.<name>]`: per-detector settings.
     pub detectors: DetectorsConfig,
+    /// `[enrich]`: GeoIP databases, NRD feeds, rank lists, RDAP.
+    pub enrich: crate::enrich::EnrichConfig,
+    /// `[allowlist]`: domains, processes and pairs whose findings are suppressed.
+    pub allowlist: dnshunt_detect::allowlist::AllowlistConfig,
+    /// `[state]`: the state store across runs (`first_seen`).
+    pub state: crate::state::StateConfig,
 }
 
 /// Loads the config file, or the defaults when none is given.
@@ -45,5 +51,11 @@ mod tests {
         assert_eq!(c.detectors.record_type.types["TXT"], Severity::Medium);
         let err = parse("[detectors.record_typo]\n").unwrap_err();
         assert!(format!("{err:#}").contains("record_typo"), "{err:#}");
+        let c = parse("[allowlist]\ndomains = [\"corp.example\"]\npairs = [{process = \"teams.exe\", domain = \"teams.microsoft.com\"}]\n[detectors.lookalike]\nprotected = [\"corp.example\"]\n").unwrap();
+        assert_eq!(c.allowlist.domains, ["corp.example"]);
+        assert_eq!(c.allowlist.pairs[0].process, "teams.exe");
+        assert_eq!(c.detectors.lookalike.protected, ["corp.example"]);
+        let err = parse("[allowlist]\ndomain = []\n").unwrap_err();
+        assert!(format!("{err:#}").contains("domain"), "{err:#}");
     }
 }

@@ -3,8 +3,19 @@
 
 mod cli;
 mod config;
+mod enrich;
+mod es;
+mod eval;
+mod report;
 mod run;
+mod score;
+mod sigma_cmd;
+mod stack;
+mod state;
+mod stats;
 mod summary;
+mod sysmon_config_cmd;
+mod train;
 
 use std::io;
 use std::process::ExitCode;

@@ -21,8 +21,13 @@ const EXIT_STRICT: u8 = 3;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Hunt(args) => hunt(args),
+        Command::Hunt(args) => hunt(*args),
         Command::Events(args) => events(args),
+        Command::Train(args) => crate::train::run(args),
+        Command::Eval(args) => crate::eval::run(args),
+        Command::Score(args) => crate::score::run(args),
+        Command::Stats(args) => crate::stats::run(args),
+        Command::SysmonConfig(args) => crate::sysmon_config_cmd::run(*args),
     }
 }
 
@@ -48,11 +53,15 @@ fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Write>> {
     })
 }
 
-/// Reads every input, handing each event to `on_event`; returns what reading saw.
-fn read_all(input: &InputArgs, mut on_event: impl FnMut(&dnshunt_core::Event) -> Result<()>) -> Result<(ReadReport, Duration)> {
+/// Reads every input (files, or the cluster index pattern of `es`), handing each event to
+/// `on_event`; returns what reading saw.
+pub(crate) fn read_all(input: &InputArgs, es: Option<&crate::es::EsInput>, mut on_event: impl FnMut(&dnshunt_core::Event) -> Result<()>) -> Result<(ReadReport, Duration)> {
     let started = Instant::now();
     let inputs: Vec<Input> = input.paths.iter().map(|p| Input::from_arg(p)).collect();
-    let (rx, handle) = dnshunt_source::spawn(inputs, read_options(input));
+    let (rx, handle) = match es {
+        Some(es) => es.spawn(read_options(input)),
+        None => dnshunt_source::spawn(inputs, read_options(input)),
+    };
     let progress = progress_bar(input);
     let mut report = ReadReport::default();
     let mut bytes = 0u64;
@@ -96,6 +105,9 @@ fn read_all(input: &InputArgs, mut on_event: impl FnMut(&dnshunt_core::Event) ->
         }
     }
     let _ = handle.join();
+    if let Some(es) = es {
+        es.finish()?;
+    }
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
@@ -118,14 +130,16 @@ fn load_blocklists(args: &HuntArgs, quiet: bool) -> Result<IndicatorSet> {
         let text = std::fs::read(path).with_context(|| format!("reading blocklist {}", path.display()))?;
         let text = String::from_utf8_lossy(&text);
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let started = Instant::now();
         let parsed = set.add_list(&name, &text);
         if !quiet {
             eprintln!(
-                "dnshunt: blocklist {}: {} domains, {} addresses, {} networks",
+                "dnshunt: blocklist {}: {} domains, {} addresses, {} networks, loaded in {:.3} s",
                 path.display(),
                 parsed.domains,
                 parsed.addresses,
-                parsed.networks
+                parsed.networks,
+                started.elapsed().as_secs_f64()
             );
             if parsed.rejected > 0 {
                 eprintln!(
@@ -142,27 +156,84 @@ fn load_blocklists(args: &HuntArgs, quiet: bool) -> Result<IndicatorSet> {
     Ok(set)
 }
 
+fn load_doh_lists(args: &HuntArgs) -> Result<Vec<String>> {
+    let mut hosts = Vec::new();
+    for path in &args.doh_list {
+        let text = std::fs::read(path).with_context(|| format!("reading DoH list {}", path.display()))?;
+        hosts.extend(dnshunt_detect::detectors::doh_lookup::parse_endpoint_list(&String::from_utf8_lossy(&text)));
+    }
+    Ok(hosts)
+}
+
 fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let quiet = args.input.quiet;
     let config = crate::config::load(args.config.as_deref())?;
-    let inputs = DetectorInputs {
-        blocklist: load_blocklists(&args, quiet)?,
+    let state_path = crate::state::resolve_path(args.state.as_ref(), args.no_state, &config.state)?;
+    let (mut state_run, first_seen_baseline) = match &state_path {
+        Some(path) => {
+            let (state_run, baseline) = crate::state::StateRun::open(path, &config.state).with_context(|| format!("opening state store {}", path.display()))?;
+            (Some(state_run), Some(baseline))
+        }
+        None => (None, None),
     };
-    let detectors = registry::build(&config.detectors, inputs);
+    let mut enrichment = crate::enrich::Enrichment::load(&args.enrich, &config.enrich, state_path.as_deref(), quiet)?;
+    let inputs = DetectorInputs {
+        geo: enrichment.geo.clone(),
+        ages: enrichment.ages.clone(),
+        rank: enrichment.rank.clone(),
+        blocklist: load_blocklists(&args, quiet)?,
+        doh_endpoints: load_doh_lists(&args)?,
+        first_seen: first_seen_baseline,
+    };
+    let mut detectors = registry::build(&config.detectors, inputs);
+    let sigma_report = (!args.sigma.is_empty()).then(|| {
+        let (rules, report) = crate::sigma_cmd::load_rules(&args.sigma, quiet);
+        detectors.push(Box::new(dnshunt_sigma::SigmaDetector::new(rules)));
+        report
+    });
     let mut engine = Engine::new(
         EngineConfig {
             max_evidence: args.max_evidence.max(1),
             min_severity: args.min_severity,
         },
         detectors,
-    );
+    )
+    .with_allowlist(dnshunt_detect::allowlist::Allowlist::new(&config.allowlist));
     let detector_names = engine.detector_names();
 
-    let (report, elapsed) = read_all(&args.input, |event| {
+    let es_checkpoint = crate::es::CheckpointChoice::for_hunt(&args.es_out, args.no_state, state_path.as_deref())?;
+    let es_input = crate::es::EsInput::open(&args.input, es_checkpoint)?;
+    let mut report_summary = args.report.as_ref().map(|_| dnshunt_report::Summary::default());
+    let (report, elapsed) = read_all(&args.input, es_input.as_ref(), |event| {
+        enrichment.before_event(event);
         engine.observe(event);
+        if let Some(s) = report_summary.as_mut() {
+            s.observe(event);
+        }
+        if let Some(state_run) = state_run.as_mut() {
+            state_run.observe(event);
+        }
         Ok(())
     })?;
-    let (findings, engine_report) = engine.finish();
+    let (mut findings, engine_report) = engine.finish();
+    enrichment.annotate(&mut findings);
+    if let (Some(path), Some(s)) = (&args.report, &report_summary) {
+        crate::report::write(path, s, &findings, &args.input)?;
+    }
+    if let Some(state_run) = state_run.take() {
+        let path = state_run.path().to_owned();
+        let saved = state_run.save().with_context(|| format!("writing state store {}", path.display()))?;
+        if !quiet {
+            eprintln!(
+                "dnshunt: state {}: {} new, {} updated, {} forgotten, {} entries",
+                path.display(),
+                saved.added,
+                saved.updated,
+                saved.pruned,
+                saved.total
+            );
+        }
+    }
 
     let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
     let format = match args.format {
@@ -177,23 +248,38 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     dnshunt_sink::write_findings(&mut out, format, &findings, None).context("writing findings")?;
     out.flush().context("writing findings")?;
     drop(out);
+    // Findings go to the cluster, and only then does the checkpoint advance.
+    crate::es::after_findings(&args.es_out, &args.input.es, es_input.as_ref(), &findings, quiet)?;
 
     if !quiet {
         summary::print(&report, elapsed, Some((&detector_names, &findings, &engine_report)));
+        enrichment.report().print();
     }
     if let Some(path) = &args.input.summary_json {
         summary::write_json(path, &report, elapsed, Some(&engine_report))?;
+        if let Some(sigma_report) = &sigma_report {
+            crate::sigma_cmd::add_to_summary_json(path, sigma_report)?;
+        }
     }
     Ok(exit_code(&args.input, &report))
 }
 
 fn events(args: EventsArgs) -> Result<ExitCode> {
     let mut out = open_output(args.output.as_deref())?;
-    let (report, elapsed) = read_all(&args.input, |event| dnshunt_sink::write_event(&mut out, event).context("writing events"))?;
+    let es_input = crate::es::EsInput::open(&args.input, crate::es::CheckpointChoice::Off)?;
+    let mut enrichment = crate::enrich::Enrichment::load(&args.enrich, &crate::enrich::EnrichConfig::default(), None, args.input.quiet)?;
+    let (report, elapsed) = read_all(&args.input, es_input.as_ref(), |event| {
+        if enrichment.is_empty() {
+            return dnshunt_sink::write_event(&mut out, event).context("writing events");
+        }
+        enrichment.before_event(event);
+        enrichment.write_event(&mut out, event).context("writing events")
+    })?;
     out.flush().context("writing events")?;
     drop(out);
     if !args.input.quiet {
         summary::print(&report, elapsed, None);
+        enrichment.report().print();
     }
     if let Some(path) = &args.input.summary_json {
         summary::write_json(path, &report, elapsed, None)?;

@@ -27,11 +27,20 @@ pub fn write_json(path: &Path, report: &ReadReport, elapsed: Duration, engine: O
                 .collect()
         })
         .unwrap_or_default();
+    let suppressed: serde_json::Map<String, serde_json::Value> = engine
+        .map(|e| {
+            e.suppressed_per_detector
+                .iter()
+                .map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events})))
+                .collect()
+        })
+        .unwrap_or_default();
     let doc = serde_json::json!({
         "read": report,
         "elapsed_seconds": elapsed.as_secs_f64(),
         "findings_per_detector": per_detector,
         "findings_below_min_severity": engine.map_or(0, |e| e.below_min_severity),
+        "findings_suppressed_by_allowlist": suppressed,
     });
     let text = serde_json::to_string_pretty(&doc)?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
@@ -146,6 +155,11 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
         let _ = writeln!(s, "  findings: {} ({per})", findings.len());
         if engine.below_min_severity > 0 {
             let _ = writeln!(s, "  {} findings below --min-severity not shown", engine.below_min_severity);
+        }
+        let suppressed: u64 = engine.suppressed_per_detector.values().map(|(n, _)| n).sum();
+        if suppressed > 0 {
+            let per = engine.suppressed_per_detector.iter().map(|(d, (n, _))| format!("{d} {n}")).collect::<Vec<_>>().join(" · ");
+            let _ = writeln!(s, "  {suppressed} findings suppressed by the allowlist ({per})");
         }
     }
     s

@@ -191,3 +191,61 @@ mod tests {
         check("", dns("evil.example", "-"), &[]);
     }
 }
+
+/// Every entry of the maltrail malware lists in the shared test data fires when it appears in an
+/// event: as the query name, as a resolved address and as a connection's destination.
+#[cfg(test)]
+mod maltrail {
+    use super::*;
+    use crate::detectors::tests::{dns, net};
+
+    fn shared(path: &str) -> Option<String> {
+        let full = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/threat-intel/maltrail/").to_owned() + path;
+        match std::fs::read_to_string(&full) {
+            Ok(text) => Some(text),
+            Err(_) if std::env::var_os("CI").is_some() => panic!("{full} is missing (CI requires the shared data)"),
+            Err(_) => {
+                eprintln!("skipped: {full} missing");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn every_maltrail_domain_and_ip_fires() {
+        let (Some(domains), Some(ips)) = (shared("malware_domains_cap200.tsv"), shared("malware_ips_cap200.tsv")) else {
+            return;
+        };
+        let mut set = IndicatorSet::new();
+        let d = set.add_list("malware_domains_cap200.tsv", &domains);
+        let i = set.add_list("malware_ips_cap200.tsv", &ips);
+        assert_eq!(d.rejected + i.rejected, 0, "rejected lines: {:?} {:?}", d.rejected_examples, i.rejected_examples);
+        let mut detector = Blocklist::new(BlocklistConfig::default(), set);
+        let mut out = Vec::new();
+        let mut n_domains = 0;
+        for line in domains.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let (domain, family) = line.split_once('\t').unwrap();
+            out.clear();
+            detector.observe(&dns(domain, "-"), &mut out);
+            let f = out.first().unwrap_or_else(|| panic!("{domain} did not fire"));
+            // A listed parent (or the name itself) matched, with its list and family tag.
+            assert_eq!(f.details["list"], "malware_domains_cap200.tsv");
+            assert!(f.details["tag"].is_string(), "{domain} ({family}): no tag");
+            n_domains += 1;
+        }
+        let mut n_ips = 0;
+        for line in ips.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let (ip, family) = line.split_once('\t').unwrap();
+            for event in [dns("resolves.example", &format!("{ip};")), net(ip, 443)] {
+                out.clear();
+                detector.observe(&event, &mut out);
+                let f = out.first().unwrap_or_else(|| panic!("{ip} did not fire"));
+                let tags = f.details["tag"].as_str().unwrap_or_default();
+                // Tags are capped at five per indicator (sinkholes are listed by dozens of families).
+                assert!(tags.split(", ").any(|t| t == family) || tags.split(", ").count() == 5, "{ip}: {tags} lacks {family}");
+            }
+            n_ips += 1;
+        }
+        assert_eq!((n_domains, n_ips), (82_670, 27_929));
+    }
+}

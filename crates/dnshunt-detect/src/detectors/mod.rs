@@ -1,8 +1,25 @@
 //! One detector per file. Each file starts with a `//!` header (what it flags, why attackers
 //! cause it, the ATT&CK technique, false positives) from which `docs/detectors.md` is generated.
 
+pub mod beacon;
 pub mod blocklist;
+pub mod connection_without_lookup;
+pub mod dga;
+pub mod doh_connection;
+pub mod doh_lookup;
+pub mod encoded_name;
+pub mod first_seen;
+pub mod geo;
+pub mod lookalike;
+pub mod lookup_without_connection;
+pub mod nxdomain_storm;
+pub mod outlier;
+pub mod process_context;
 pub mod record_type;
+pub mod resolver_bypass;
+pub mod special_name;
+pub mod tunnel_volume;
+pub mod young_domain;
 
 use dnshunt_core::Event;
 

@@ -76,7 +76,7 @@ impl Detector for RecordTypes {
             return;
         };
         let image = who(event);
-        if self.allowed.iter().any(|p| *p == image) {
+        if self.allowed.contains(&image) {
             return;
         }
         let domain = q.query.registered_domain().unwrap_or(q.query.as_str());

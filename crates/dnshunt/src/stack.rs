@@ -1,0 +1,280 @@
+//! Stack counting over files: for each registered domain, query name, process image, host,
+//! answer record type and query status, how many DNS queries (EID 22) and when first and last
+//! seen; for domains also how many distinct hosts. The long-tail view: `dnshunt stats PATH...`
+//! prints the most common values, `--rare` the least common.
+//!
+//! Memory is bounded by the distinct values (and, for domains, the distinct domain/host
+//! pairs), never by the number of events.
+
+use std::collections::{BTreeSet, HashMap};
+
+use dnshunt_core::{Event, Timestamp};
+use serde::Serialize;
+
+/// One counted value.
+#[derive(Clone, Debug, Default)]
+struct Count {
+    events: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    /// Distinct hosts, kept only for the dimensions that report them.
+    hosts: Option<BTreeSet<String>>,
+}
+
+/// The dimensions counted, in the order they are printed.
+pub const DIMENSIONS: [Dimension; 6] = [
+    Dimension::RegisteredDomain,
+    Dimension::QueryName,
+    Dimension::Image,
+    Dimension::Host,
+    Dimension::RecordType,
+    Dimension::Status,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    RegisteredDomain,
+    QueryName,
+    Image,
+    Host,
+    RecordType,
+    Status,
+}
+
+impl Dimension {
+    pub fn key(self) -> &'static str {
+        match self {
+            Dimension::RegisteredDomain => "registered_domain",
+            Dimension::QueryName => "query_name",
+            Dimension::Image => "image",
+            Dimension::Host => "host",
+            Dimension::RecordType => "record_type",
+            Dimension::Status => "status",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Dimension::RegisteredDomain => "registered domain",
+            Dimension::QueryName => "query name",
+            Dimension::Image => "process image",
+            Dimension::Host => "host",
+            Dimension::RecordType => "answer record type",
+            Dimension::Status => "query status",
+        }
+    }
+
+    fn tracks_hosts(self) -> bool {
+        matches!(self, Dimension::RegisteredDomain | Dimension::QueryName | Dimension::Image)
+    }
+}
+
+/// One row of output.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StackRow {
+    pub value: String,
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<usize>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+/// Counts per dimension.
+#[derive(Debug, Default)]
+pub struct StackCounter {
+    tables: HashMap<Dimension, HashMap<String, Count>>,
+    pub dns_events: u64,
+}
+
+impl StackCounter {
+    pub fn new() -> StackCounter {
+        StackCounter::default()
+    }
+
+    fn add(&mut self, dim: Dimension, value: &str, host: &str, time: Timestamp) {
+        let table = self.tables.entry(dim).or_default();
+        let count = match table.get_mut(value) {
+            Some(c) => c,
+            None => table.entry(value.to_owned()).or_default(),
+        };
+        count.events += 1;
+        count.first = Some(count.first.map_or(time, |t| t.min(time)));
+        count.last = Some(count.last.map_or(time, |t| t.max(time)));
+        if dim.tracks_hosts() {
+            let hosts = count.hosts.get_or_insert_with(BTreeSet::new);
+            if !hosts.contains(host) {
+                hosts.insert(host.to_owned());
+            }
+        }
+    }
+
+    /// Counts one event (only DNS queries count).
+    pub fn observe(&mut self, event: &Event) {
+        let Some(q) = event.dns() else { return };
+        self.dns_events += 1;
+        let host = event.host.as_deref().unwrap_or("-");
+        let time = event.time;
+        self.add(Dimension::RegisteredDomain, q.query.registered_domain().unwrap_or(q.query.as_str()), host, time);
+        self.add(Dimension::QueryName, q.query.as_str(), host, time);
+        self.add(Dimension::Image, q.process.image.as_deref().unwrap_or("-"), host, time);
+        self.add(Dimension::Host, host, host, time);
+        let mut types: Vec<String> = q.answers.iter().map(|a| a.rtype.to_string()).collect();
+        types.sort();
+        types.dedup();
+        if types.is_empty() {
+            self.add(Dimension::RecordType, "(no answers)", host, time);
+        }
+        for t in &types {
+            self.add(Dimension::RecordType, t, host, time);
+        }
+        let status = match q.status.name() {
+            Some(name) => format!("{} {name}", q.status.0),
+            None => q.status.0.to_string(),
+        };
+        self.add(Dimension::Status, &status, host, time);
+    }
+
+    /// Distinct values of a dimension.
+    pub fn distinct(&self, dim: Dimension) -> usize {
+        self.tables.get(&dim).map_or(0, HashMap::len)
+    }
+
+    /// The rows of one dimension: most common first, or least common first with `rare`; at
+    /// most `top` (0: all). Ties are broken by value so the output is stable.
+    pub fn rows(&self, dim: Dimension, top: usize, rare: bool) -> Vec<StackRow> {
+        let Some(table) = self.tables.get(&dim) else { return Vec::new() };
+        let mut rows: Vec<StackRow> = table
+            .iter()
+            .map(|(value, c)| StackRow {
+                value: value.clone(),
+                count: c.events,
+                hosts: c.hosts.as_ref().map(BTreeSet::len),
+                first_seen: c.first.map(|t| t.to_string()),
+                last_seen: c.last.map(|t| t.to_string()),
+            })
+            .collect();
+        if rare {
+            rows.sort_by(|a, b| (a.count, a.hosts, &a.value).cmp(&(b.count, b.hosts, &b.value)));
+        } else {
+            rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| b.hosts.cmp(&a.hosts)).then_with(|| a.value.cmp(&b.value)));
+        }
+        if top > 0 {
+            rows.truncate(top);
+        }
+        rows
+    }
+
+    /// Every dimension as JSON: `{ "registered_domain": { "distinct": n, "rows": [...] }, ... }`.
+    pub fn to_json(&self, top: usize, rare: bool) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for dim in DIMENSIONS {
+            map.insert(
+                dim.key().to_owned(),
+                serde_json::json!({ "distinct": self.distinct(dim), "rows": self.rows(dim, top, rare) }),
+            );
+        }
+        serde_json::Value::Object(map)
+    }
+
+    /// Every dimension as CSV rows: `dimension,value,count,hosts,first_seen,last_seen`.
+    pub fn write_csv(&self, out: &mut dyn std::io::Write, top: usize, rare: bool) -> std::io::Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(["dimension", "value", "count", "hosts", "first_seen", "last_seen"])?;
+        for dim in DIMENSIONS {
+            for r in self.rows(dim, top, rare) {
+                w.write_record([
+                    dim.key(),
+                    &r.value,
+                    &r.count.to_string(),
+                    &r.hosts.map(|h| h.to_string()).unwrap_or_default(),
+                    r.first_seen.as_deref().unwrap_or(""),
+                    r.last_seen.as_deref().unwrap_or(""),
+                ])?;
+            }
+        }
+        w.flush()
+    }
+
+    /// Every dimension as terminal tables.
+    pub fn write_tables(&self, out: &mut dyn std::io::Write, top: usize, rare: bool) -> std::io::Result<()> {
+        use comfy_table::{presets, ContentArrangement, Table};
+        for dim in DIMENSIONS {
+            let rows = self.rows(dim, top, rare);
+            let mut table = Table::new();
+            table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+            let with_hosts = dim.tracks_hosts();
+            let mut header = vec![format!("{} ({} distinct)", dim.title(), self.distinct(dim)), "DNS queries".to_owned()];
+            if with_hosts {
+                header.push("hosts".to_owned());
+            }
+            header.extend(["first seen".to_owned(), "last seen".to_owned()]);
+            table.set_header(header);
+            for r in rows {
+                let mut row = vec![r.value, r.count.to_string()];
+                if with_hosts {
+                    row.push(r.hosts.unwrap_or(0).to_string());
+                }
+                row.push(r.first_seen.unwrap_or_default());
+                row.push(r.last_seen.unwrap_or_default());
+                table.add_row(row);
+            }
+            writeln!(out, "{table}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dnshunt_core::{DnsName, DnsQuery, EventKind, Origin, ProcessRef, QueryStatus};
+    use std::sync::Arc;
+
+    fn query(name: &str, host: &str, image: &str, ms: i64, status: u32) -> Event {
+        let file: Arc<str> = Arc::from("t");
+        Event {
+            time: Timestamp(ms),
+            host: Some(host.to_owned()),
+            record_id: None,
+            rule_name: None,
+            origin: Origin::line(&file, 1),
+            kind: EventKind::DnsQuery(DnsQuery {
+                process: ProcessRef {
+                    image: Some(image.to_owned()),
+                    ..ProcessRef::default()
+                },
+                query: DnsName::new(name),
+                status: QueryStatus(status),
+                answers: Vec::new(),
+                results_raw: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn counts_first_last_and_hosts_per_domain() {
+        let mut c = StackCounter::new();
+        c.observe(&query("a.example.com", "h1", "C:\\x.exe", 3_000, 0));
+        c.observe(&query("b.example.com", "h2", "C:\\x.exe", 1_000, 0));
+        c.observe(&query("b.example.com", "h2", "C:\\y.exe", 2_000, 0));
+        c.observe(&query("rare.example.org", "h1", "C:\\x.exe", 5_000, 9003));
+        let rows = c.rows(Dimension::RegisteredDomain, 0, false);
+        assert_eq!(rows[0].value, "example.com");
+        assert_eq!((rows[0].count, rows[0].hosts), (3, Some(2)));
+        assert_eq!(rows[0].first_seen.as_deref(), Some("1970-01-01T00:00:01.000Z"));
+        assert_eq!(rows[0].last_seen.as_deref(), Some("1970-01-01T00:00:03.000Z"));
+        let rare = c.rows(Dimension::RegisteredDomain, 1, true);
+        assert_eq!(rare.len(), 1);
+        assert_eq!(rare[0].value, "example.org");
+        assert_eq!(c.distinct(Dimension::QueryName), 3);
+        let status = c.rows(Dimension::Status, 0, false);
+        assert!(status[0].value.starts_with('0'), "{}", status[0].value);
+        assert_eq!(status[1].count, 1);
+        let mut csv = Vec::new();
+        c.write_csv(&mut csv, 0, false).unwrap();
+        let text = String::from_utf8(csv).unwrap();
+        assert!(text.starts_with("dimension,value,count,hosts,first_seen,last_seen\n"));
+        assert!(text.contains("registered_domain,example.com,3,2,"));
+    }
+}

@@ -1,0 +1,356 @@
+//! `dnshunt stats`: fleet-wide stack counts — for every registered domain, how many hosts
+//! resolved it and how often (rarity: a domain one host of thousands asked for is worth a
+//! look), and the same for the programs that made DNS queries.
+//!
+//! With `--es` the cluster does the fan-in: composite aggregations over (domain, host) and
+//! (program, host), paged by `after_key`, reduce every DNS event to its distinct pairs, and
+//! only those travel. The fields come from [`dnshunt_source::elastic`]'s per-shape lists,
+//! checked with `_field_caps` (a field, or its `.keyword` sub-field in dynamic mappings; indices
+//! of one pattern that map them differently are aggregated group by group):
+//! ECS `dns.question.registered_domain` is used as it is; documents without it (other shapes,
+//! or names the pipeline left without a registered domain) are aggregated on their query name
+//! (`dns.question.name`, `winlog.event_data.QueryName`, `event_data.QueryName`, `QueryName`),
+//! which is reduced to its registered domain here, with the Public Suffix List the readers use.
+//! Each document is counted once: the shapes are tried in order and each excludes documents
+//! an earlier one counted. Documents whose fields are not aggregatable (text without a keyword
+//! sub-field) are not counted, and the output says which fields those were. `--since/--until`
+//! filter `@timestamp` in the cluster (exactly, no widening).
+//!
+//! With files, the same numbers are computed locally from the normalised events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use comfy_table::{presets, ContentArrangement, Table};
+use dnshunt_core::DnsName;
+use dnshunt_elastic::aggs::{CompositeSource, FieldCap};
+use dnshunt_source::elastic::{DOMAIN_FIELDS, HOST_FIELDS, PROCESS_FIELDS, REGISTERED_DOMAIN_FIELDS, TIMESTAMP_FIELD};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::cli::InputArgs;
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Rows per table, rarest first (0: all).
+    #[arg(long, default_value_t = 25)]
+    pub top: usize,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = StatsFormat::Table)]
+    pub format: StatsFormat,
+
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// With files: list the least common values first in the per-dimension stacks (registered
+    /// domain, query name, image, host, record type, status), instead of the most common.
+    #[arg(long)]
+    pub rare: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatsFormat {
+    Table,
+    Json,
+    /// With files: `dimension,value,count,hosts,first_seen,last_seen`.
+    Csv,
+}
+
+/// Hosts and events of one value.
+#[derive(Debug, Default)]
+struct Tally {
+    events: u64,
+    hosts: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct Stacks {
+    domains: BTreeMap<String, Tally>,
+    processes: BTreeMap<String, Tally>,
+}
+
+impl Stacks {
+    fn add(map: &mut BTreeMap<String, Tally>, value: &str, host: &str, events: u64) {
+        let tally = map.entry(value.to_owned()).or_default();
+        tally.events += events;
+        if !tally.hosts.contains(host) {
+            tally.hosts.insert(host.to_owned());
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    value: String,
+    hosts: usize,
+    events: u64,
+}
+
+/// Rarest first: fewest hosts, then fewest events, then by name.
+fn rows(map: &BTreeMap<String, Tally>, top: usize) -> Vec<Row> {
+    let mut rows: Vec<Row> = map
+        .iter()
+        .map(|(v, t)| Row {
+            value: v.clone(),
+            hosts: t.hosts.len(),
+            events: t.events,
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.hosts, a.events, &a.value).cmp(&(b.hosts, b.events, &b.value)));
+    if top > 0 {
+        rows.truncate(top);
+    }
+    rows
+}
+
+/// The domain key of a DNS query: its registered domain, else the whole (normalised) name.
+fn domain_key(name: &DnsName) -> String {
+    name.registered_domain().unwrap_or(name.as_str()).to_owned()
+}
+
+pub fn run(args: StatsArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let mut stacks = Stacks::default();
+    let mut source = Map::new();
+    // With files, also the per-dimension stacks (counts, first/last seen); see `stack.rs`.
+    let mut stack = args.input.es.es.is_none().then(crate::stack::StackCounter::new);
+    match args.input.es.es.clone() {
+        Some(url) => pushdown(&url, &args.input, &mut stacks, &mut source)?,
+        None => {
+            let (report, _) = crate::run::read_all(&args.input, None, |event| {
+                if let Some(stack) = stack.as_mut() {
+                    stack.observe(event);
+                }
+                if let Some(q) = event.dns() {
+                    let host = event.host.as_deref().unwrap_or("");
+                    Stacks::add(&mut stacks.domains, &domain_key(&q.query), host, 1);
+                    if let Some(image) = &q.process.image {
+                        Stacks::add(&mut stacks.processes, image, host, 1);
+                    }
+                }
+                Ok(())
+            })?;
+            source.insert("mode".into(), json!("local"));
+            source.insert("dns_events".into(), json!(report.totals.dns_query));
+        }
+    }
+    let elapsed = started.elapsed();
+    source.insert("elapsed_seconds".into(), json!(elapsed.as_secs_f64()));
+    let domains = rows(&stacks.domains, args.top);
+    let processes = rows(&stacks.processes, args.top);
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match args.format {
+        StatsFormat::Json => {
+            let mut doc = json!({
+                "source": source,
+                "distinct_domains": stacks.domains.len(),
+                "distinct_processes": stacks.processes.len(),
+                "domains": domains,
+                "processes": processes,
+            });
+            if let Some(stack) = &stack {
+                doc["stacks"] = stack.to_json(args.top, args.rare);
+            }
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        StatsFormat::Csv => match &stack {
+            Some(stack) => stack.write_csv(&mut out, args.top, args.rare)?,
+            None => {
+                let mut w = csv::Writer::from_writer(&mut out);
+                w.write_record(["dimension", "value", "count", "hosts", "first_seen", "last_seen"])?;
+                for (dimension, rows) in [("registered_domain", &domains), ("image", &processes)] {
+                    for r in rows.iter() {
+                        w.write_record([dimension, &r.value, &r.events.to_string(), &r.hosts.to_string(), "", ""])?;
+                    }
+                }
+                w.flush()?;
+            }
+        },
+        StatsFormat::Table if stack.is_some() => {
+            if let Some(stack) = &stack {
+                stack.write_tables(&mut out, args.top, args.rare)?;
+            }
+        }
+        StatsFormat::Table => {
+            for (title, rows) in [("registered domain", &domains), ("process image", &processes)] {
+                let mut table = Table::new();
+                table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+                table.set_header([title, "hosts", "DNS queries"]);
+                for r in rows.iter() {
+                    table.add_row(vec![r.value.clone(), r.hosts.to_string(), r.events.to_string()]);
+                }
+                writeln!(out, "{table}")?;
+            }
+        }
+    }
+    out.flush()?;
+    if !args.input.quiet {
+        let how = source.get("mode").and_then(Value::as_str).unwrap_or("");
+        eprintln!(
+            "dnshunt: stats ({how}) in {:.2} s: {} registered domains, {} process images",
+            elapsed.as_secs_f64(),
+            stacks.domains.len(),
+            stacks.processes.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sysmon EID 22 in every shape's event-id field.
+fn is_dns_query_event() -> Value {
+    json!({ "bool": { "should": [
+        { "term": { "event.code": "22" } },
+        { "term": { "winlog.event_id": "22" } },
+        { "term": { "event_id": "22" } },
+        { "term": { "EventID": "22" } }
+    ], "minimum_should_match": 1 } })
+}
+
+fn exists(field: &str) -> Value {
+    json!({ "exists": { "field": field } })
+}
+
+/// Indices per aggregation request when a pattern's indices map fields differently.
+const INDICES_PER_REQUEST: usize = 50;
+
+fn pushdown(url: &str, input: &InputArgs, stacks: &mut Stacks, source: &mut Map<String, Value>) -> Result<()> {
+    if !input.paths.is_empty() {
+        anyhow::bail!("give either files or --es, not both");
+    }
+    let client = crate::es::connect(url, &input.es)?;
+    let index = input.es.index.as_str();
+    let user_query = crate::es::parse_query(input.es.es_query.as_deref())?;
+    let all: Vec<&str> = DOMAIN_FIELDS.iter().chain(HOST_FIELDS).chain(PROCESS_FIELDS).copied().collect();
+    let groups = client
+        .field_plan(index, &all)
+        .with_context(|| format!("reading the fields of {index} at {}", client.url()))?;
+    let mut base = vec![is_dns_query_event()];
+    if let Some(q) = user_query {
+        base.push(q);
+    }
+    if input.since.is_some() || input.until.is_some() {
+        let mut range = Map::new();
+        if let Some(s) = input.since {
+            range.insert("gte".into(), json!(s.0));
+        }
+        if let Some(u) = input.until {
+            range.insert("lt".into(), json!(u.0));
+        }
+        range.insert("format".into(), json!("epoch_millis"));
+        base.push(json!({ "range": { TIMESTAMP_FIELD: range } }));
+    }
+    let page = input.es.page_size.clamp(1, 10_000);
+    let (mut pages, mut buckets, mut documents) = (0u64, 0u64, 0u64);
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut unusable: BTreeSet<String> = BTreeSet::new();
+    let single = groups.len() == 1;
+    for group in &groups {
+        let agg = |f: &str| group.fields.get(f).and_then(|c| c.name()).map(str::to_owned);
+        unusable.extend(group.fields.iter().filter(|(_, c)| **c == FieldCap::NotAggregatable).map(|(f, _)| f.clone()));
+        let hosts: Vec<CompositeSource> = HOST_FIELDS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                agg(f).map(|field| CompositeSource {
+                    name: format!("h{i}"),
+                    field,
+                    missing_bucket: true,
+                })
+            })
+            .collect();
+        let host_of = |keys: &Map<String, Value>| -> String { hosts.iter().find_map(|h| keys.get(&h.name).and_then(Value::as_str)).unwrap_or("").to_owned() };
+        let targets: Vec<String> = if single {
+            vec![index.to_owned()]
+        } else {
+            group.indices.chunks(INDICES_PER_REQUEST).map(|c| c.join(",")).collect()
+        };
+        for target in &targets {
+            // Each role's fields in order; a document counts for the first field it has.
+            for (role, fields) in [("domain", DOMAIN_FIELDS), ("process", PROCESS_FIELDS)] {
+                let mut earlier: Vec<&str> = Vec::new();
+                for (i, field) in fields.iter().enumerate() {
+                    let Some(agg_field) = agg(field) else { continue };
+                    let mut filter = base.clone();
+                    filter.push(exists(field));
+                    if role == "process" {
+                        filter.push(json!({ "bool": { "should": DOMAIN_FIELDS.iter().map(|f| exists(f)).collect::<Vec<_>>(), "minimum_should_match": 1 } }));
+                    }
+                    let must_not: Vec<Value> = earlier.iter().map(|f| exists(f)).collect();
+                    let query = json!({ "bool": { "filter": filter, "must_not": must_not } });
+                    let mut sources = vec![CompositeSource {
+                        name: "v".into(),
+                        field: agg_field.clone(),
+                        missing_bucket: false,
+                    }];
+                    sources.extend(hosts.iter().cloned());
+                    let reduce_name = role == "domain" && i >= REGISTERED_DOMAIN_FIELDS;
+                    let stats = client
+                        .composite_each(target, &query, &sources, page, |keys, count| {
+                            let Some(value) = keys.get("v").and_then(Value::as_str) else { return };
+                            let host = host_of(keys);
+                            if role == "domain" {
+                                documents += count;
+                                let key = if reduce_name { domain_key(&DnsName::new(value)) } else { value.to_owned() };
+                                Stacks::add(&mut stacks.domains, &key, &host, count);
+                            } else {
+                                Stacks::add(&mut stacks.processes, value, &host, count);
+                            }
+                        })
+                        .with_context(|| format!("aggregating {agg_field} of {index} at {}", client.url()))?;
+                    pages += stats.pages;
+                    buckets += stats.buckets;
+                    used.insert(agg_field);
+                    earlier.push(field);
+                }
+            }
+        }
+    }
+    source.insert("mode".into(), json!("pushdown"));
+    source.insert("cluster".into(), json!(client.info().map(|i| i.to_string())));
+    source.insert("index".into(), json!(index));
+    source.insert("index_groups".into(), json!(groups.len()));
+    source.insert("dns_events".into(), json!(documents));
+    source.insert("pages".into(), json!(pages));
+    source.insert("buckets".into(), json!(buckets));
+    source.insert("fields".into(), json!(used));
+    source.insert("unaggregatable_fields".into(), json!(unusable));
+    if !unusable.is_empty() && !input.quiet {
+        eprintln!(
+            "dnshunt: stats: {} in {index} cannot be aggregated (text without a keyword sub-field); documents that have only these are not counted",
+            unusable.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rarest_first() {
+        let mut m = BTreeMap::new();
+        Stacks::add(&mut m, "common.example", "a", 5);
+        Stacks::add(&mut m, "common.example", "b", 5);
+        Stacks::add(&mut m, "rare.example", "a", 9);
+        Stacks::add(&mut m, "rarer.example", "a", 1);
+        let r = rows(&m, 0);
+        assert_eq!(r.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["rarer.example", "rare.example", "common.example"]);
+        assert_eq!((r[2].hosts, r[2].events), (2, 10));
+        assert_eq!(rows(&m, 1).len(), 1);
+    }
+}
