@@ -221,9 +221,10 @@ mod tests {
     #[test]
     fn damp_caps_popular_and_raises_unranked() {
         assert_eq!(damp(Severity::High, 80, None), (Severity::High, 80));
-        assert_eq!(damp(Severity::High, 80, Some(Some(50))), (Severity::Low, 26));
+        // Rank 50: factor 0.2 + 0.8 · log10(50) / 6 ≈ 0.43.
+        assert_eq!(damp(Severity::High, 80, Some(Some(50))), (Severity::Low, 34));
         assert_eq!(damp(Severity::Medium, 60, Some(None)), (Severity::Medium, 75));
-        assert_eq!(damp(Severity::Medium, 60, Some(Some(900_000))), (Severity::Medium, 59));
+        assert_eq!(damp(Severity::Medium, 60, Some(Some(900_000))), (Severity::Medium, 60));
     }
 
     #[test]

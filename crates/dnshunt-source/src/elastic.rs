@@ -164,6 +164,9 @@ pub struct EsReadConfig {
     pub resume: Option<Resume>,
     /// Use sliced scroll even where point in time exists.
     pub force_scroll: bool,
+    /// Ask for the whole `_source` instead of [`SOURCE_INCLUDES`]: more bytes, but the cluster
+    /// skips re-serialising every document (measured: 2 to 3 times less cluster CPU per hit).
+    pub full_source: bool,
 }
 
 impl EsReadConfig {
@@ -176,6 +179,7 @@ impl EsReadConfig {
             query: None,
             resume: None,
             force_scroll: false,
+            full_source: false,
         }
     }
 }
@@ -257,6 +261,9 @@ fn read(client: &Arc<Client>, config: &EsReadConfig, options: &ReadOptions, slic
         "docvalue_fields": [{ "field": TIMESTAMP_FIELD, "format": "epoch_millis" }],
         "query": query,
     });
+    if config.full_source {
+        base["_source"] = json!(true);
+    }
     if pit.is_some() {
         base["sort"] = client.pit_sort();
         // Counting every match costs time the pager does not need (scroll insists on it).
@@ -431,11 +438,47 @@ impl SliceCtx {
     }
 
     /// Pages through the slice; returns the outcome and the last point-in-time id seen.
+    ///
+    /// A fetcher thread asks for the next page while this thread normalises the current one
+    /// (one page ahead): the cluster and the parser work at the same time.
     fn run(&self) -> Result<(SliceOutcome, Option<String>), EsError> {
         let mut outcome = SliceOutcome {
             complete: true,
             ..SliceOutcome::default()
         };
+        let what = self.what();
+        let (tx, rx) = bounded::<Result<Vec<u8>, EsError>>(1);
+        thread::scope(|scope| {
+            let fetcher = scope.spawn(|| self.fetch(tx));
+            let mut result = Ok(());
+            for page in &rx {
+                let step = page.and_then(|bytes| {
+                    let meta = self.checked_meta(&bytes, &what)?;
+                    self.page(&bytes, &meta, &mut outcome, &what)
+                });
+                match step {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        outcome.complete = false;
+                        break;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            // Stops the fetcher if it is still going (its next send fails).
+            drop(rx);
+            let last_pit = fetcher.join().unwrap_or(None);
+            result.map(|()| (outcome, last_pit))
+        })
+    }
+
+    /// Fetches the slice's pages in order and hands them over; returns the newest
+    /// point-in-time id. Stops at the last page, at the first error (sent on), when the
+    /// receiver is gone, or when another slice failed.
+    fn fetch(&self, tx: Sender<Result<Vec<u8>, EsError>>) -> Option<String> {
         let mut body = (*self.base).clone();
         if self.slices > 1 {
             body["slice"] = json!({ "id": self.slice, "max": self.slices });
@@ -446,70 +489,88 @@ impl SliceCtx {
                 let mut pit_id = pit.clone();
                 loop {
                     if self.abort.load(Ordering::SeqCst) {
-                        return Err(EsError::Cancelled);
+                        let _ = tx.send(Err(EsError::Cancelled));
+                        break;
                     }
                     body["pit"] = json!({ "id": pit_id, "keep_alive": self.keep_alive });
-                    let bytes = self.client.search_raw("/_search", &body, &what)?;
-                    let meta = self.checked_meta(&bytes, &what)?;
-                    if let Some(id) = &meta.pit_id {
-                        pit_id.clone_from(id);
+                    let bytes = match self.client.search_raw("/_search", &body, &what) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            break;
+                        }
+                    };
+                    let next = match self.checked_meta(&bytes, &what) {
+                        Ok(meta) => {
+                            if let Some(id) = &meta.pit_id {
+                                pit_id.clone_from(id);
+                            }
+                            match meta.hits.last() {
+                                None => break,
+                                Some(last) => match &last.sort {
+                                    Some(sort) => Ok((meta.hits.len() == self.page_size).then(|| sort.clone())),
+                                    None => Err(self.client.protocol(&what, "hits carry no `sort` values to continue from")),
+                                },
+                            }
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match next {
+                        Ok(after) => {
+                            if tx.send(Ok(bytes)).is_err() {
+                                break;
+                            }
+                            match after {
+                                // A short page is the last one.
+                                None => break,
+                                Some(after) => body["search_after"] = Value::Array(after),
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            break;
+                        }
                     }
-                    let n = meta.hits.len();
-                    if n == 0 {
-                        break;
-                    }
-                    let after = meta.hits[n - 1]
-                        .sort
-                        .clone()
-                        .ok_or_else(|| self.client.protocol(&what, "hits carry no `sort` values to continue from"))?;
-                    if !self.page(&bytes, &meta, &mut outcome, &what)? {
-                        outcome.complete = false;
-                        break;
-                    }
-                    if n < self.page_size {
-                        break;
-                    }
-                    body["search_after"] = Value::Array(after);
                 }
-                Ok((outcome, Some(pit_id)))
+                Some(pit_id)
             }
             None => {
-                let mut bytes = self.client.scroll_start(&self.index, &self.keep_alive, &body)?;
                 let mut scroll_id: Option<String> = None;
-                let result = loop {
-                    let meta = match self.checked_meta(&bytes, &what) {
-                        Ok(m) => m,
-                        Err(e) => break Err(e),
-                    };
-                    if let Some(id) = &meta.scroll_id {
-                        scroll_id = Some(id.clone());
-                    }
-                    if meta.hits.is_empty() {
-                        break Ok(());
-                    }
-                    match self.page(&bytes, &meta, &mut outcome, &what) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            outcome.complete = false;
-                            break Ok(());
+                let mut next = self.client.scroll_start(&self.index, &self.keep_alive, &body);
+                loop {
+                    let bytes = match next {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            break;
                         }
-                        Err(e) => break Err(e),
+                    };
+                    let (empty, id) = match page_meta(&bytes) {
+                        Ok(meta) => (meta.hits.is_empty(), meta.scroll_id),
+                        Err(d) => {
+                            let _ = tx.send(Err(self.client.protocol(&what, d)));
+                            break;
+                        }
+                    };
+                    if id.is_some() {
+                        scroll_id = id;
+                    }
+                    if empty || tx.send(Ok(bytes)).is_err() {
+                        break;
                     }
                     if self.abort.load(Ordering::SeqCst) {
-                        break Err(EsError::Cancelled);
+                        let _ = tx.send(Err(EsError::Cancelled));
+                        break;
                     }
-                    let Some(id) = scroll_id.as_deref() else {
-                        break Err(self.client.protocol(&what, "scroll answer has no `_scroll_id`"));
+                    next = match scroll_id.as_deref() {
+                        Some(id) => self.client.scroll_next(id, &self.keep_alive),
+                        None => Err(self.client.protocol(&what, "scroll answer has no `_scroll_id`")),
                     };
-                    bytes = match self.client.scroll_next(id, &self.keep_alive) {
-                        Ok(b) => b,
-                        Err(e) => break Err(e),
-                    };
-                };
+                }
                 if let Some(id) = scroll_id {
                     let _ = self.client.clear_scroll(&[id]);
                 }
-                result.map(|()| (outcome, None))
+                None
             }
         }
     }
