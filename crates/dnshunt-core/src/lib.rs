@@ -2,7 +2,7 @@
 //! contract and the detector interface.
 //!
 //! Architecture invariant: this crate does no I/O. Readers (`dnshunt-source`) produce
-//! [`RawRecord`]s, [`normalize`] types them into [`Event`]s, detectors (`dnshunt-detect`) turn
+//! [`RawRecord`]s, [`normalize()`] types them into [`Event`]s, detectors (`dnshunt-detect`) turn
 //! events into [`Finding`]s, and sinks (`dnshunt-sink`) write them.
 
 mod answer;

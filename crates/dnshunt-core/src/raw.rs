@@ -1,7 +1,7 @@
 //! The reader-neutral record: what every reader extracts before normalisation.
 //!
 //! Each reader (EVTX, every JSON shape, XML) fills a [`RawRecord`] borrowing from its input where
-//! it can; [`crate::normalize`] turns it into a typed [`crate::Event`]. The Sysmon field names
+//! it can; [`crate::normalize()`] turns it into a typed [`crate::Event`]. The Sysmon field names
 //! appear only here, in [`Field`]'s table.
 
 use std::borrow::Cow;

@@ -3,7 +3,7 @@
 //! Winlogbeat 6 (`event_data.*`), Winlogbeat 7/8 ECS (`winlog.event_data.*` plus `dns.*`,
 //! `process.*`), flat Logstash/OTRF/NXLog lines, Elasticsearch hits (`_source`) and whole search
 //! responses (`hits.hits[]`), and the `evtx` crate's rendering (`Event.System`, `Event.EventData`)
-//! all route their keys through one table ([`route`]) into a [`RawRecord`]. Keys are matched while
+//! all route their keys through one table (`route`) into a [`RawRecord`]. Keys are matched while
 //! they are still borrowed from the input; values that need no unescaping stay borrowed. Unknown
 //! subtrees are skipped without being built. Flattened dotted keys (`winlog.event_data.Image`) are
 //! routed segment by segment.

@@ -3,7 +3,7 @@
 //!
 //! A run reads the store once before the hunt ([`StateStore::load`]), hands what it read to the
 //! `first_seen` detector, and after the hunt records what it saw ([`StateStore::record`]) and
-//! forgets entries not seen for the retention period ([`StateStore::prune`]). So the first run
+//! forgets entries not seen for the retention period ([`StateStore::record`]). So the first run
 //! over a fleet learns, and each later run reports only what is new.
 //!
 //! The store keeps one row per (kind, host, value) with the first and last time it was seen,
