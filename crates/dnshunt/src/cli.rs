@@ -41,7 +41,7 @@ pub struct InputArgs {
     pub paths: Vec<String>,
 
     /// Elasticsearch/OpenSearch input (`--es URL --index PATTERN`) and connection options.
-    #[command(flatten, next_help_heading = "Elasticsearch / OpenSearch")]
+    #[command(flatten)]
     pub es: crate::es::EsArgs,
 
     /// Force an input format instead of recognising it from each file's content.
@@ -138,7 +138,7 @@ pub struct HuntArgs {
     pub report: Option<PathBuf>,
 
     /// Checkpoint and findings index (`--output-es`).
-    #[command(flatten, next_help_heading = "Elasticsearch / OpenSearch")]
+    #[command(flatten)]
     pub es_out: crate::es::EsHuntArgs,
 }
 

@@ -39,61 +39,61 @@ pub struct EsArgs {
     /// Read events from this Elasticsearch or OpenSearch cluster instead of files
     /// (`https://host:9200`; `user:password@` in the URL works but is better in
     /// `--es-user` and the environment).
-    #[arg(long = "es", value_name = "URL")]
+    #[arg(long = "es", value_name = "URL", help_heading = "Elasticsearch / OpenSearch")]
     pub es: Option<String>,
 
     /// Index pattern, data stream or alias to read (comma-separated lists too).
-    #[arg(long, value_name = "PATTERN", default_value = "winlogbeat-*")]
+    #[arg(long, value_name = "PATTERN", default_value = "winlogbeat-*", help_heading = "Elasticsearch / OpenSearch")]
     pub index: String,
 
     /// A query DSL clause (JSON) added to the filter, e.g. '{"term":{"host.name":"pc1"}}'.
-    #[arg(long, value_name = "JSON")]
+    #[arg(long, value_name = "JSON", help_heading = "Elasticsearch / OpenSearch")]
     pub es_query: Option<String>,
 
     /// Read in this many parallel slices (one thread each).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Elasticsearch / OpenSearch")]
     pub slices: usize,
 
     /// Hits per search page.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 1000, help_heading = "Elasticsearch / OpenSearch")]
     pub page_size: usize,
 
     /// Read with sliced scroll even where the cluster has point in time.
-    #[arg(long)]
+    #[arg(long, help_heading = "Elasticsearch / OpenSearch")]
     pub es_scroll: bool,
 
     /// Fetch each document's whole `_source` instead of only the fields dnshunt reads: more
     /// bytes on the wire, much less CPU on the cluster (it need not re-serialise documents).
-    #[arg(long)]
+    #[arg(long, help_heading = "Elasticsearch / OpenSearch")]
     pub es_full_source: bool,
 
     /// User for basic authentication.
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", help_heading = "Elasticsearch / OpenSearch")]
     pub es_user: Option<String>,
 
     /// Password for basic authentication (better: the DNSHUNT_ES_PASSWORD environment variable).
-    #[arg(long, value_name = "PASSWORD", hide_default_value = true)]
+    #[arg(long, value_name = "PASSWORD", hide_default_value = true, help_heading = "Elasticsearch / OpenSearch")]
     pub es_password: Option<String>,
 
     /// API key (`base64(id:key)` as Kibana shows it, or `id:key`; better: DNSHUNT_ES_API_KEY).
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", help_heading = "Elasticsearch / OpenSearch")]
     pub es_api_key: Option<String>,
 
     /// PEM file with the CA certificate(s) of the cluster's TLS certificate.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Elasticsearch / OpenSearch")]
     pub es_ca: Option<PathBuf>,
 
     /// Do not verify the cluster's TLS certificate (test clusters only).
-    #[arg(long)]
+    #[arg(long, help_heading = "Elasticsearch / OpenSearch")]
     pub insecure: bool,
 
     /// Seconds a single request may take (connect, send, wait, read).
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 60, help_heading = "Elasticsearch / OpenSearch")]
     pub es_timeout: u64,
 
     /// Attempts per request when the cluster is unreachable, times out or answers 429/502/503/504
     /// (exponential backoff from 250 ms, at most 30 s apart).
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Elasticsearch / OpenSearch")]
     pub es_retries: u32,
 }
 
@@ -101,24 +101,24 @@ pub struct EsArgs {
 #[derive(Clone, Debug, Args)]
 pub struct EsHuntArgs {
     /// Also write the findings to this cluster (ECS documents, `_id` = finding id).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Elasticsearch / OpenSearch")]
     pub output_es: Option<String>,
 
     /// The findings index (and index template) for `--output-es`.
-    #[arg(long, value_name = "NAME", default_value = "dnshunt-findings")]
+    #[arg(long, value_name = "NAME", default_value = "dnshunt-findings", help_heading = "Elasticsearch / OpenSearch")]
     pub findings_index: String,
 
     /// Where the incremental checkpoint of `--es` lives (SQLite). Default: the state store
     /// (`--state` or `[state] path`), else `$XDG_DATA_HOME/dnshunt/state.sqlite`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Elasticsearch / OpenSearch")]
     pub checkpoint: Option<PathBuf>,
 
     /// Read everything and do not touch the checkpoint.
-    #[arg(long, conflicts_with_all = ["from_start", "checkpoint"])]
+    #[arg(long, conflicts_with_all = ["from_start", "checkpoint"], help_heading = "Elasticsearch / OpenSearch")]
     pub no_checkpoint: bool,
 
     /// Ignore the checkpoint for reading (read everything), then save a new one.
-    #[arg(long)]
+    #[arg(long, help_heading = "Elasticsearch / OpenSearch")]
     pub from_start: bool,
 }
 

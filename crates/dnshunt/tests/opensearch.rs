@@ -216,7 +216,12 @@ fn seed_shapes_read_from_the_cluster_give_the_same_findings_as_the_files() {
         assert_eq!(indices.load_file(&index, &file), 14);
         let from_files = hunt(&[file.to_str().unwrap()]);
         assert_eq!(from_files.read().totals, Counts::seed());
-        let variants: [&[&str]; 3] = [&[], &["--slices", "3", "--page-size", "2"], &["--es-scroll", "--slices", "2", "--page-size", "3"]];
+        let variants: [&[&str]; 4] = [
+            &[],
+            &["--slices", "3", "--page-size", "2"],
+            &["--es-scroll", "--slices", "2", "--page-size", "3"],
+            &["--es-full-source", "--page-size", "4"],
+        ];
         for extra in variants {
             let mut args = vec!["--es", &url, "--index", &index, "--no-checkpoint"];
             args.extend_from_slice(extra);
