@@ -1,6 +1,6 @@
 //! The registrable label of a name: the one label its owner chose, left of the public suffix.
 //!
-//! DGAs generate the label that is registered (`kdokruvnkkoq` of `kdokruvnkkoq.com`), so that
+//! DGAs generate the label that is registered (`qvtrokzlmwhe` of `qvtrokzlmwhe.com`), so that
 //! is the label worth scoring. Machine-made labels *under* a registered domain (CDN objects,
 //! cloud endpoints such as `3a7f9c.cloudfront.net` or `e1234.dscb.akamaiedge.net`) are chosen by
 //! the service, not by an attacker, and look random by design; scoring them would flag half of

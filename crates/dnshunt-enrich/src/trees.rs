@@ -136,7 +136,7 @@ pub struct ForestConfig {
 impl Default for ForestConfig {
     fn default() -> Self {
         ForestConfig {
-            trees: 60,
+            trees: 40,
             depth: 5,
             learning_rate: 0.1,
             l2: 1.0,

@@ -212,8 +212,9 @@ fn throughput(benign: &[String], dga: &[(String, Vec<String>)]) {
         names.len()
     });
     println!("scoring speed, one thread ({} names):", names.len());
-    println!("  label and suffix given:             {:>10.0}/s wall, {:>10.0}/s of CPU time", per_label.0, per_label.1);
-    println!("  parsed name (registrable label + score): {:>5.0}/s wall, {:>10.0}/s of CPU time", per_name.0, per_name.1);
+    for (what, (wall, on_cpu)) in [("label and suffix given", per_label), ("parsed name (registrable label + score)", per_name)] {
+        println!("  {what:<40} {wall:>10.0} names/s wall, {on_cpu:>10.0} names/s of CPU time");
+    }
 }
 
 /// Nanoseconds the current thread has run on a CPU, where Linux tells.

@@ -1,7 +1,7 @@
 //! # dga
 //!
-//! **What:** lookups of a name whose registrable label (`kdokruvnkkoq` of
-//! `www.kdokruvnkkoq.com`, the label left of the public suffix) looks machine-generated, by the
+//! **What:** lookups of a name whose registrable label (`qvtrokzlmwhe` of
+//! `www.qvtrokzlmwhe.com`, the label left of the public suffix) looks machine-generated, by the
 //! DGA model shipped with dnshunt: character trigram likelihoods under popular domains and under
 //! DGA output, common 4-grams, entropy, vowel/consonant/digit structure, length and public
 //! suffix, combined by boosted trees trained on 30 DGA families and calibrated so that a score
@@ -19,9 +19,9 @@
 //!
 //! **ATT&CK:** T1568.002 (Dynamic Resolution: Domain Generation Algorithms).
 //!
-//! **False positives:** real domains with random-looking or abbreviated names (`tkqlhce.com`
-//! is an ad-tracking domain), some CDN customer domains, and short labels of consonant
-//! acronyms. Word-list DGAs (gozi, nymaim2, suppobox) look like ordinary words and are *not*
+//! **False positives:** real domains with random-looking or abbreviated names (ad-tracking
+//! and affiliate domains are often consonant strings), some CDN customer domains, and short
+//! labels of consonant acronyms. Word-list DGAs (gozi, nymaim2, suppobox) look like ordinary words and are *not*
 //! found by this detector. Raise `threshold` or use the allowlist for known names.
 
 use dnshunt_core::{Detector, Event, Finding, QueryStatus, Severity};
@@ -36,14 +36,14 @@ use crate::detectors::who;
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DgaConfig {
-    /// Report a lookup when its registrable label scores at least this (after the NXDOMAIN
-    /// bonus).
+    /// Report a lookup when its registrable label scores at least this, after the NXDOMAIN
+    /// bonus (default 0.8: about 1 in 10,000 popular domains scores as high).
     pub threshold: f64,
-    /// From this score on, a finding is of medium severity (below it, low).
+    /// From this score on, a finding is of medium severity, below it low (default 0.9).
     pub medium_at: f64,
-    /// From this score on, a finding is of high severity.
+    /// From this score on, a finding is of high severity (default 0.97).
     pub high_at: f64,
-    /// Added to the score of a lookup that failed with NXDOMAIN (status 9003).
+    /// Added to the score of a lookup that failed with NXDOMAIN, status 9003 (default 0.05).
     pub nxdomain_bonus: f64,
 }
 
@@ -274,6 +274,29 @@ mod tests {
         let d = Dga::new(DgaConfig::default());
         let f = d.judge(&dns("xkqvbzhtrwplmnfd.ddns.net", "-")).expect("fires under ddns.net");
         assert_eq!(f.details["dga_label"], "xkqvbzhtrwplmnfd");
+    }
+
+    #[test]
+    fn popularity_damps_ranked_and_raises_unranked_names() {
+        let mut table = dnshunt_enrich::rank::RankTable::new();
+        table.add_csv("500,xkqvbzhtrwplmnfd.com\n2,example.com\n");
+        let ranked = Some(std::sync::Arc::new(table));
+        let plain = Dga::new(DgaConfig::default());
+        let with_rank = Dga::new(DgaConfig::default()).with_rank(ranked);
+
+        // A popular name that looks generated: still reported, but low and with a lower score.
+        let before = plain.judge(&dns("xkqvbzhtrwplmnfd.com", "-")).expect("fires without ranks");
+        let after = with_rank.judge(&dns("www.xkqvbzhtrwplmnfd.com", "-")).expect("still reported");
+        assert!(before.severity >= Severity::Medium);
+        assert_eq!(after.severity, Severity::Low);
+        assert!(after.score < before.score, "{} !< {}", after.score, before.score);
+        assert_eq!(after.details["rank"], 500);
+
+        // A never-ranked one rises (capped at 100) and says so.
+        let unranked = with_rank.judge(&dns("jvhxqpwzkrtlmbnsfgd.biz", "-")).expect("fires");
+        let base = plain.judge(&dns("jvhxqpwzkrtlmbnsfgd.biz", "-")).unwrap();
+        assert!(unranked.score >= base.score && unranked.score <= 100);
+        assert!(unranked.details["rank"].is_null());
     }
 
     #[test]
