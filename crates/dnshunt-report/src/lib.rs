@@ -12,6 +12,7 @@
 //! go into a `<script type="application/json">` with `<`, `>`, `&` and the JavaScript line
 //! separators escaped, and the script only ever sets `textContent`.
 
+mod page;
 pub mod summary;
 pub mod svg;
 pub mod timeline;
@@ -23,6 +24,7 @@ use std::io::{self, Write};
 
 use dnshunt_core::{Finding, Severity, Timestamp};
 
+pub use page::MAX_PAGE_EVIDENCE;
 pub use summary::{Summary, SummaryConfig};
 use svg::{esc, Series, OTHER, PALETTE};
 use timeline::MAX_BUCKETS;
@@ -73,7 +75,7 @@ pub fn render(out: &mut impl Write, summary: &Summary, findings: &[Finding], met
     )?;
     out.write_all(body.as_bytes())?;
     out.write_all(b"\n<script type=\"application/json\" id=\"findings-data\">")?;
-    write_json_for_script(out, findings)?;
+    write_json_for_script(out, &page::page_data(findings))?;
     write!(
         out,
         "</script>\n<div id=\"report-status\" hidden></div><pre id=\"report-errors\" hidden></pre>\n<script>{REPORT_JS}</script>\n</body></html>\n"
@@ -83,7 +85,7 @@ pub fn render(out: &mut impl Write, summary: &Summary, findings: &[Finding], met
 
 /// Serialises the findings so the text cannot end the `<script>` element or be read as markup:
 /// `<`, `>` and `&` become `\u003c` and friends (valid JSON, the same string once parsed).
-fn write_json_for_script(out: &mut impl Write, findings: &[Finding]) -> io::Result<()> {
+fn write_json_for_script(out: &mut impl Write, data: &impl serde::Serialize) -> io::Result<()> {
     struct Escaping<'a, W: Write>(&'a mut W);
     impl<W: Write> Write for Escaping<'_, W> {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -116,7 +118,7 @@ fn write_json_for_script(out: &mut impl Write, findings: &[Finding]) -> io::Resu
     }
     // serde_json writes UTF-8 in pieces that never split a character, so a U+2028 arrives whole.
     let mut w = io::BufWriter::new(Escaping(out));
-    serde_json::to_writer(&mut w, findings).map_err(io::Error::other)?;
+    serde_json::to_writer(&mut w, data).map_err(io::Error::other)?;
     w.flush()
 }
 

@@ -4,7 +4,10 @@
   // the logs is attacker-controlled, so text only ever goes in through textContent.
   var PAGE = 200;
   var SEV = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
-  var findings = JSON.parse(document.getElementById("findings-data").textContent);
+  // Process contexts and chains are stored once and shared (see page.rs); evidence events
+  // arrive as one line of text each.
+  var data = JSON.parse(document.getElementById("findings-data").textContent);
+  var findings = data.findings;
   var state = { filter: "", severity: "", detector: "", sort: "severity", dir: -1, page: 0 };
   var open = new Set();
   var view = [];
@@ -19,6 +22,8 @@
   function shortTime(t) { return t ? String(t).replace("T", " ").replace(/\.\d+Z$/, "Z") : ""; }
 
   findings.forEach(function (f, i) {
+    f.process = data.processes[f.p] || {};
+    if (f.c !== undefined) f.details.process_chain = data.chains[f.c];
     f._i = i;
     f._sev = SEV[f.severity] || 0;
     f._image = imageName(f.process && f.process.image);
@@ -101,29 +106,6 @@
     dl.appendChild(dd);
   }
 
-  function eventSummary(ev) {
-    if (ev.event_type === "dns_query") {
-      var s = (ev.query && (ev.query.name || ev.query)) || "";
-      if (typeof s !== "string") s = JSON.stringify(s);
-      return "DNS " + s + (ev.status !== undefined ? " → " + (typeof ev.status === "object" ? JSON.stringify(ev.status) : ev.status) : "") +
-        (ev.results_raw ? " [" + ev.results_raw + "]" : "");
-    }
-    if (ev.event_type === "network_connect") {
-      return "connect " + (ev.protocol || "") + " " + (ev.destination_ip || ev.destination_hostname || "") + ":" + (ev.destination_port || "");
-    }
-    if (ev.event_type === "process_create") return "start " + (ev.command_line || (ev.process && ev.process.image) || "");
-    return ev.event_type || "";
-  }
-  function originText(o) {
-    if (!o) return "";
-    var s = o.file || "";
-    if (o.line !== undefined) s += ":" + o.line;
-    if (o.record !== undefined) s += " record " + o.record;
-    if (o.index !== undefined) s += " " + o.index;
-    if (o.id !== undefined) s += " _id " + o.id;
-    return s;
-  }
-
   function chain(f) {
     var links = [];
     var d = f.details || {};
@@ -165,8 +147,8 @@
         var r = el("tr");
         r.appendChild(el("td", "mono", shortTime(ev.time)));
         r.appendChild(el("td", null, ev.event_type));
-        r.appendChild(el("td", "name", eventSummary(ev)));
-        r.appendChild(el("td", "mono", originText(ev.origin)));
+        r.appendChild(el("td", "name", ev.what));
+        r.appendChild(el("td", "mono", ev.origin));
         t.appendChild(r);
       });
       kv(dl, "Evidence (" + evs.length + " of " + f.count + ")", t);
