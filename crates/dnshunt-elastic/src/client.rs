@@ -591,19 +591,33 @@ fn method_has_body(method: &Method) -> bool {
 }
 
 /// Connection-level failures worth another try: the node may be restarting or overloaded.
+/// A refused certificate is not: it will be refused again.
 fn is_retryable(e: &ureq::Error) -> bool {
     matches!(
         e,
         ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::Protocol(_)
-    )
+    ) && tls_failure(e).is_none()
+}
+
+/// The reason of a TLS failure. ureq hands rustls' error of the handshake (an untrusted
+/// certificate, a name mismatch, an alert) inside `Error::Io`, not as `Error::Tls`.
+fn tls_failure(e: &ureq::Error) -> Option<String> {
+    match e {
+        ureq::Error::Tls(t) => Some((*t).to_owned()),
+        ureq::Error::Rustls(r) => Some(r.to_string()),
+        ureq::Error::Io(io) => io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).map(ToString::to_string),
+        _ => None,
+    }
 }
 
 fn describe_transport(e: &ureq::Error) -> String {
+    if let Some(t) = tls_failure(e) {
+        return format!("TLS: {t} (use --es-ca FILE for a private CA, or --insecure)");
+    }
     match e {
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused (is the cluster running, and is the port right?)".to_owned(),
         ureq::Error::Io(io) => format!("{io}"),
         ureq::Error::HostNotFound => "host not found".to_owned(),
-        ureq::Error::Tls(t) => format!("TLS: {t} (use --es-ca FILE for a private CA, or --insecure)"),
         other => other.to_string(),
     }
 }
