@@ -20,13 +20,20 @@ BASE=bench-data/memory/base.jsonl
 INPUTS=(examples/incident)
 [ -d ../shared/data/security-datasets ] && INPUTS+=(../shared/data/security-datasets)
 $BIN events -q "${INPUTS[@]}" > "$BASE"
+declare -A RSS SECS
 for k in 1 10; do
   DATA=bench-data/memory/x${k}${FLAG:+-new-guids}.ndjson
   [ -s "$DATA" ] || python3 scripts/replicate_timeline.py "$BASE" "$DATA" $((N * k)) $FLAG
   for cmd in hunt events; do
-    /usr/bin/time -v "$BIN" "$cmd" -q "$DATA" -o /dev/null 2> bench-data/memory/time.txt
-    rss=$(awk -F': ' '/Maximum resident/ {print $2}' bench-data/memory/time.txt)
-    wall=$(awk -F': ' '/Elapsed \(wall/ {print $2}' bench-data/memory/time.txt)
-    echo "x$k $cmd: $(wc -l < "$DATA") events, peak RSS ${rss} kB, ${wall}"
+    /usr/bin/time -f '%M %e' -o bench-data/memory/time.txt "$BIN" "$cmd" -q "$DATA" -o /dev/null
+    read -r rss wall < bench-data/memory/time.txt
+    RSS[$k$cmd]=$rss
+    SECS[$k$cmd]=$wall
+    echo "x$k $cmd: $(wc -l < "$DATA") events, peak RSS ${rss} kB, ${wall} s"
   done
 done
+awk -v h1="${RSS[1hunt]}" -v h10="${RSS[10hunt]}" -v e1="${RSS[1events]}" -v e10="${RSS[10events]}" \
+    -v th="${SECS[10hunt]}" -v te="${SECS[10events]}" 'BEGIN {
+  printf "peak memory, 10x input / 1x input: hunt %.2f, events %.2f\n", h10 / h1, e10 / e1
+  printf "events/s of hunt (all detectors) / events/s of events (ingest and JSON output only), 10x: %.2f\n", te / th
+}'

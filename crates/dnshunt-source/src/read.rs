@@ -60,7 +60,7 @@ impl Default for ReadOptions {
         ReadOptions {
             format: InputFormat::Auto,
             threads: 0,
-            block_size: 4 << 20,
+            block_size: 1 << 20,
             max_line: 16 << 20,
             since: None,
             until: None,
@@ -76,8 +76,8 @@ pub fn spawn(inputs: Vec<Input>, options: ReadOptions) -> (Receiver<Message>, Jo
     } else {
         options.threads
     };
-    let (msg_tx, msg_rx) = bounded::<Message>(threads * 4);
-    let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+    let (msg_tx, msg_rx) = bounded::<Message>(threads * 2);
+    let (job_tx, job_rx) = bounded::<Job>(threads);
     let options = Arc::new(options);
     let handle = thread::spawn(move || {
         let mut workers = Vec::new();

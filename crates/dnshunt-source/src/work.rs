@@ -50,7 +50,7 @@ pub enum Message {
 /// Problems kept per batch: enough for the report's examples, bounded for memory.
 const PROBLEMS_PER_BATCH: usize = 16;
 /// Events per batch for readers that are not block-based.
-const EVENTS_PER_BATCH: usize = 4096;
+const EVENTS_PER_BATCH: usize = 2048;
 
 pub fn run(jobs: Receiver<Job>, out: Sender<Message>, options: &ReadOptions, threads: usize) {
     for job in jobs {
