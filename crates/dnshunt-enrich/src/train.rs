@@ -44,6 +44,8 @@ pub struct TrainConfig {
     pub max_iterations: usize,
     /// Boosted trees; `None` scores with the linear model alone.
     pub forest: Option<ForestConfig>,
+    /// Weight of the benign class against the DGA class (1: equal).
+    pub benign_weight: f64,
 }
 
 impl Default for TrainConfig {
@@ -54,6 +56,7 @@ impl Default for TrainConfig {
             max_per_class: 20_000,
             max_iterations: 25,
             forest: Some(ForestConfig::default()),
+            benign_weight: 1.0,
         }
     }
 }
@@ -395,7 +398,7 @@ pub fn fit(corpus: &Corpus, hold: HoldOut, config: &TrainConfig) -> RawModel {
             x.push(corpus.features_with(item, |i| (t.benign[i], t.dga[i]), &t.common, &t.prior));
             y.push(label);
             w.push(if label == 0.0 {
-                1.0
+                config.benign_weight
             } else {
                 benign.len() as f64 / n_families / per_family[&item.family.unwrap_or(0)] as f64
             });

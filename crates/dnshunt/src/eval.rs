@@ -70,10 +70,7 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
     if families.is_empty() {
         bail!("no family matches --only");
     }
-    let config = TrainConfig {
-        folds: args.data.folds,
-        ..TrainConfig::default()
-    };
+    let config = args.data.train_config();
     let threads = if args.threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use dnshunt_enrich::train::{train, Corpus, TrainConfig};
+use dnshunt_enrich::trees::ForestConfig;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -36,6 +37,40 @@ pub struct DgaDataArgs {
     /// Folds over the benign names (calibration and false-positive measurement).
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+
+    /// Boosted trees of the model (0: the linear model alone).
+    #[arg(long, default_value_t = ForestConfig::default().trees, help_heading = "Model")]
+    pub trees: usize,
+
+    /// Depth of each tree.
+    #[arg(long, default_value_t = ForestConfig::default().depth, help_heading = "Model")]
+    pub depth: usize,
+
+    /// At most this many names per class fit the model (the language models use every name).
+    #[arg(long, default_value_t = TrainConfig::default().max_per_class, help_heading = "Model")]
+    pub max_per_class: usize,
+
+    /// Weight of the popular class against the DGA class (above 1 trades true positives for
+    /// fewer false positives).
+    #[arg(long, default_value_t = TrainConfig::default().benign_weight, help_heading = "Model")]
+    pub benign_weight: f64,
+}
+
+impl DgaDataArgs {
+    /// The training settings these options give.
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            folds: self.folds,
+            max_per_class: self.max_per_class,
+            benign_weight: self.benign_weight,
+            forest: (self.trees > 0).then(|| ForestConfig {
+                trees: self.trees,
+                depth: self.depth,
+                ..ForestConfig::default()
+            }),
+            ..TrainConfig::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -112,13 +147,7 @@ pub fn corpus(data: &DgaDataArgs) -> Result<Corpus> {
 fn train_dga(args: TrainDgaArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let corpus = corpus(&args.data)?;
-    let trained = train(
-        &corpus,
-        &TrainConfig {
-            folds: args.data.folds,
-            ..TrainConfig::default()
-        },
-    );
+    let trained = train(&corpus, &args.data.train_config());
     let bytes = trained.model.to_bytes();
     std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
     let cal = trained.model.calibration();

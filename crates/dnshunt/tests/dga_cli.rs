@@ -71,7 +71,23 @@ fn train_writes_a_loadable_model_and_eval_prints_the_table() {
     assert!(model.score_label("qzxvbnmkltrw", "biz") > model.score_label("sunberco", "com"));
 
     let eval = Command::new(env!("CARGO_BIN_EXE_dnshunt"))
-        .args(["eval", "dga", "--threads", "1", "--folds", "2", "--wordlist-families", "mixed", "--benign"])
+        .args([
+            "eval",
+            "dga",
+            "--threads",
+            "1",
+            "--folds",
+            "2",
+            "--trees",
+            "10",
+            "--depth",
+            "3",
+            "--benign-weight",
+            "2",
+            "--wordlist-families",
+            "mixed",
+            "--benign",
+        ])
         .arg(dir.join("benign.csv"))
         .arg("--dga")
         .arg(dir.join("dga"))
