@@ -34,7 +34,8 @@
 //!
 //! **False positives:** software installers run from Downloads or Temp, msiexec during
 //! installs, per-user apps in AppData that are not in `benign_paths`, admin scripts that use
-//! `-EncodedCommand` (some management agents do), and binaries whose vendor renamed them.
+//! `-EncodedCommand` (some management agents do), and binaries whose vendor renamed them
+//! (the Windows and Edge ones seen in real logs are listed in `shipped_names`).
 
 use std::collections::HashMap;
 
@@ -71,6 +72,10 @@ pub struct ProcessContextConfig {
     pub renamed_system_severity: Severity,
     /// Severity of any other binary whose `OriginalFileName` differs from its file name.
     pub renamed_other_severity: Severity,
+    /// `image=OriginalFileName` pairs that ship that way (`gpresult.exe=gprslt.exe`): not
+    /// renames. Only the exact pair is accepted, so a renamed PowerShell called `gpresult.exe`
+    /// (its header says `PowerShell.EXE`) is still found.
+    pub shipped_names: Vec<String>,
     /// Look-ups kept per process while its EID 1 has not been seen.
     pub max_pending_per_process: usize,
     /// Processes whose look-ups wait for their EID 1, at most.
@@ -109,6 +114,14 @@ impl Default for ProcessContextConfig {
             benign_paths: benign.iter().map(|s| (*s).to_owned()).collect(),
             renamed_system_severity: Severity::High,
             renamed_other_severity: Severity::Low,
+            shipped_names: [
+                "gpresult.exe=gprslt.exe",
+                "schtasks.exe=sctasks.exe",
+                "nltest.exe=nltestrk.exe",
+                "microsoftedgeupdate.exe=msedgeupdate.dll",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             max_pending_per_process: 5,
             max_pending_processes: 20_000,
             max_processes: 500_000,
@@ -462,7 +475,14 @@ impl ProcessContext {
         if let Some(ofn) = info.original_file_name.as_deref() {
             let ofn_lower = ofn.trim().to_lowercase();
             let ofn_lower = ofn_lower.strip_suffix(".mui").unwrap_or(&ofn_lower);
-            if !name.is_empty() && !ofn_lower.is_empty() && !matches!(ofn_lower, "-" | "?") && stem(ofn_lower) != stem(&name) {
+            let shipped = || {
+                self.config
+                    .shipped_names
+                    .iter()
+                    .filter_map(|pair| pair.split_once('='))
+                    .any(|(image, original)| image.trim().eq_ignore_ascii_case(&name) && original.trim().eq_ignore_ascii_case(ofn_lower))
+            };
+            if !name.is_empty() && !ofn_lower.is_empty() && !matches!(ofn_lower, "-" | "?") && stem(ofn_lower) != stem(&name) && !shipped() {
                 let known = |n: &str| self.binaries.contains_key(n) || self.binaries.keys().any(|k| stem(k) == stem(n));
                 let system = known(ofn_lower) || known(&name);
                 let severity = if system {
@@ -693,6 +713,20 @@ mod tests {
         check(&[create(pwsh, pwsh, "pwsh.dll"), lookup(pwsh, "www.powershellgallery.com")], &[]);
         check(&[create(PS, "powershell.exe", "PowerShell.EXE.MUI"), lookup(PS, "www.example.com")], &[]);
         check(&[create(app, app, "-"), lookup(app, "api.vendor.example")], &[]);
+        // Windows and Edge ship these under other internal names; the exact pair only.
+        let gpresult = "C:\\Windows\\system32\\gpresult.exe";
+        check(&[create(gpresult, gpresult, "gprslt.exe"), lookup(gpresult, "dc01.corp.example")], &[]);
+        let update = "C:\\Program Files (x86)\\Microsoft\\EdgeUpdate\\MicrosoftEdgeUpdate.exe";
+        check(&[create(update, update, "msedgeupdate.dll"), lookup(update, "msedge.api.cdp.microsoft.com")], &[]);
+        check(
+            &[create(gpresult, gpresult, "PowerShell.EXE"), lookup(gpresult, "c2.example")],
+            &[("renamed", Severity::High, 1)],
+        );
+        let mut config = ProcessContextConfig::default();
+        config.shipped_names.clear();
+        let got = run(config, &[create(gpresult, gpresult, "gprslt.exe"), lookup(gpresult, "dc01.corp.example")]);
+        assert_eq!(got.len(), 1, "without the pair it is a rename: {got:?}");
+        assert_eq!(got[0].0, "renamed");
         // Sysinternals: `PsExec64.exe` is `psexec.c` in its header.
         let psexec = "C:\\Tools\\PsExec64.exe";
         check(&[create(psexec, psexec, "psexec.c"), lookup(psexec, "fs03")], &[]);
