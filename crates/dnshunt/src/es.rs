@@ -340,6 +340,34 @@ impl EsInput {
         Ok(())
     }
 
+    /// What the read did, for `--summary-json` (`cluster`): the cluster (URL without
+    /// credentials), the index pattern, how it was read and how much, and the checkpoint.
+    pub fn summary_json(&self) -> Value {
+        let outcome = match &*self.outcome.lock().expect("outcome lock") {
+            Some(Ok(o)) => Some(o.clone()),
+            _ => None,
+        };
+        let previous = self.checkpoint.as_ref().and_then(|c| c.previous.as_ref());
+        serde_json::json!({
+            "url": self.client.url(),
+            "product": self.client.info().map(|i| i.distribution.to_string()),
+            "version": self.client.info().map(|i| i.version_text.clone()),
+            "index": self.config.index,
+            "slices": self.config.slices,
+            "method": outcome.as_ref().map(|o| o.method.clone()),
+            "documents": outcome.as_ref().map(|o| o.documents),
+            "pages": outcome.as_ref().map(|o| o.pages),
+            "bytes": outcome.as_ref().map(|o| o.bytes),
+            "documents_without_timestamp": outcome.as_ref().map(|o| o.without_timestamp),
+            "newest": outcome.as_ref().and_then(|o| o.newest_ms).map(|ms| Timestamp(ms).to_string()),
+            "checkpoint": {
+                "used": self.checkpoint.is_some(),
+                "continued_after": previous.map(|p| Timestamp(p.newest_ms).to_string()),
+                "generation": previous.map(|p| p.generation),
+            },
+        })
+    }
+
     /// The increment this run writes, when it continues a checkpoint (see the findings sink).
     pub fn window(&self) -> Option<String> {
         let run = self.checkpoint.as_ref()?;

@@ -258,7 +258,10 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     if let Some(path) = &args.input.summary_json {
         summary::write_json(path, &report, elapsed, Some(&engine_report))?;
         if let Some(sigma_report) = &sigma_report {
-            crate::sigma_cmd::add_to_summary_json(path, sigma_report)?;
+            summary::add_json_section(path, "sigma", &serde_json::to_value(sigma_report)?)?;
+        }
+        if let Some(es) = &es_input {
+            summary::add_json_section(path, "cluster", &es.summary_json())?;
         }
     }
     Ok(exit_code(&args.input, &report))
@@ -283,6 +286,9 @@ fn events(args: EventsArgs) -> Result<ExitCode> {
     }
     if let Some(path) = &args.input.summary_json {
         summary::write_json(path, &report, elapsed, None)?;
+        if let Some(es) = &es_input {
+            summary::add_json_section(path, "cluster", &es.summary_json())?;
+        }
     }
     Ok(exit_code(&args.input, &report))
 }

@@ -1,9 +1,8 @@
 //! `--sigma`: loading Sigma rules for `hunt` (and `sysmon-config`), the summary of what was
-//! loaded and skipped on stderr, and the same in `--summary-json`.
+//! loaded and skipped on stderr (the same goes into `--summary-json` as `sigma`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
 use dnshunt_sigma::{LoadReport, RuleSet};
 
 /// Skipped rules listed one by one on stderr; the rest are counted (all are in `--summary-json`).
@@ -36,14 +35,4 @@ pub fn load_rules(paths: &[PathBuf], quiet: bool) -> (RuleSet, LoadReport) {
         }
     }
     (rules, report)
-}
-
-/// Adds the load report as `"sigma"` to a summary JSON file already written.
-pub fn add_to_summary_json(path: &Path, report: &LoadReport) -> Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    if let Some(map) = doc.as_object_mut() {
-        map.insert("sigma".to_owned(), serde_json::to_value(report)?);
-    }
-    std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n").with_context(|| format!("writing {}", path.display()))
 }

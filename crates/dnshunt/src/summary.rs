@@ -46,6 +46,16 @@ pub fn write_json(path: &Path, report: &ReadReport, elapsed: Duration, engine: O
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
+/// Adds a section (`sigma`, `cluster`) to the `--summary-json` file written before.
+pub fn add_json_section(path: &Path, key: &str, value: &serde_json::Value) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    if let Some(map) = doc.as_object_mut() {
+        map.insert(key.to_owned(), value.clone());
+    }
+    std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
 fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);

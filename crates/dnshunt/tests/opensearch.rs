@@ -429,6 +429,16 @@ fn the_checkpoint_makes_the_next_run_read_only_what_is_new() {
     let run3 = hunt(&args);
     run3.assert_exit(0);
     assert_eq!(records(&run3.read().totals), more.len() as u64, "only the new documents, the boundary one included");
+    // --summary-json says where the events came from and which checkpoint the run continued.
+    let cluster = &run3.summary.as_ref().expect("summary written")["cluster"];
+    assert_eq!(cluster["index"], index.as_str());
+    assert_eq!(cluster["product"], "OpenSearch");
+    assert_eq!(cluster["slices"], 2);
+    assert_eq!(cluster["documents"], more.len() as u64);
+    assert_eq!(cluster["checkpoint"]["used"], true);
+    assert!(cluster["checkpoint"]["continued_after"].is_string(), "{cluster}");
+    assert!(cluster["method"].as_str().unwrap().contains("point in time"), "{cluster}");
+    assert!(run1.summary.as_ref().unwrap()["cluster"]["checkpoint"]["continued_after"].is_null());
 
     // The findings index holds each finding once, with the counts of both increments added.
     let c1: BTreeMap<String, u64> = findings(&run1).into_iter().map(|(id, _, n)| (id, n)).collect();
