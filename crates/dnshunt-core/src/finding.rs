@@ -49,7 +49,7 @@ impl std::str::FromStr for Severity {
 }
 
 /// The process a finding is about, with as much context as the data holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct ProcessContext {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guid: Option<Guid>,

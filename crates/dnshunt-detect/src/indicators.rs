@@ -87,7 +87,8 @@ type DomainMap = Map<Box<str>, Entry>;
 struct Parsed {
     /// Per shard.
     domains: Vec<ShardPart>,
-    others: Vec<(Indicator<'static>, Entry)>,
+    addresses: Vec<(IpAddr, Entry)>,
+    networks: Vec<(IpAddr, u8, Entry)>,
     report: ParseReport,
 }
 
@@ -127,12 +128,13 @@ impl IndicatorSet {
         // Each shard takes its entries from every part, in order.
         let mut per_shard: Vec<Vec<ShardPart>> = (0..SHARDS).map(|_| Vec::with_capacity(parsed.len())).collect();
         let mut report = ParseReport::default();
-        let mut others = Vec::new();
+        let (mut addresses, mut networks) = (Vec::new(), Vec::new());
         for mut part in parsed {
             for (shard, entries) in part.domains.drain(..).enumerate() {
                 per_shard[shard].push(entries);
             }
-            others.push(part.others);
+            addresses.push(part.addresses);
+            networks.push(part.networks);
             report.domains += part.report.domains;
             report.addresses += part.report.addresses;
             report.networks += part.report.networks;
@@ -168,16 +170,13 @@ impl IndicatorSet {
                 }
             });
         }
-        for (indicator, entry) in others.into_iter().flatten() {
-            match indicator {
-                Indicator::Address(ip) => add(self.addresses.entry(ip), entry),
-                Indicator::Network(ip, len) => {
-                    let key = (ip.is_ipv6(), len);
-                    self.prefix_lengths.insert(key);
-                    add(self.networks.entry(key).or_default().entry(mask(ip, len)), entry);
-                }
-                Indicator::Domain(_) => unreachable!("domains go to their shards"),
-            }
+        for (ip, entry) in addresses.into_iter().flatten() {
+            add(self.addresses.entry(ip), entry);
+        }
+        for (ip, len, entry) in networks.into_iter().flatten() {
+            let key = (ip.is_ipv6(), len);
+            self.prefix_lengths.insert(key);
+            add(self.networks.entry(key).or_default().entry(mask(ip, len)), entry);
         }
         report
     }
@@ -289,11 +288,11 @@ fn parse_part(list: u32, text: &str, first_line: usize) -> Parsed {
                 out.report.domains += 1;
             }
             Some(Indicator::Address(ip)) => {
-                out.others.push((Indicator::Address(ip), entry));
+                out.addresses.push((ip, entry));
                 out.report.addresses += 1;
             }
             Some(Indicator::Network(ip, len)) => {
-                out.others.push((Indicator::Network(ip, len), entry));
+                out.networks.push((ip, len, entry));
                 out.report.networks += 1;
             }
             None => {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use dnshunt_core::{Event, EventKind, Finding, Guid, Timestamp};
 use serde::Serialize;
 
-use crate::stats::hash64;
+use crate::stats::{hash64, host};
 
 /// Default cap on remembered processes (about 100 bytes each plus shared strings).
 pub const DEFAULT_MAX_PROCESSES: usize = 2_000_000;
@@ -36,6 +36,21 @@ struct Node {
     parent_pid: Option<u32>,
     parent_image: Option<Arc<str>>,
     parent_command_line: Option<Arc<str>>,
+}
+
+impl Node {
+    /// The last link of a chain when only this child's EID 1 names the parent (its `Parent*`
+    /// fields): no user and no start time.
+    fn parent_link(&self, guid: Option<Guid>) -> Ancestor {
+        Ancestor {
+            guid,
+            pid: self.parent_pid,
+            image: self.parent_image.as_deref().map(str::to_owned),
+            command_line: self.parent_command_line.as_deref().map(str::to_owned),
+            user: None,
+            started: None,
+        }
+    }
 }
 
 /// One ancestor of a process, nearest first in a chain.
@@ -108,7 +123,7 @@ impl ProcessTree {
     pub fn observe(&mut self, event: &Event) {
         let EventKind::ProcessCreate(pc) = &event.kind else { return };
         let Some(guid) = pc.process.guid else { return };
-        let key = (hash64(event.host.as_deref().unwrap_or("")), guid);
+        let key = (hash64(host(event)), guid);
         // A replayed or duplicated EID 1 keeps the earliest copy, whatever the arrival order.
         if let Some(existing) = self.nodes.get(&key) {
             if existing.started <= event.time {
@@ -144,14 +159,7 @@ impl ProcessTree {
             let Some(node) = self.nodes.get(&(host_key, current)) else { break };
             let Some(parent) = node.parent.filter(|p| !seen.contains(p)) else {
                 if node.parent.is_none() && node.parent_image.is_some() {
-                    out.push(Ancestor {
-                        guid: None,
-                        pid: node.parent_pid,
-                        image: node.parent_image.as_deref().map(str::to_owned),
-                        command_line: node.parent_command_line.as_deref().map(str::to_owned),
-                        user: None,
-                        started: None,
-                    });
+                    out.push(node.parent_link(None));
                 }
                 break;
             };
@@ -166,14 +174,7 @@ impl ProcessTree {
                     started: Some(p.started),
                 }),
                 None => {
-                    out.push(Ancestor {
-                        guid: Some(parent),
-                        pid: node.parent_pid,
-                        image: node.parent_image.as_deref().map(str::to_owned),
-                        command_line: node.parent_command_line.as_deref().map(str::to_owned),
-                        user: None,
-                        started: None,
-                    });
+                    out.push(node.parent_link(Some(parent)));
                     break;
                 }
             }

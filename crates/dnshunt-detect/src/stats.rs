@@ -213,6 +213,19 @@ pub fn score_for(severity: dnshunt_core::Severity) -> u8 {
     }
 }
 
+/// Score 0–100 for a severity, shared by the detectors that judge one event by pattern
+/// (`special_name`, `process_context`): a notch below [`score_for`] for medium and low.
+pub fn pattern_score(severity: dnshunt_core::Severity) -> u8 {
+    use dnshunt_core::Severity;
+    match severity {
+        Severity::Critical => 95,
+        Severity::High => 80,
+        Severity::Medium => 55,
+        Severity::Low => 30,
+        Severity::Info => 10,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,11 @@ impl Proc {
     }
 }
 
+/// The file name of a finding's image as written (`powershell.exe`), or `""`.
+pub fn short_image(f: &Finding) -> &str {
+    f.process.image.as_deref().unwrap_or("").rsplit('\\').next().unwrap_or("")
+}
+
 /// A small deterministic generator (xorshift64*), so timelines are random-looking but fixed.
 #[derive(Debug)]
 pub struct Rng(u64);

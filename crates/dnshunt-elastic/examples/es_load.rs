@@ -63,7 +63,7 @@ fn main() {
                     .expect("bulk");
                 let answer: Value = serde_json::from_slice(&reply.body).expect("bulk answer");
                 if answer["errors"] == json!(true) {
-                    let items = answer["items"].as_array().cloned().unwrap_or_default();
+                    let items = answer["items"].as_array().map_or(&[][..], Vec::as_slice);
                     let failed: Vec<&Value> = items.iter().filter(|i| i["index"]["error"].is_object()).collect();
                     if let Some(first) = failed.first() {
                         eprintln!("bulk: {} failed, e.g. {}", failed.len(), first["index"]["error"]);

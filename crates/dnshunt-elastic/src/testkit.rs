@@ -6,7 +6,7 @@
 //! a rule with `times` set is used that many times and then skipped. Every request is
 //! recorded for assertions. Binds `127.0.0.1:0` only.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -103,68 +103,72 @@ impl CannedServer {
 
 type Rules = Mutex<Vec<(Rule, usize)>>;
 
+/// Reads one HTTP/1.1 request (request line, headers, a `Content-Length` or chunked body) from
+/// `reader`; `None` at the end of the connection or when it breaks off. Also for servers of
+/// other transports (the TLS test's).
+pub fn read_request(reader: &mut impl BufRead) -> Option<Recorded> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let path = parts.next().unwrap_or("").to_owned();
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    if chunked {
+        loop {
+            let mut size_line = String::new();
+            if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
+                return None;
+            }
+            let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0u8; size + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    Some(Recorded {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
 fn serve(stream: TcpStream, rules: &Rules, seen: &Mutex<Vec<Recorded>>) {
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
         Err(_) => return,
     };
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_owned();
-        let path = parts.next().unwrap_or("").to_owned();
-        let mut headers = Vec::new();
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-        }
-        let chunked = headers
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        if chunked {
-            loop {
-                let mut size_line = String::new();
-                if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
-                    return;
-                }
-                let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(0);
-                let mut chunk = vec![0u8; size + 2];
-                if reader.read_exact(&mut chunk).is_err() {
-                    return;
-                }
-                if size == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..size]);
-            }
-        }
-        seen.lock().expect("lock").push(Recorded {
-            method: method.clone(),
-            path: path.clone(),
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
+    while let Some(request) = read_request(&mut reader) {
+        let (method, path) = (request.method.clone(), request.path.clone());
+        seen.lock().expect("lock").push(request);
         let rule = {
             let mut rules = rules.lock().expect("lock");
             let found = rules

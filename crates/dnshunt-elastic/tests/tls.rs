@@ -4,7 +4,7 @@
 //! without it or with another CA (with a hint, without credentials, without retrying), accept
 //! anything with `--insecure`, and send basic-auth credentials from the URL only inside TLS.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use dnshunt_elastic::testkit::{read_request, Recorded};
 use dnshunt_elastic::{Client, ClientConfig, Distribution, EsError, Method};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -82,20 +83,7 @@ impl Drop for TempFile {
 enum Seen {
     /// A TLS handshake: completed, or failed with rustls' reason.
     Handshake(Result<(), String>),
-    Request(Request),
-}
-
-#[derive(Debug)]
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
+    Request(Recorded),
 }
 
 /// A loopback HTTPS server answering `GET /` as OpenSearch 2.19.6 (keep-alive, Content-Length).
@@ -156,45 +144,17 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, seen: &Sender<Seen>) {
     }
     let _ = seen.send(Seen::Handshake(Ok(())));
     let mut reader = BufReader::new(tls);
-    loop {
-        let mut request_line = String::new();
-        // End of the connection (the client's pool closing it, with or without close_notify).
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_owned();
-        let path = parts.next().unwrap_or("").to_owned();
-        let mut headers = Vec::new();
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-        }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (status, answer) = match (method.as_str(), path.as_str()) {
+    // `None`: the end of the connection (the client's pool closing it, with or without close_notify).
+    while let Some(request) = read_request(&mut reader) {
+        let (method, path) = (request.method.as_str(), request.path.as_str());
+        let (status, answer) = match (method, path) {
             ("GET", "/") => ("200 OK", OPENSEARCH_ROOT.to_owned()),
             _ => (
                 "404 Not Found",
                 format!(r#"{{"error":"no handler found for uri [{path}] and method [{method}]","status":404}}"#),
             ),
         };
-        let _ = seen.send(Seen::Request(Request { method, path, headers }));
+        let _ = seen.send(Seen::Request(request));
         let head = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/json; charset=UTF-8\r\ncontent-length: {}\r\n\r\n",
             answer.len()
@@ -222,7 +182,7 @@ fn assert_opensearch(client: &Client) {
 }
 
 /// The server's side of a connection the client accepted: a completed handshake, then `GET /`.
-fn expect_served_root(server: &TlsServer) -> Request {
+fn expect_served_root(server: &TlsServer) -> Recorded {
     assert!(matches!(server.next(), Seen::Handshake(Ok(()))));
     match server.next() {
         Seen::Request(r) => {

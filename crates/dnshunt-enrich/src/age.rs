@@ -14,6 +14,8 @@ use std::sync::RwLock;
 use dnshunt_core::{DnsName, Timestamp};
 use serde::Serialize;
 
+use crate::rank::count_rejected;
+
 /// Where a registration date came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,12 +147,7 @@ impl AgeTable {
                     );
                 }
                 _ if header => {}
-                _ => {
-                    parse.rejected += 1;
-                    if parse.rejected_examples.len() < 3 {
-                        parse.rejected_examples.push((idx as u64 + 1, line.chars().take(120).collect()));
-                    }
-                }
+                _ => count_rejected(&mut parse.rejected, &mut parse.rejected_examples, idx, line),
             }
         }
         parse

@@ -115,9 +115,15 @@ impl RankTable {
 }
 
 fn reject(parse: &mut RankParse, idx: usize, line: &str) {
-    parse.rejected += 1;
-    if parse.rejected_examples.len() < 3 {
-        parse.rejected_examples.push((idx as u64 + 1, line.chars().take(120).collect()));
+    count_rejected(&mut parse.rejected, &mut parse.rejected_examples, idx, line);
+}
+
+/// Counts a rejected line of a list or feed, keeping the first three (line number, text) as
+/// examples.
+pub(crate) fn count_rejected(rejected: &mut usize, examples: &mut Vec<(u64, String)>, idx: usize, line: &str) {
+    *rejected += 1;
+    if examples.len() < 3 {
+        examples.push((idx as u64 + 1, line.chars().take(120).collect()));
     }
 }
 

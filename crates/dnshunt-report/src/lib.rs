@@ -173,7 +173,8 @@ fn cards(out: &mut String, summary: &Summary, findings: &[Finding]) {
     out.push_str("</section>");
 }
 
-fn group(n: u64) -> String {
+/// `n` with its digits grouped by thousands (`1,004,895`).
+pub fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -265,7 +266,7 @@ fn charts(out: &mut String, summary: &Summary, findings: &[Finding]) {
         out.push_str(&svg::stacked(wide, &series, Some(&marks), "queries", false, title));
         legend(out, &series);
         let _ = write!(out, "{note}");
-        if tracked.top().iter().any(|s| s.error > 0) {
+        if tracked.slots.iter().any(|s| s.error > 0) {
             let _ = write!(
                 out,
                 "<p class=\"note\">More {what} than tracked slots: the series of rarely seen {what} are approximate (space-saving counts).</p>"

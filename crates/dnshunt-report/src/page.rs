@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use dnshunt_core::{AnswerData, Event, EventKind, Finding, Origin, ProcessContext, Severity, Timestamp};
+use dnshunt_core::{AnswerData, Event, EventKind, Finding, ProcessContext, Severity, Timestamp};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
@@ -84,15 +84,14 @@ impl Serialize for DetailsWithoutChain<'_> {
 
 /// Builds the page data of `findings`.
 pub(crate) fn page_data(findings: &[Finding]) -> PageData<'_> {
-    // Keys are the serialised values: equal JSON, equal entry.
-    let mut process_ids: HashMap<String, usize> = HashMap::new();
+    let mut process_ids: HashMap<&ProcessContext, usize> = HashMap::new();
+    // Chains are JSON values (no `Hash`): keyed by their text, equal JSON, equal entry.
     let mut chain_ids: HashMap<String, usize> = HashMap::new();
     let mut processes = Vec::new();
     let mut chains = Vec::new();
     let mut page = Vec::with_capacity(findings.len());
     for f in findings {
-        let key = serde_json::to_string(&f.process).unwrap_or_default();
-        let p = *process_ids.entry(key).or_insert_with(|| {
+        let p = *process_ids.entry(&f.process).or_insert_with(|| {
             processes.push(&f.process);
             processes.len() - 1
         });
@@ -176,23 +175,10 @@ fn page_event(e: &Event) -> PageEvent {
         time: e.time,
         event_type,
         what,
-        origin: origin_text(&e.origin),
+        // The index of a search hit is not part of `Origin`'s text (its `file` names the pattern).
+        origin: match &e.origin.index {
+            Some(index) => format!("{} ({index})", e.origin),
+            None => e.origin.to_string(),
+        },
     }
-}
-
-fn origin_text(o: &Origin) -> String {
-    let mut s = o.file.to_string();
-    if let Some(line) = o.line {
-        let _ = write!(s, ":{line}");
-    }
-    if let Some(record) = o.record {
-        let _ = write!(s, " record {record}");
-    }
-    if let Some(index) = &o.index {
-        let _ = write!(s, " {index}");
-    }
-    if let Some(id) = &o.id {
-        let _ = write!(s, " _id {id}");
-    }
-    s
 }

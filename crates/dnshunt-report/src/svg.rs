@@ -102,6 +102,15 @@ struct TimeAxis {
 }
 
 impl TimeAxis {
+    fn new(frame: Frame) -> TimeAxis {
+        TimeAxis {
+            layout: frame.layout,
+            first: frame.range.0,
+            n: frame.range.1 - frame.range.0 + 1,
+            plot_w: frame.width - LEFT - RIGHT,
+        }
+    }
+
     fn x(&self, i: usize) -> f64 {
         LEFT + (i - self.first) as f64 * self.plot_w / self.n as f64
     }
@@ -142,6 +151,14 @@ impl TimeAxis {
     }
 }
 
+/// The opening `<svg>` tag of a `w` × `h` chart, labelled for screen readers.
+fn svg_open(w: f64, h: f64, label: &str) -> String {
+    format!(
+        r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        esc(label)
+    )
+}
+
 /// The used bucket range `first..=last` (where any of `rows` is non-zero).
 pub fn used_range<'a>(rows: impl IntoIterator<Item = &'a [u32]>) -> Option<(usize, usize)> {
     let mut range: Option<(usize, usize)> = None;
@@ -176,22 +193,12 @@ pub struct Frame {
 
 /// Stacked bars per bucket, with finding marks under the axis.
 pub fn stacked(frame: Frame, series: &[Series], marks: Option<&Marks>, unit: &str, percent: bool, label: &str) -> String {
-    let Frame { width: w, layout, range } = frame;
+    let Frame { width: w, range, .. } = frame;
     let plot_h = 170.0;
     let marks_h = if marks.is_some() { 16.0 } else { 0.0 };
     let h = TOP + plot_h + marks_h + 24.0;
-    let axis = TimeAxis {
-        layout,
-        first: range.0,
-        n: range.1 - range.0 + 1,
-        plot_w: w - LEFT - RIGHT,
-    };
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
-        esc(label)
-    );
+    let axis = TimeAxis::new(frame);
+    let mut out = svg_open(w, h, label);
     let max = (range.0..=range.1).map(|i| series.iter().map(|s| s.values[i]).sum::<f64>()).fold(0.0, f64::max);
     let (top, step) = if percent { (1.0, 0.25) } else { nice_axis(max, 4) };
     y_grid(&mut out, w, plot_h, top, step, percent);
@@ -250,21 +257,11 @@ pub fn stacked(frame: Frame, series: &[Series], marks: Option<&Marks>, unit: &st
 
 /// A line (with a light area) of a share per bucket, 0–100 %.
 pub fn share_line(frame: Frame, values: &[Option<f64>], color: &str, label: &str) -> String {
-    let Frame { width: w, layout, range } = frame;
+    let Frame { width: w, range, .. } = frame;
     let plot_h = 170.0;
     let h = TOP + plot_h + 24.0;
-    let axis = TimeAxis {
-        layout,
-        first: range.0,
-        n: range.1 - range.0 + 1,
-        plot_w: w - LEFT - RIGHT,
-    };
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
-        esc(label)
-    );
+    let axis = TimeAxis::new(frame);
+    let mut out = svg_open(w, h, label);
     let max = values.iter().flatten().fold(0.0f64, |a, b| a.max(*b));
     let (top, step) = if max > 0.5 { (1.0, 0.25) } else { nice_axis(max.max(0.01), 4) };
     y_grid(&mut out, w, plot_h, top, step, true);
@@ -310,12 +307,7 @@ pub fn histogram(bins: &[u32], hi: f64, median: Option<f64>, label: &str) -> Str
     let (w, plot_h, left, top_pad) = (320.0, 90.0, 34.0, 6.0);
     let h = top_pad + plot_h + 20.0;
     let plot_w = w - left - 8.0;
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
-        esc(label)
-    );
+    let mut out = svg_open(w, h, label);
     let max = bins.iter().copied().max().unwrap_or(0) as f64;
     let (top, _) = nice_axis(max, 2);
     let n = bins.len().max(1);

@@ -58,10 +58,6 @@ impl Timeline {
         self.layout
     }
 
-    pub fn span(&self) -> Option<(i64, i64)> {
-        self.layout.map(|_| (self.min_ms, self.max_ms))
-    }
-
     /// The bucket of `t_ms`, growing the layout when `t_ms` falls outside it.
     pub fn place(&mut self, t_ms: i64) -> Placed {
         let Some(layout) = self.layout else {
@@ -74,14 +70,12 @@ impl Timeline {
             self.max_ms = t_ms;
             return Placed::Index(0);
         };
-        let offset = t_ms - layout.start_ms;
-        if offset >= 0 && offset < layout.width_ms * MAX_BUCKETS as i64 {
-            self.min_ms = self.min_ms.min(t_ms);
-            self.max_ms = self.max_ms.max(t_ms);
-            return Placed::Index((offset / layout.width_ms) as usize);
-        }
         self.min_ms = self.min_ms.min(t_ms);
         self.max_ms = self.max_ms.max(t_ms);
+        let offset = t_ms - layout.start_ms;
+        if offset >= 0 && offset < layout.width_ms * MAX_BUCKETS as i64 {
+            return Placed::Index((offset / layout.width_ms) as usize);
+        }
         let mut width_ms = layout.width_ms;
         loop {
             let start_ms = self.min_ms.div_euclid(width_ms) * width_ms;

@@ -155,11 +155,10 @@ fn layout(text: &str) -> Result<Layout, MergeError> {
                 if name == "Sysmon" && stack.is_empty() {
                     saw_sysmon = true;
                 }
-                let parent_relation = stack.last().and_then(|(n, rel)| (n == "RuleGroup").then(|| rel.clone()).flatten());
-                let parent_ok = match stack.last().map(|(n, _)| n.as_str()) {
-                    Some("RuleGroup") => parent_relation.as_deref().is_none_or(|r| r.eq_ignore_ascii_case("or")),
-                    Some("EventFiltering") => true,
-                    _ => false,
+                let parent_ok = match stack.last() {
+                    Some((n, relation)) if n == "RuleGroup" => relation.as_deref().is_none_or(|r| r.eq_ignore_ascii_case("or")),
+                    Some((n, _)) => n == "EventFiltering",
+                    None => false,
                 };
                 if name == "DnsQuery" && layout.dns_exclude_end.is_none() && parent_ok && attribute(&e, "onmatch").as_deref() == Some("exclude") {
                     in_exclude = true;
@@ -228,10 +227,27 @@ fn layout(text: &str) -> Result<Layout, MergeError> {
     Ok(layout)
 }
 
+/// The start of the line `pos` is on.
+fn line_start(text: &str, pos: usize) -> usize {
+    text[..pos].rfind('\n').map_or(0, |i| i + 1)
+}
+
 /// The indentation of the line `pos` is on (its leading spaces and tabs).
 fn indent_at(text: &str, pos: usize) -> String {
-    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-    text[line_start..pos].chars().take_while(|c| *c == ' ' || *c == '\t').collect()
+    text[line_start(text, pos)..pos].chars().take_while(|c| *c == ' ' || *c == '\t').collect()
+}
+
+/// Copies `existing` to `out` with `lines` inserted before the closing tag at `end`: as whole
+/// lines before its line when the tag stands on its own line, else on a new line at `end`.
+fn insert_lines_before(out: &mut String, existing: &str, end: usize, lines: &str) {
+    let line_start = line_start(existing, end);
+    let at = if existing[line_start..end].trim().is_empty() { line_start } else { end };
+    out.push_str(&existing[..at]);
+    if at == end {
+        out.push('\n');
+    }
+    out.push_str(lines);
+    out.push_str(&existing[at..]);
 }
 
 /// Merges the exclusions into an existing Sysmon config and returns the new text. Everything
@@ -253,15 +269,7 @@ pub fn merge(existing: &str, exclusions: &[Exclusion]) -> Result<String, MergeEr
     let mut out = String::with_capacity(existing.len() + new.len() * 160);
     if let Some(end) = layout.dns_exclude_end {
         let indent = indent_at(existing, end);
-        let line_start = existing[..end].rfind('\n').map_or(0, |i| i + 1);
-        // Insert whole lines before the line of `</DnsQuery>` when it stands on its own line.
-        let at = if existing[line_start..end].trim().is_empty() { line_start } else { end };
-        out.push_str(&existing[..at]);
-        if at == end {
-            out.push('\n');
-        }
-        out.push_str(&query_name_lines(&new, &format!("{indent}  ")));
-        out.push_str(&existing[at..]);
+        insert_lines_before(&mut out, existing, end, &query_name_lines(&new, &format!("{indent}  ")));
     } else if let Some((start, end)) = layout.dns_exclude_empty {
         let indent = indent_at(existing, start);
         out.push_str(&existing[..start]);
@@ -272,14 +280,7 @@ pub fn merge(existing: &str, exclusions: &[Exclusion]) -> Result<String, MergeEr
         out.push_str(&existing[end..]);
     } else if let Some(end) = layout.event_filtering_end {
         let indent = indent_at(existing, end);
-        let line_start = existing[..end].rfind('\n').map_or(0, |i| i + 1);
-        let at = if existing[line_start..end].trim().is_empty() { line_start } else { end };
-        out.push_str(&existing[..at]);
-        if at == end {
-            out.push('\n');
-        }
-        out.push_str(&rule_group(&new, &format!("{indent}  ")));
-        out.push_str(&existing[at..]);
+        insert_lines_before(&mut out, existing, end, &rule_group(&new, &format!("{indent}  ")));
     } else {
         let end = layout.sysmon_end.ok_or(MergeError::NotSysmon)?;
         let indent = indent_at(existing, end);

@@ -35,33 +35,27 @@ pub struct Checkpoint {
     pub generation: u64,
 }
 
-impl StateStore {
-    fn ensure_checkpoint_tables(&self) -> Result<(), StateError> {
-        self.conn
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS es_checkpoint (
-                     cluster TEXT NOT NULL,
-                     index_pattern TEXT NOT NULL,
-                     query TEXT NOT NULL,
-                     newest_ms INTEGER NOT NULL,
-                     generation INTEGER NOT NULL,
-                     PRIMARY KEY (cluster, index_pattern, query)
-                 ) WITHOUT ROWID;
-                 CREATE TABLE IF NOT EXISTS es_checkpoint_id (
-                     cluster TEXT NOT NULL,
-                     index_pattern TEXT NOT NULL,
-                     query TEXT NOT NULL,
-                     es_index TEXT NOT NULL,
-                     es_id TEXT NOT NULL,
-                     PRIMARY KEY (cluster, index_pattern, query, es_index, es_id)
-                 ) WITHOUT ROWID;",
-            )
-            .map_err(self.err())
-    }
+/// The checkpoint tables, created when the store is opened.
+pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS es_checkpoint (
+         cluster TEXT NOT NULL,
+         index_pattern TEXT NOT NULL,
+         query TEXT NOT NULL,
+         newest_ms INTEGER NOT NULL,
+         generation INTEGER NOT NULL,
+         PRIMARY KEY (cluster, index_pattern, query)
+     ) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS es_checkpoint_id (
+         cluster TEXT NOT NULL,
+         index_pattern TEXT NOT NULL,
+         query TEXT NOT NULL,
+         es_index TEXT NOT NULL,
+         es_id TEXT NOT NULL,
+         PRIMARY KEY (cluster, index_pattern, query, es_index, es_id)
+     ) WITHOUT ROWID;";
 
+impl StateStore {
     /// The checkpoint of `key`, if a run has saved one.
     pub fn checkpoint(&self, key: &CheckpointKey) -> Result<Option<Checkpoint>, StateError> {
-        self.ensure_checkpoint_tables()?;
         let head: Option<(i64, i64)> = self
             .conn
             .query_row(
@@ -92,7 +86,6 @@ impl StateStore {
 
     /// Replaces the checkpoint of `key` (one transaction: all or nothing).
     pub fn save_checkpoint(&mut self, key: &CheckpointKey, checkpoint: &Checkpoint) -> Result<(), StateError> {
-        self.ensure_checkpoint_tables()?;
         let path = self.path.clone();
         let err = |source| StateError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
@@ -119,7 +112,6 @@ impl StateStore {
 
     /// Forgets the checkpoint of `key` (`--from-start` does not need this: it overwrites).
     pub fn delete_checkpoint(&mut self, key: &CheckpointKey) -> Result<(), StateError> {
-        self.ensure_checkpoint_tables()?;
         for table in ["es_checkpoint", "es_checkpoint_id"] {
             self.conn
                 .execute(

@@ -131,6 +131,9 @@ impl StateStore {
                 .map_err(err)?;
             }
         }
+        // The other modules' tables, once here rather than before each of their statements.
+        conn.execute_batch(checkpoint::SCHEMA).map_err(err)?;
+        conn.execute_batch(rdap_cache::SCHEMA).map_err(err)?;
         Ok(StateStore { path: path.to_owned(), conn })
     }
 
@@ -164,12 +167,7 @@ impl StateStore {
 
     /// Number of completed runs recorded.
     pub fn runs(&self) -> Result<u64, StateError> {
-        let v: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'runs'", [], |r| r.get(0))
-            .optional()
-            .map_err(self.err())?;
-        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+        runs_in(&self.conn).map_err(self.err())
     }
 
     /// Records what a run saw (widening first/last times of known entries), then forgets entries
@@ -215,18 +213,19 @@ impl StateStore {
                     .map_err(err)? as u64;
             }
         }
-        let runs: u64 = tx
-            .query_row("SELECT value FROM meta WHERE key = 'runs'", [], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(err)?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let runs = runs_in(&tx).map_err(err)?;
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('runs', ?1)", params![(runs + 1).to_string()])
             .map_err(err)?;
         report.total = tx.query_row("SELECT COUNT(*) FROM seen", [], |r| r.get::<_, i64>(0)).map_err(err)? as u64;
         tx.commit().map_err(err)?;
         Ok(report)
     }
+}
+
+/// The number of completed runs in `meta` (0 before the first).
+fn runs_in(conn: &Connection) -> rusqlite::Result<u64> {
+    let v: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'runs'", [], |r| r.get(0)).optional()?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 #[cfg(test)]

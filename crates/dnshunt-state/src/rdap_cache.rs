@@ -21,23 +21,17 @@ pub enum RdapAnswer {
     NotFound,
 }
 
-impl StateStore {
-    fn ensure_rdap_table(&self) -> Result<(), StateError> {
-        self.conn
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS rdap_cache (
-                     domain TEXT PRIMARY KEY,
-                     registered_ms INTEGER,
-                     not_found INTEGER NOT NULL,
-                     fetched_ms INTEGER NOT NULL
-                 ) WITHOUT ROWID;",
-            )
-            .map_err(self.err())
-    }
+/// The cache's table, created when the store is opened.
+pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rdap_cache (
+         domain TEXT PRIMARY KEY,
+         registered_ms INTEGER,
+         not_found INTEGER NOT NULL,
+         fetched_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;";
 
+impl StateStore {
     /// The cached answer for `domain`, unless it is older than its time to live at `now_ms`.
     pub fn rdap_get(&self, domain: &str, now_ms: i64, found_ttl_ms: i64, missing_ttl_ms: i64) -> Result<Option<RdapAnswer>, StateError> {
-        self.ensure_rdap_table()?;
         let row: Option<(Option<i64>, bool, i64)> = self
             .conn
             .query_row("SELECT registered_ms, not_found, fetched_ms FROM rdap_cache WHERE domain = ?1", params![domain], |r| {
@@ -58,7 +52,6 @@ impl StateStore {
 
     /// Stores an answer fetched at `now_ms`.
     pub fn rdap_put(&self, domain: &str, answer: RdapAnswer, now_ms: i64) -> Result<(), StateError> {
-        self.ensure_rdap_table()?;
         let (registered, not_found) = match answer {
             RdapAnswer::Registered(ms) => (Some(ms), false),
             RdapAnswer::NoDate => (None, false),

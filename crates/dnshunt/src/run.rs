@@ -46,7 +46,8 @@ fn read_options(input: &InputArgs) -> ReadOptions {
     }
 }
 
-fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Write>> {
+/// A buffered writer to `path`, or to stdout.
+pub(crate) fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Write>> {
     Ok(match path {
         Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("creating {}", p.display()))?)),
         None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
@@ -256,13 +257,12 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         enrichment.report().print();
     }
     if let Some(path) = &args.input.summary_json {
-        summary::write_json(path, &report, elapsed, Some(&engine_report))?;
+        let mut sections = Vec::new();
         if let Some(sigma_report) = &sigma_report {
-            summary::add_json_section(path, "sigma", &serde_json::to_value(sigma_report)?)?;
+            sections.push(("sigma", serde_json::to_value(sigma_report)?));
         }
-        if let Some(es) = &es_input {
-            summary::add_json_section(path, "cluster", &es.summary_json())?;
-        }
+        sections.extend(es_input.as_ref().map(|es| ("cluster", es.summary_json())));
+        summary::write_json(path, &report, elapsed, Some(&engine_report), sections)?;
     }
     Ok(exit_code(&args.input, &report))
 }
@@ -285,10 +285,8 @@ fn events(args: EventsArgs) -> Result<ExitCode> {
         enrichment.report().print();
     }
     if let Some(path) = &args.input.summary_json {
-        summary::write_json(path, &report, elapsed, None)?;
-        if let Some(es) = &es_input {
-            summary::add_json_section(path, "cluster", &es.summary_json())?;
-        }
+        let sections = es_input.as_ref().map(|es| ("cluster", es.summary_json())).into_iter().collect();
+        summary::write_json(path, &report, elapsed, None, sections)?;
     }
     Ok(exit_code(&args.input, &report))
 }

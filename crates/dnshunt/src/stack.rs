@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use dnshunt_core::{Event, Timestamp};
+use dnshunt_core::{Event, RecordType, Timestamp};
 use serde::Serialize;
 
 /// One counted value.
@@ -19,6 +19,12 @@ struct Count {
     last: Option<Timestamp>,
     /// Distinct hosts, kept only for the dimensions that report them.
     hosts: Option<BTreeSet<String>>,
+}
+
+impl Count {
+    fn hosts(&self) -> Option<usize> {
+        self.hosts.as_ref().map(BTreeSet::len)
+    }
 }
 
 /// The dimensions counted, in the order they are printed.
@@ -119,14 +125,15 @@ impl StackCounter {
         self.add(Dimension::QueryName, q.query.as_str(), host, time);
         self.add(Dimension::Image, q.process.image.as_deref().unwrap_or("-"), host, time);
         self.add(Dimension::Host, host, host, time);
-        let mut types: Vec<String> = q.answers.iter().map(|a| a.rtype.to_string()).collect();
-        types.sort();
+        // Each distinct type once; named only after de-duplicating the codes.
+        let mut types: Vec<RecordType> = q.answers.iter().map(|a| a.rtype).collect();
+        types.sort_unstable();
         types.dedup();
         if types.is_empty() {
             self.add(Dimension::RecordType, "(no answers)", host, time);
         }
-        for t in &types {
-            self.add(Dimension::RecordType, t, host, time);
+        for t in types {
+            self.add(Dimension::RecordType, &t.to_string(), host, time);
         }
         let status = match q.status.name() {
             Some(name) => format!("{} {name}", q.status.0),
@@ -144,25 +151,26 @@ impl StackCounter {
     /// most `top` (0: all). Ties are broken by value so the output is stable.
     pub fn rows(&self, dim: Dimension, top: usize, rare: bool) -> Vec<StackRow> {
         let Some(table) = self.tables.get(&dim) else { return Vec::new() };
-        let mut rows: Vec<StackRow> = table
-            .iter()
+        // Sorted and cut before the rows are built: only the kept values are formatted.
+        let mut counts: Vec<(&String, &Count)> = table.iter().collect();
+        if rare {
+            counts.sort_by(|(av, a), (bv, b)| (a.events, a.hosts(), av).cmp(&(b.events, b.hosts(), bv)));
+        } else {
+            counts.sort_by(|(av, a), (bv, b)| b.events.cmp(&a.events).then_with(|| b.hosts().cmp(&a.hosts())).then_with(|| av.cmp(bv)));
+        }
+        if top > 0 {
+            counts.truncate(top);
+        }
+        counts
+            .into_iter()
             .map(|(value, c)| StackRow {
                 value: value.clone(),
                 count: c.events,
-                hosts: c.hosts.as_ref().map(BTreeSet::len),
+                hosts: c.hosts(),
                 first_seen: c.first.map(|t| t.to_string()),
                 last_seen: c.last.map(|t| t.to_string()),
             })
-            .collect();
-        if rare {
-            rows.sort_by(|a, b| (a.count, a.hosts, &a.value).cmp(&(b.count, b.hosts, &b.value)));
-        } else {
-            rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| b.hosts.cmp(&a.hosts)).then_with(|| a.value.cmp(&b.value)));
-        }
-        if top > 0 {
-            rows.truncate(top);
-        }
-        rows
+            .collect()
     }
 
     /// Every dimension as JSON: `{ "registered_domain": { "distinct": n, "rows": [...] }, ... }`.
@@ -226,12 +234,13 @@ impl StackCounter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use dnshunt_core::{DnsName, DnsQuery, EventKind, Origin, ProcessRef, QueryStatus};
     use std::sync::Arc;
 
-    fn query(name: &str, host: &str, image: &str, ms: i64, status: u32) -> Event {
+    /// A DNS query event (also used by the `sysmon_config_cmd` tests).
+    pub(crate) fn query(name: &str, host: &str, image: &str, ms: i64, status: u32) -> Event {
         let file: Arc<str> = Arc::from("t");
         Event {
             time: Timestamp(ms),

@@ -81,7 +81,10 @@ struct Stacks {
 
 impl Stacks {
     fn add(map: &mut BTreeMap<String, Tally>, value: &str, host: &str, events: u64) {
-        let tally = map.entry(value.to_owned()).or_default();
+        let tally = match map.get_mut(value) {
+            Some(t) => t,
+            None => map.entry(value.to_owned()).or_default(),
+        };
         tally.events += events;
         if !tally.hosts.contains(host) {
             tally.hosts.insert(host.to_owned());
@@ -114,8 +117,8 @@ fn rows(map: &BTreeMap<String, Tally>, top: usize) -> Vec<Row> {
 }
 
 /// The domain key of a DNS query: its registered domain, else the whole (normalised) name.
-fn domain_key(name: &DnsName) -> String {
-    name.registered_domain().unwrap_or(name.as_str()).to_owned()
+fn domain_key(name: &DnsName) -> &str {
+    name.registered_domain().unwrap_or(name.as_str())
 }
 
 pub fn run(args: StatsArgs) -> Result<ExitCode> {
@@ -133,7 +136,7 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                 }
                 if let Some(q) = event.dns() {
                     let host = event.host.as_deref().unwrap_or("");
-                    Stacks::add(&mut stacks.domains, &domain_key(&q.query), host, 1);
+                    Stacks::add(&mut stacks.domains, domain_key(&q.query), host, 1);
                     if let Some(image) = &q.process.image {
                         Stacks::add(&mut stacks.processes, image, host, 1);
                     }
@@ -148,10 +151,7 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
     source.insert("elapsed_seconds".into(), json!(elapsed.as_secs_f64()));
     let domains = rows(&stacks.domains, args.top);
     let processes = rows(&stacks.processes, args.top);
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut out = crate::run::open_output(args.output.as_deref())?;
     match args.format {
         StatsFormat::Json => {
             let mut doc = json!({
@@ -180,22 +180,20 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                 w.flush()?;
             }
         },
-        StatsFormat::Table if stack.is_some() => {
-            if let Some(stack) = &stack {
-                stack.write_tables(&mut out, args.top, args.rare)?;
-            }
-        }
-        StatsFormat::Table => {
-            for (title, rows) in [("registered domain", &domains), ("process image", &processes)] {
-                let mut table = Table::new();
-                table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-                table.set_header([title, "hosts", "DNS queries"]);
-                for r in rows.iter() {
-                    table.add_row(vec![r.value.clone(), r.hosts.to_string(), r.events.to_string()]);
+        StatsFormat::Table => match &stack {
+            Some(stack) => stack.write_tables(&mut out, args.top, args.rare)?,
+            None => {
+                for (title, rows) in [("registered domain", &domains), ("process image", &processes)] {
+                    let mut table = Table::new();
+                    table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+                    table.set_header([title, "hosts", "DNS queries"]);
+                    for r in rows.iter() {
+                        table.add_row(vec![r.value.clone(), r.hosts.to_string(), r.events.to_string()]);
+                    }
+                    writeln!(out, "{table}")?;
                 }
-                writeln!(out, "{table}")?;
             }
-        }
+        },
     }
     out.flush()?;
     if !args.input.quiet {
@@ -304,8 +302,8 @@ fn pushdown(url: &str, input: &InputArgs, stacks: &mut Stacks, source: &mut Map<
                             let host = host_of(keys);
                             if role == "domain" {
                                 documents += count;
-                                let key = if reduce_name { domain_key(&DnsName::new(value)) } else { value.to_owned() };
-                                Stacks::add(&mut stacks.domains, &key, &host, count);
+                                let name = reduce_name.then(|| DnsName::new(value));
+                                Stacks::add(&mut stacks.domains, name.as_ref().map_or(value, domain_key), &host, count);
                             } else {
                                 Stacks::add(&mut stacks.processes, value, &host, count);
                             }

@@ -1,5 +1,6 @@
 //! The run summary on stderr: what was read, what was skipped and why, what was found.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -17,55 +18,29 @@ pub fn print(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[Fi
     eprint!("{}", render(report, elapsed, hunt));
 }
 
-/// The summary as JSON: `{"read": ReadReport, "elapsed_seconds": f64, "findings_per_detector": {name: {"findings": n, "events": n}}}`.
-pub fn write_json(path: &Path, report: &ReadReport, elapsed: Duration, engine: Option<&EngineReport>) -> Result<()> {
-    let per_detector: serde_json::Map<String, serde_json::Value> = engine
-        .map(|e| {
-            e.findings_per_detector
-                .iter()
-                .map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events})))
-                .collect()
-        })
-        .unwrap_or_default();
-    let suppressed: serde_json::Map<String, serde_json::Value> = engine
-        .map(|e| {
-            e.suppressed_per_detector
-                .iter()
-                .map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events})))
-                .collect()
-        })
-        .unwrap_or_default();
-    let doc = serde_json::json!({
+/// The summary as JSON: `{"read": ReadReport, "elapsed_seconds": f64, "findings_per_detector": {name: {"findings": n, "events": n}}, ...}`,
+/// plus `sections` (`sigma`, `cluster`) when the run has them.
+pub fn write_json(path: &Path, report: &ReadReport, elapsed: Duration, engine: Option<&EngineReport>, sections: Vec<(&str, serde_json::Value)>) -> Result<()> {
+    let per_detector = |counts: &BTreeMap<String, (u64, u64)>| -> serde_json::Map<String, serde_json::Value> {
+        counts
+            .iter()
+            .map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events})))
+            .collect()
+    };
+    let mut doc = serde_json::json!({
         "read": report,
         "elapsed_seconds": elapsed.as_secs_f64(),
-        "findings_per_detector": per_detector,
+        "findings_per_detector": engine.map(|e| per_detector(&e.findings_per_detector)).unwrap_or_default(),
         "findings_below_min_severity": engine.map_or(0, |e| e.below_min_severity),
-        "findings_suppressed_by_allowlist": suppressed,
+        "findings_suppressed_by_allowlist": engine.map(|e| per_detector(&e.suppressed_per_detector)).unwrap_or_default(),
     });
+    if let Some(map) = doc.as_object_mut() {
+        for (key, value) in sections {
+            map.insert(key.to_owned(), value);
+        }
+    }
     let text = serde_json::to_string_pretty(&doc)?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
-}
-
-/// Adds a section (`sigma`, `cluster`) to the `--summary-json` file written before.
-pub fn add_json_section(path: &Path, key: &str, value: &serde_json::Value) -> Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    if let Some(map) = doc.as_object_mut() {
-        map.insert(key.to_owned(), value.clone());
-    }
-    std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n").with_context(|| format!("writing {}", path.display()))
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[Finding], &EngineReport)>) -> String {
@@ -79,12 +54,12 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
         report.files.len(),
         bytes as f64 / 1e6,
         secs,
-        thousands(t.events()),
-        thousands(t.dns_query),
-        thousands(t.process_create),
-        thousands(t.network_connect),
-        thousands(t.process_terminate),
-        thousands((t.records() as f64 / secs) as u64),
+        dnshunt_report::group(t.events()),
+        dnshunt_report::group(t.dns_query),
+        dnshunt_report::group(t.process_create),
+        dnshunt_report::group(t.network_connect),
+        dnshunt_report::group(t.process_terminate),
+        dnshunt_report::group((t.records() as f64 / secs) as u64),
     );
     if !report.ignored_files.is_empty() {
         let shown = report.ignored_files.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ");
@@ -94,22 +69,27 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
     }
     let other: u64 = t.other_sysmon.values().sum();
     if other + t.not_sysmon + t.filtered_out > 0 {
-        let ids = t.other_sysmon.iter().map(|(id, n)| format!("EID {id}: {}", thousands(*n))).collect::<Vec<_>>().join(", ");
+        let ids = t
+            .other_sysmon
+            .iter()
+            .map(|(id, n)| format!("EID {id}: {}", dnshunt_report::group(*n)))
+            .collect::<Vec<_>>()
+            .join(", ");
         let _ = writeln!(
             s,
             "  skipped: {} other Sysmon events{}, {} events of other channels, {} outside --since/--until",
-            thousands(other),
+            dnshunt_report::group(other),
             if ids.is_empty() { String::new() } else { format!(" ({ids})") },
-            thousands(t.not_sysmon),
-            thousands(t.filtered_out)
+            dnshunt_report::group(t.not_sysmon),
+            dnshunt_report::group(t.filtered_out)
         );
     }
     if t.bad_records + t.warnings + report.file_errors > 0 {
         let _ = writeln!(
             s,
             "  problems: {} bad records (skipped), {} field warnings (event kept), {} unreadable files",
-            thousands(t.bad_records),
-            thousands(t.warnings),
+            dnshunt_report::group(t.bad_records),
+            dnshunt_report::group(t.warnings),
             report.file_errors
         );
         for kind in [ProblemKind::File, ProblemKind::BadRecord, ProblemKind::Warning] {
@@ -138,12 +118,12 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
                         "    {} [{}]: {} ({}/{}/{}/{}) · {} · {}",
                         f.name,
                         f.format,
-                        thousands(c.events()),
+                        dnshunt_report::group(c.events()),
                         c.dns_query,
                         c.process_create,
                         c.network_connect,
                         c.process_terminate,
-                        thousands(other),
+                        dnshunt_report::group(other),
                         c.bad_records
                     );
                 }
@@ -177,13 +157,11 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
-
     #[test]
     fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(dnshunt_report::group(0), "0");
+        assert_eq!(dnshunt_report::group(999), "999");
+        assert_eq!(dnshunt_report::group(1000), "1,000");
+        assert_eq!(dnshunt_report::group(1234567), "1,234,567");
     }
 }

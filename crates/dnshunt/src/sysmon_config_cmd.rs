@@ -170,18 +170,15 @@ impl Collector {
 pub fn vetoes(findings: &[Finding]) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for f in findings {
-        let mut domains: BTreeSet<String> = BTreeSet::new();
-        domains.extend(f.registered_domain.clone());
-        if let Some(name) = &f.query_name {
-            domains.extend(DnsName::new(name).registered_domain().map(str::to_owned));
-        }
-        for e in &f.evidence {
-            if let Some(q) = e.dns() {
-                domains.extend(q.query.registered_domain().map(str::to_owned));
-            }
-        }
+        let name = f.query_name.as_deref().map(DnsName::new);
+        let domains = f
+            .registered_domain
+            .as_deref()
+            .into_iter()
+            .chain(name.as_ref().and_then(DnsName::registered_domain))
+            .chain(f.evidence.iter().filter_map(|e| e.dns()?.query.registered_domain()));
         for d in domains {
-            out.entry(d).or_default().insert(f.detector.clone());
+            out.entry(d.to_owned()).or_default().insert(f.detector.clone());
         }
     }
     out
@@ -212,8 +209,11 @@ pub fn decide(collector: &Collector, vetoes: &BTreeMap<String, BTreeSet<String>>
     let mut out: Vec<Decision> = collector
         .domains
         .iter()
-        .filter(|(_, tally)| tally.queries as f64 / total >= t.min_share)
-        .map(|(domain, tally)| {
+        .filter_map(|(domain, tally)| {
+            let share = tally.queries as f64 / total;
+            if share < t.min_share {
+                return None;
+            }
             let kept_because = if let Some(detectors) = vetoes.get(domain) {
                 Some(format!("findings ({})", detectors.iter().cloned().collect::<Vec<_>>().join(", ")))
             } else if tally.hosts.len() < t.min_hosts {
@@ -228,17 +228,31 @@ pub fn decide(collector: &Collector, vetoes: &BTreeMap<String, BTreeSet<String>>
             } else {
                 None
             };
-            Decision {
+            Some(Decision {
                 domain: domain.clone(),
                 queries: tally.queries,
                 hosts: tally.hosts.len(),
-                share: tally.queries as f64 / total,
+                share,
                 kept_because,
-            }
+            })
         })
         .collect();
     out.sort_by(|a, b| b.queries.cmp(&a.queries).then_with(|| a.domain.cmp(&b.domain)));
     out
+}
+
+/// The domains decided for exclusion.
+pub fn exclusions(decisions: &[Decision]) -> Vec<Exclusion> {
+    decisions
+        .iter()
+        .filter(|d| d.kept_because.is_none())
+        .map(|d| Exclusion {
+            domain: d.domain.clone(),
+            queries: d.queries,
+            hosts: d.hosts,
+            share: d.share,
+        })
+        .collect()
 }
 
 pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
@@ -270,16 +284,7 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
         min_queries: args.min_queries,
     };
     let decisions = decide(&collector, &vetoes, thresholds);
-    let excluded: Vec<Exclusion> = decisions
-        .iter()
-        .filter(|d| d.kept_because.is_none())
-        .map(|d| Exclusion {
-            domain: d.domain.clone(),
-            queries: d.queries,
-            hosts: d.hosts,
-            share: d.share,
-        })
-        .collect();
+    let excluded = exclusions(&decisions);
     let xml = match &args.merge {
         Some(path) => {
             let existing = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -287,10 +292,7 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
         }
         None => sysmon_config::config(&excluded),
     };
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut out = crate::run::open_output(args.output.as_deref())?;
     out.write_all(xml.as_bytes()).context("writing the config")?;
     out.flush().context("writing the config")?;
     if !args.input.quiet {
@@ -328,28 +330,9 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dnshunt_core::{DnsQuery, EventKind, Origin, ProcessRef, QueryStatus, Timestamp};
-    use std::sync::Arc;
 
     fn query(name: &str, host: &str, image: &str) -> Event {
-        let file: Arc<str> = Arc::from("t");
-        Event {
-            time: Timestamp(0),
-            host: Some(host.to_owned()),
-            record_id: None,
-            rule_name: None,
-            origin: Origin::line(&file, 1),
-            kind: EventKind::DnsQuery(DnsQuery {
-                process: ProcessRef {
-                    image: Some(image.to_owned()),
-                    ..ProcessRef::default()
-                },
-                query: DnsName::new(name),
-                status: QueryStatus(0),
-                answers: Vec::new(),
-                results_raw: String::new(),
-            }),
-        }
+        crate::stack::tests::query(name, host, image, 0, 0)
     }
 
     const EDGE: &str = "C:\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe";
@@ -403,16 +386,7 @@ mod tests {
     fn reading_the_logs_through_the_config_drops_exactly_the_excluded_names() {
         let events = fleet();
         let decisions = plan(&events);
-        let excluded: Vec<Exclusion> = decisions
-            .iter()
-            .filter(|d| d.kept_because.is_none())
-            .map(|d| Exclusion {
-                domain: d.domain.clone(),
-                queries: d.queries,
-                hosts: d.hosts,
-                share: d.share,
-            })
-            .collect();
+        let excluded = exclusions(&decisions);
         let xml = sysmon_config::config(&excluded);
         check_structure(&xml);
         let conditions = sysmon_config::dns_exclusions(&xml).unwrap();
@@ -457,16 +431,7 @@ mod tests {
             min_queries: 3,
         };
         let decisions = decide(&collector, &vetoes, t);
-        let excluded: Vec<Exclusion> = decisions
-            .iter()
-            .filter(|d| d.kept_because.is_none())
-            .map(|d| Exclusion {
-                domain: d.domain.clone(),
-                queries: d.queries,
-                hosts: d.hosts,
-                share: d.share,
-            })
-            .collect();
+        let excluded = exclusions(&decisions);
         assert!(!excluded.is_empty());
         assert!(excluded.iter().all(|e| !vetoes.contains_key(&e.domain)));
         let xml = sysmon_config::config(&excluded);

@@ -19,7 +19,7 @@
 use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
 use serde::Deserialize;
 
-use crate::detectors::who;
+use crate::detectors::{guid_key, who};
 use crate::indicators::IndicatorSet;
 
 /// Settings of the `blocklist` detector (the lists themselves are given by path on the command
@@ -77,7 +77,7 @@ impl Detector for Blocklist {
         if self.set.is_empty() {
             return;
         }
-        let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
+        let guid = guid_key(event);
         match &event.kind {
             EventKind::DnsQuery(q) => {
                 let qname = q.query.as_str();

@@ -244,7 +244,7 @@ impl Detector for ConnectionWithoutLookup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{run, Proc, Rng, T0};
+    use crate::testkit::{run, short_image, Proc, Rng, T0};
 
     #[track_caller]
     fn check(config: ConnectionWithoutLookupConfig, events: &[Event], expected: &[(&str, &str, Severity)]) {
@@ -254,13 +254,7 @@ mod tests {
             let findings = run(&mut ConnectionWithoutLookup::new(config.clone()), &events);
             let got: Vec<(String, String, Severity)> = findings
                 .iter()
-                .map(|f| {
-                    (
-                        f.process.image.clone().unwrap_or_default().rsplit('\\').next().unwrap_or("").to_owned(),
-                        f.details["address"].as_str().unwrap_or("").to_owned(),
-                        f.severity,
-                    )
-                })
+                .map(|f| (short_image(f).to_owned(), f.details["address"].as_str().unwrap_or("").to_owned(), f.severity))
                 .collect();
             let want: Vec<(String, String, Severity)> = expected.iter().map(|(i, a, s)| ((*i).to_owned(), (*a).to_owned(), *s)).collect();
             assert_eq!(got, want);

@@ -29,7 +29,8 @@ use dnshunt_enrich::dga::{is_idn, DgaModel};
 use dnshunt_enrich::label::registrable_label;
 use serde::Deserialize;
 
-use crate::detectors::who;
+use crate::detectors::{guid_key, who};
+use crate::stats::domain_of;
 
 /// Settings of the `dga` detector. Scores are in `[0, 1]`; a score of `s` is reached by about
 /// `10^(-5·s)` of popular domains (0.6 ≈ 1 in 1,000; 0.8 ≈ 1 in 10,000).
@@ -122,8 +123,8 @@ impl Dga {
             r.label,
             model_score
         );
-        let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
-        let domain = q.query.registered_domain().unwrap_or(q.query.as_str());
+        let guid = guid_key(event);
+        let domain = domain_of(&q.query);
         let mut f = Finding::from_event(Self::NAME, severity, finding_score, event, &[&guid, domain], explanation)
             .with_attack(&["T1568.002"])
             .with_detail("dga_label", r.label)

@@ -354,7 +354,7 @@ impl Detector for DohConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{run, Proc, Rng, T0};
+    use crate::testkit::{run, short_image, Proc, Rng, T0};
 
     #[track_caller]
     fn check(events: &[Event], expected: &[(&str, &str, Severity)]) {
@@ -364,13 +364,7 @@ mod tests {
             let findings = run(&mut DohConnection::new(DohConnectionConfig::default()), &events);
             let mut got: Vec<(String, String, Severity)> = findings
                 .iter()
-                .map(|f| {
-                    (
-                        f.process.image.clone().unwrap_or_default().rsplit('\\').next().unwrap_or("").to_lowercase(),
-                        f.details["kind"].as_str().unwrap_or("").to_owned(),
-                        f.severity,
-                    )
-                })
+                .map(|f| (short_image(f).to_lowercase(), f.details["kind"].as_str().unwrap_or("").to_owned(), f.severity))
                 .collect();
             got.sort();
             let want: Vec<(String, String, Severity)> = expected.iter().map(|(i, k, s)| ((*i).to_owned(), (*k).to_owned(), *s)).collect();

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use dnshunt_core::{Detector, DnsName, Event, Finding, Severity};
 use serde::Deserialize;
 
-use crate::detectors::who;
+use crate::detectors::{guid_key, who};
 
 const BUILTIN_ENDPOINTS: &str = include_str!("../../data/doh_endpoints.txt");
 
@@ -154,7 +154,7 @@ impl DohLookup {
                 ),
             )
         };
-        let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
+        let guid = guid_key(event);
         Some(
             Finding::from_event(Self::NAME, severity, score, event, &[&guid, endpoint], explanation)
                 .with_attack(&["T1572", "T1071.001"])

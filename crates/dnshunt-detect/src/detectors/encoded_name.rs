@@ -29,7 +29,8 @@ use dnshunt_core::{Detector, DnsName, Event, Finding, Severity};
 use dnshunt_enrich::features::{char_counts, shannon_entropy};
 use serde::Deserialize;
 
-use crate::detectors::who;
+use crate::detectors::{guid_key, who};
+use crate::stats::domain_of;
 
 const INFRASTRUCTURE: &str = include_str!("../../data/infrastructure_domains.txt");
 
@@ -320,8 +321,8 @@ impl EncodedName {
             who(event),
             q.query
         );
-        let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
-        let domain = q.query.registered_domain().unwrap_or(q.query.as_str());
+        let guid = guid_key(event);
+        let domain = domain_of(&q.query);
         let signals: Vec<&str> = a.signals.iter().map(|s| s.as_str()).collect();
         let mut f = Finding::from_event(Self::NAME, severity, score, event, &[&guid, domain], explanation)
             .with_attack(&["T1071.004", "T1048.003"])

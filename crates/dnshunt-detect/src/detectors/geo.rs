@@ -18,6 +18,7 @@
 //! short, or `allow_countries` broad); corporate VPN clients (add them to `browsers`, which
 //! really means "programs allowed to talk to anonymisers"); GeoIP data is approximate.
 
+use std::cell::OnceCell;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use dnshunt_enrich::geo::{GeoInfo, GeoLookup};
 use serde::Deserialize;
 
 use crate::detectors::who;
+use crate::stats::domain_of;
 
 /// Settings of the `geo` detector.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -157,23 +159,28 @@ impl Detector for Geo {
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
-        let image = who(event);
-        let browser = self.config.browsers.contains(&image);
+        // The image name is worked out once, and only for events with a public address.
+        let process = OnceCell::new();
         let check = |ip: IpAddr, out: &mut Vec<Finding>| {
             if !is_global(ip) {
                 return;
             }
             let info = self.geo.lookup(ip);
-            let Some((rule, severity, score, why)) = self.judge(&info, browser) else {
+            let (image, browser) = process.get_or_init(|| {
+                let image = who(event);
+                let browser = self.config.browsers.contains(&image);
+                (image, browser)
+            });
+            let Some((rule, severity, score, why)) = self.judge(&info, *browser) else {
                 return;
             };
             let (subject, key) = match &event.kind {
-                EventKind::DnsQuery(q) => (format!("resolved {} to {ip}", q.query), q.query.registered_domain().unwrap_or(q.query.as_str()).to_owned()),
+                EventKind::DnsQuery(q) => (format!("resolved {} to {ip}", q.query), domain_of(&q.query).to_owned()),
                 _ => (format!("connected to {ip}"), ip.to_string()),
             };
             let where_key = info.country.clone().or(info.asn.map(|a| format!("AS{a}"))).unwrap_or_default();
             let explanation = format!("{image} {subject}, {why}.");
-            let finding = Finding::from_event(Self::NAME, severity, score, event, &[rule, &key, &where_key, &image], explanation)
+            let finding = Finding::from_event(Self::NAME, severity, score, event, &[rule, &key, &where_key, image], explanation)
                 .with_attack(attack_for(rule))
                 .with_detail("rule", rule)
                 .with_detail("geo", info.to_json(ip));

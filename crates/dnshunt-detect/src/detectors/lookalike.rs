@@ -33,7 +33,7 @@ use serde::Deserialize;
 use unicode_security::{skeleton, RestrictionLevel, RestrictionLevelDetection};
 
 use crate::detectors::encoded_name::is_infrastructure;
-use crate::detectors::who;
+use crate::detectors::{guid_key, who};
 
 const BUILTIN_BRANDS: &str = include_str!("../../data/protected_brands.txt");
 
@@ -574,7 +574,7 @@ impl Lookalike {
             ),
             class => format!("{} looked up {shown}, a typosquat ({}) of the protected name {}", who(event), class.as_str(), m.protected),
         };
-        let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
+        let guid = guid_key(event);
         let registered = registrable(&q.query).map_or(name, |(reg, _)| reg);
         let mut attack: &[&str] = &["T1583.001", "T1566"];
         if m.class == Class::MixedScript {

@@ -239,7 +239,7 @@ impl Detector for LookupWithoutConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{run, Proc, Rng, T0};
+    use crate::testkit::{run, short_image, Proc, Rng, T0};
 
     fn connects(p: &Proc, n: i64) -> Vec<Event> {
         (0..n)
@@ -258,10 +258,7 @@ mod tests {
         let mut events = events.to_vec();
         Rng::new(1).shuffle(&mut events);
         let findings = run(&mut LookupWithoutConnection::new(LookupWithoutConnectionConfig::default()), &events);
-        let got: Vec<String> = findings
-            .iter()
-            .map(|f| f.process.image.clone().unwrap_or_default().rsplit('\\').next().unwrap_or("").to_owned())
-            .collect();
+        let got: Vec<String> = findings.iter().map(|f| short_image(f).to_owned()).collect();
         assert_eq!(got, expected);
     }
 

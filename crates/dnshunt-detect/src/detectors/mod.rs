@@ -28,6 +28,11 @@ pub(crate) fn who(event: &Event) -> String {
     event.process().image_name().unwrap_or_else(|| "unknown process".to_owned())
 }
 
+/// The event's `ProcessGuid` as a finding key, or `""` when unknown.
+pub(crate) fn guid_key(event: &Event) -> String {
+    event.process().guid.map(|g| g.to_string()).unwrap_or_default()
+}
+
 /// Minimal events for detector tests.
 #[cfg(test)]
 pub(crate) mod tests {

@@ -41,7 +41,7 @@ use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
 use serde::Deserialize;
 
 use crate::detectors::beacon::Beacon;
-use crate::stats::{hash64, host, image, median_mad_histogram};
+use crate::stats::{hash64, host, image, median_mad_histogram, score_for};
 
 /// Settings of the `nxdomain_storm` detector.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -417,11 +417,7 @@ impl NxdomainStorm {
             } else {
                 Severity::Medium
             };
-            let score = match severity {
-                Severity::High => 80,
-                Severity::Medium => 60,
-                _ => 35,
-            };
+            let score = score_for(severity);
             let who = if key.1 == ANY {
                 format!("host {} (no single program explains it)", key.0)
             } else if key.1.is_empty() {

@@ -42,6 +42,8 @@ use std::collections::HashMap;
 use dnshunt_core::{image_file_name, Detector, Event, EventKind, Finding, Guid, Severity};
 use serde::Deserialize;
 
+use crate::stats::pattern_score;
+
 const WINDOWS_BINARIES: &str = include_str!("../../data/windows_binaries.txt");
 
 /// Settings of the `process_context` detector.
@@ -323,6 +325,8 @@ fn payload_reference(command_line_lower: &str) -> Option<&'static str> {
 pub struct ProcessContext {
     config: ProcessContextConfig,
     binaries: HashMap<String, Kind>,
+    /// `shipped_names` as lower-case (image, OriginalFileName) pairs.
+    shipped: Vec<(String, String)>,
     procs: HashMap<Guid, ProcInfo>,
     pending: HashMap<Guid, Pending>,
     /// Look-ups that could not wait for their EID 1 because `max_pending_processes` was reached.
@@ -358,9 +362,16 @@ impl ProcessContext {
         for p in &mut config.benign_paths {
             *p = p.to_lowercase().replace('/', "\\");
         }
+        let shipped = config
+            .shipped_names
+            .iter()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(image, original)| (image.trim().to_lowercase(), original.trim().to_lowercase()))
+            .collect();
         ProcessContext {
             config,
             binaries,
+            shipped,
             procs: HashMap::new(),
             pending: HashMap::new(),
             dropped_pending: 0,
@@ -370,13 +381,7 @@ impl ProcessContext {
     fn finding(&self, event: &Event, reason: Reason, severity: Severity, attack: &[&str], explanation: String) -> Finding {
         let process = event.process();
         let who = process.guid.map(|g| g.to_string()).or_else(|| process.image.clone()).unwrap_or_default();
-        let score = match severity {
-            Severity::Critical => 95,
-            Severity::High => 80,
-            Severity::Medium => 55,
-            Severity::Low => 30,
-            Severity::Info => 10,
-        };
+        let score = pattern_score(severity);
         Finding::from_event(Self::NAME, severity, score, event, &[&who, reason.as_str()], explanation)
             .with_attack(attack)
             .with_detail("reason", reason.as_str())
@@ -475,13 +480,7 @@ impl ProcessContext {
         if let Some(ofn) = info.original_file_name.as_deref() {
             let ofn_lower = ofn.trim().to_lowercase();
             let ofn_lower = ofn_lower.strip_suffix(".mui").unwrap_or(&ofn_lower);
-            let shipped = || {
-                self.config
-                    .shipped_names
-                    .iter()
-                    .filter_map(|pair| pair.split_once('='))
-                    .any(|(image, original)| image.trim().eq_ignore_ascii_case(&name) && original.trim().eq_ignore_ascii_case(ofn_lower))
-            };
+            let shipped = || self.shipped.iter().any(|(image, original)| image.eq_ignore_ascii_case(&name) && original == ofn_lower);
             if !name.is_empty() && !ofn_lower.is_empty() && !matches!(ofn_lower, "-" | "?") && stem(ofn_lower) != stem(&name) && !shipped() {
                 let known = |n: &str| self.binaries.contains_key(n) || self.binaries.keys().any(|k| stem(k) == stem(n));
                 let system = known(ofn_lower) || known(&name);

@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use dnshunt_core::{Detector, Event, Finding, RecordType, Severity};
 use serde::Deserialize;
 
-use crate::detectors::who;
+use crate::detectors::{guid_key, who};
+use crate::stats::domain_of;
 
 /// Settings of the `record_type` detector.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -79,8 +80,8 @@ impl Detector for RecordTypes {
         if self.allowed.contains(&image) {
             return;
         }
-        let domain = q.query.registered_domain().unwrap_or(q.query.as_str());
-        let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
+        let domain = domain_of(&q.query);
+        let guid = guid_key(event);
         let recon = matches!(rtype.0, 255 | 251 | 252);
         let (attack, why) = if recon {
             (

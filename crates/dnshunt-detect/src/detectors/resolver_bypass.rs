@@ -254,7 +254,7 @@ impl Detector for ResolverBypass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{run, Proc, Rng, T0};
+    use crate::testkit::{run, short_image, Proc, Rng, T0};
 
     #[track_caller]
     fn check(config: ResolverBypassConfig, events: &[Event], expected: &[(&str, &str, Severity, bool)]) {
@@ -266,7 +266,7 @@ mod tests {
                 .iter()
                 .map(|f| {
                     (
-                        f.process.image.clone().unwrap_or_default().rsplit('\\').next().unwrap_or("").to_lowercase(),
+                        short_image(f).to_lowercase(),
                         f.details["server"].as_str().unwrap_or("").to_owned(),
                         f.severity,
                         f.details["dns_traffic_without_dns_events"].as_bool().unwrap_or(false),

@@ -29,7 +29,8 @@
 use dnshunt_core::{Detector, DnsName, Event, Finding, Severity};
 use serde::Deserialize;
 
-use crate::detectors::who;
+use crate::detectors::{guid_key, who};
+use crate::stats::pattern_score;
 
 /// Settings of the `special_name` detector.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -221,13 +222,7 @@ impl SpecialName {
         let q = event.dns()?;
         let m = self.classify(&q.query)?;
         let severity = self.severity(m.kind);
-        let score = match severity {
-            Severity::Critical => 95,
-            Severity::High => 80,
-            Severity::Medium => 55,
-            Severity::Low => 30,
-            Severity::Info => 10,
-        };
+        let score = pattern_score(severity);
         let attack: &[&str] = match (m.kind, m.matched.as_str()) {
             // Resolving a name that cannot exist is how malware tests for a sandbox or sinkhole
             // that answers everything.
@@ -236,7 +231,7 @@ impl SpecialName {
             _ => &["T1090.003"],
         };
         let explanation = format!("{} looked up {}, {}", who(event), q.query, m.what);
-        let guid = event.process().guid.map(|g| g.to_string()).unwrap_or_default();
+        let guid = guid_key(event);
         let key = match m.kind {
             // One finding per onion service / gateway host, per process.
             Kind::Onion | Kind::Tor2web | Kind::Overlay => q.query.as_str(),
