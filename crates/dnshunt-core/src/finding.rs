@@ -98,6 +98,9 @@ pub struct Finding {
     pub evidence: Vec<Event>,
     /// Detector-specific facts (the matched list entry, the record type, ...).
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// The incident this finding belongs to (set when incidents are built after a run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
 }
 
 impl Finding {
@@ -142,6 +145,7 @@ impl Finding {
             explanation,
             evidence: vec![event.clone()],
             details: serde_json::Map::new(),
+            incident_id: None,
         }
     }
 

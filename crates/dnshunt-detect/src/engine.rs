@@ -13,6 +13,8 @@ pub struct EngineConfig {
     pub max_evidence: usize,
     /// Findings below this severity are dropped.
     pub min_severity: Severity,
+    /// How per-name findings are folded per process and registered domain.
+    pub aggregate: crate::aggregate::AggregateConfig,
 }
 
 impl Default for EngineConfig {
@@ -20,6 +22,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_evidence: 5,
             min_severity: Severity::Info,
+            aggregate: crate::aggregate::AggregateConfig::default(),
         }
     }
 }
@@ -33,6 +36,22 @@ pub struct EngineReport {
     pub below_min_severity: u64,
     /// Findings suppressed by the allowlist per detector, and the events behind them.
     pub suppressed_per_detector: BTreeMap<String, (u64, u64)>,
+}
+
+impl EngineReport {
+    /// Drops the findings below `min` (after incidents were built from all of them) and counts
+    /// the rest per detector again.
+    pub fn apply_min_severity(&mut self, findings: &mut Vec<Finding>, min: Severity) {
+        let before = findings.len();
+        findings.retain(|f| f.severity >= min);
+        self.below_min_severity += (before - findings.len()) as u64;
+        self.findings_per_detector.values_mut().for_each(|v| *v = (0, 0));
+        for f in findings.iter() {
+            let entry = self.findings_per_detector.entry(f.detector.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += f.count;
+        }
+    }
 }
 
 pub struct Engine {
@@ -93,17 +112,23 @@ impl Engine {
             self.absorb();
         }
         let mut report = EngineReport::default();
-        let mut findings: Vec<Finding> = Vec::with_capacity(self.findings.len());
+        let mut kept: Vec<Finding> = Vec::with_capacity(self.findings.len());
         for (_, mut f) in self.findings.drain() {
-            if f.severity < self.config.min_severity {
-                report.below_min_severity += 1;
-                continue;
-            }
             self.process_tree.fill_context(f.host.as_deref(), &mut f.process);
             if self.allowlist.allows_finding(&f) {
                 let entry = report.suppressed_per_detector.entry(f.detector.clone()).or_default();
                 entry.0 += 1;
                 entry.1 += f.count;
+                continue;
+            }
+            kept.push(f);
+        }
+        // Per-name findings become one per process and registered domain (or per process).
+        let kept = crate::aggregate::aggregate(kept, &self.config.aggregate, self.config.max_evidence);
+        let mut findings: Vec<Finding> = Vec::with_capacity(kept.len());
+        for mut f in kept {
+            if f.severity < self.config.min_severity {
+                report.below_min_severity += 1;
                 continue;
             }
             self.process_tree.annotate(&mut f);

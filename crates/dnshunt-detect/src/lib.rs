@@ -3,6 +3,7 @@
 //! Architecture invariant: no I/O here. Lists and settings arrive as values (the binary reads
 //! the files); detectors cannot fail; every detector lives in one file under `detectors/`.
 
+pub mod aggregate;
 pub mod allowlist;
 pub mod detectors;
 pub mod docs;

@@ -31,6 +31,7 @@ fn main() {
         EngineConfig {
             max_evidence: 5,
             min_severity: Severity::Info,
+            ..Default::default()
         },
         registry::build(&DetectorsConfig::default(), DetectorInputs::default()),
     );

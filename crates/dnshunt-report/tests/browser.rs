@@ -66,6 +66,7 @@ fn example_report(dir: &Path) -> (PathBuf, Vec<Finding>, Summary) {
         EngineConfig {
             max_evidence: 5,
             min_severity: Severity::Info,
+            ..Default::default()
         },
         registry::build(&DetectorsConfig::default(), inputs),
     );

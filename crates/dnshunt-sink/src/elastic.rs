@@ -368,6 +368,7 @@ mod tests {
             explanation: format!("seen {count} times"),
             evidence: Vec::new(),
             details: Map::new(),
+            incident_id: None,
         }
     }
 

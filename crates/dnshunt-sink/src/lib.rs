@@ -6,7 +6,7 @@ pub mod sysmon_config;
 use std::io::{self, Write};
 
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
-use dnshunt_core::{image_file_name, Event, Finding, Severity};
+use dnshunt_core::{image_file_name, Event, Finding, Incident, Severity};
 
 /// How findings are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,104 @@ pub fn write_findings<W: Write>(out: &mut W, format: FindingFormat, findings: &[
         FindingFormat::Csv => write_csv(out, findings),
         FindingFormat::Table => write_table(out, findings, width),
     }
+}
+
+/// Writes incidents in the chosen format: the table has one line per incident (severity, risk,
+/// first time, findings, headline), cut to `width` with an ellipsis rather than wrapped; the
+/// machine formats write the incident contract whole (with its timeline).
+pub fn write_incidents<W: Write>(out: &mut W, format: FindingFormat, incidents: &[Incident], width: Option<u16>) -> io::Result<()> {
+    match format {
+        FindingFormat::Jsonl => {
+            for i in incidents {
+                serde_json::to_writer(&mut *out, i)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        FindingFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, incidents)?;
+            out.write_all(b"\n")
+        }
+        FindingFormat::Csv => write_incidents_csv(out, incidents),
+        FindingFormat::Table => write_incident_lines(out, incidents, width),
+    }
+}
+
+/// The text of a one-line cell cut to `max` characters, with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+fn write_incident_lines<W: Write>(out: &mut W, incidents: &[Incident], width: Option<u16>) -> io::Result<()> {
+    if incidents.is_empty() {
+        return writeln!(out, "No incidents.");
+    }
+    // severity(8) risk(4) time(16) findings(8) + gaps.
+    let fixed = 8 + 1 + 4 + 2 + 16 + 2 + 8 + 2;
+    let headline_width = width.map(|w| (w as usize).saturating_sub(fixed).max(20));
+    writeln!(out, "{:<8} {:>4}  {:<16}  {:>8}  incident", "severity", "risk", "first (UTC)", "findings")?;
+    for i in incidents {
+        let time = i.time.to_string();
+        let headline = match headline_width {
+            Some(w) => cut(&i.headline, w),
+            None => i.headline.clone(),
+        };
+        writeln!(
+            out,
+            "{:<8} {:>4}  {:<16}  {:>8}  {headline}",
+            i.severity.as_str(),
+            i.risk,
+            time.get(..16).unwrap_or(&time).replace('T', " "),
+            i.timeline.len()
+        )?;
+    }
+    Ok(())
+}
+
+fn write_incidents_csv<W: Write>(out: &mut W, incidents: &[Incident]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "id",
+        "time",
+        "time_last",
+        "severity",
+        "risk",
+        "headline",
+        "hosts",
+        "root_image",
+        "processes",
+        "detectors",
+        "evidence_kinds",
+        "attack",
+        "indicators",
+        "findings",
+        "finding_ids",
+    ])?;
+    for i in incidents {
+        w.write_record([
+            i.id.as_str(),
+            &i.time.to_string(),
+            &i.time_last.to_string(),
+            i.severity.as_str(),
+            &i.risk.to_string(),
+            &i.headline,
+            &i.hosts.join(" "),
+            i.root.image.as_deref().unwrap_or(""),
+            &i.processes.join(" "),
+            &i.detectors.join(" "),
+            &i.evidence_kinds.join(" "),
+            &i.attack.join(" "),
+            &i.indicators.join(" "),
+            &i.timeline.len().to_string(),
+            &i.timeline.iter().map(|t| t.finding_id.as_str()).collect::<Vec<_>>().join(" "),
+        ])?;
+    }
+    w.flush()
 }
 
 /// Writes one event as a JSON line.
@@ -107,6 +205,7 @@ fn write_csv<W: Write>(out: &mut W, findings: &[Finding]) -> io::Result<()> {
         "explanation",
         "evidence",
         "details",
+        "incident_id",
     ])?;
     for f in findings {
         let evidence = f.evidence.iter().map(|e| e.origin.to_string()).collect::<Vec<_>>().join(" | ");
@@ -132,6 +231,7 @@ fn write_csv<W: Write>(out: &mut W, findings: &[Finding]) -> io::Result<()> {
             &f.explanation,
             &evidence,
             &serde_json::Value::Object(f.details.clone()).to_string(),
+            f.incident_id.as_deref().unwrap_or(""),
         ])?;
     }
     w.flush()

@@ -87,11 +87,22 @@ pub struct HuntArgs {
     #[arg(short, long, value_enum)]
     pub format: Option<FindingFormatArg>,
 
-    /// Write findings to this file instead of stdout.
+    /// Write the result to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Drop findings below this severity.
+    /// Write the flat list of findings (each with its `incident_id`) instead of incidents.
+    /// This is the default for `--format jsonl|json|csv`; the table shows incidents unless
+    /// this is given.
+    #[arg(long, conflicts_with = "incidents")]
+    pub findings: bool,
+
+    /// Write incidents (findings grouped per process tree and shared indicator, ranked by
+    /// risk, each with its timeline) in any format. This is the default for the table.
+    #[arg(long)]
+    pub incidents: bool,
+
+    /// Drop findings and incidents below this severity.
     #[arg(long, value_parser = parse_severity, default_value = "info")]
     pub min_severity: Severity,
 

@@ -18,6 +18,10 @@ pub struct Config {
     pub allowlist: dnshunt_detect::allowlist::AllowlistConfig,
     /// `[state]`: the state store across runs (`first_seen`).
     pub state: crate::state::StateConfig,
+    /// `[aggregate]`: how per-name findings fold into one per process and registered domain.
+    pub aggregate: dnshunt_detect::aggregate::AggregateConfig,
+    /// `[incidents]`: how findings group into incidents.
+    pub incidents: dnshunt_incident::IncidentConfig,
 }
 
 /// Loads the config file, or the defaults when none is given.

@@ -195,7 +195,9 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let mut engine = Engine::new(
         EngineConfig {
             max_evidence: args.max_evidence.max(1),
-            min_severity: args.min_severity,
+            // Incidents are built from every finding; the severity filter applies afterwards.
+            min_severity: dnshunt_core::Severity::Info,
+            aggregate: config.aggregate.clone(),
         },
         detectors,
     )
@@ -216,8 +218,11 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         }
         Ok(())
     })?;
-    let (mut findings, engine_report) = engine.finish();
+    let (mut findings, mut engine_report) = engine.finish();
     enrichment.annotate(&mut findings);
+    let mut incidents = dnshunt_incident::build(&mut findings, &config.incidents, &|_indicator: &str| true);
+    engine_report.apply_min_severity(&mut findings, args.min_severity);
+    incidents.retain(|i| i.severity >= args.min_severity);
     if let (Some(path), Some(s)) = (&args.report, &report_summary) {
         crate::report::write(path, s, &findings, &args.input)?;
     }
@@ -245,8 +250,14 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         None if stdout_tty => FindingFormat::Table,
         None => FindingFormat::Jsonl,
     };
+    let show_incidents = args.incidents || (format == FindingFormat::Table && !args.findings);
+    let width = (format == FindingFormat::Table && stdout_tty).then(terminal_width);
     let mut out = open_output(args.output.as_deref())?;
-    dnshunt_sink::write_findings(&mut out, format, &findings, None).context("writing findings")?;
+    if show_incidents {
+        dnshunt_sink::write_incidents(&mut out, format, &incidents, width).context("writing incidents")?;
+    } else {
+        dnshunt_sink::write_findings(&mut out, format, &findings, None).context("writing findings")?;
+    }
     out.flush().context("writing findings")?;
     drop(out);
     // Findings go to the cluster, and only then does the checkpoint advance.
@@ -254,6 +265,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
 
     if !quiet {
         summary::print(&report, elapsed, Some((&detector_names, &findings, &engine_report)));
+        summary::print_incidents(&incidents);
         enrichment.report().print();
     }
     if let Some(path) = &args.input.summary_json {
@@ -265,6 +277,11 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         summary::write_json(path, &report, elapsed, Some(&engine_report), sections)?;
     }
     Ok(exit_code(&args.input, &report))
+}
+
+/// The terminal's width: `COLUMNS` when set, else 120.
+fn terminal_width() -> u16 {
+    std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok()).filter(|&w| w >= 40).unwrap_or(120)
 }
 
 fn events(args: EventsArgs) -> Result<ExitCode> {

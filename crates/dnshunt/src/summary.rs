@@ -155,6 +155,26 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
     s
 }
 
+/// One line: incidents by severity.
+pub fn print_incidents(incidents: &[dnshunt_core::Incident]) {
+    let mut per = [0usize; 5];
+    for i in incidents {
+        per[i.severity as usize] += 1;
+    }
+    let parts: Vec<String> = dnshunt_core::Severity::ALL
+        .iter()
+        .rev()
+        .filter(|s| per[**s as usize] > 0)
+        .map(|s| format!("{} {s}", per[*s as usize]))
+        .collect();
+    let noun = if incidents.len() == 1 { "incident" } else { "incidents" };
+    if parts.is_empty() {
+        eprintln!("  {} {noun}", incidents.len());
+    } else {
+        eprintln!("  {} {noun}: {}", incidents.len(), parts.join(" · "));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -266,6 +266,7 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
         EngineConfig {
             max_evidence: 1,
             min_severity: Severity::Info,
+            ..Default::default()
         },
         detectors,
     )

@@ -1,0 +1,366 @@
+//! Aggregation: one finding per process and registered domain, not one per name.
+//!
+//! Per-name detectors (`dga`, `encoded_name`, `lookalike`, `outlier` on names, `record_type`,
+//! `young_domain`, and `blocklist` on names, CNAMEs and answers) judge every lookup alone. A DGA
+//! walk or a DNS tunnel is hundreds of names from one process, and an analyst wants to read it
+//! once. After all input is read the engine folds them in two steps:
+//!
+//! 1. the findings of one detector, host and process under one registered domain become one
+//!    finding with the count, first and last time, and up to `max_examples` example names;
+//! 2. when one process gave one detector findings under `many_domains` or more registered
+//!    domains, those become one finding for the process and detector, with example domains.
+//!
+//! A `dga` group is scored as a burst: a lone random-looking name is weak evidence (popular
+//! names can look random), many of them from one process, mostly NXDOMAIN and in a short
+//! time, is the signal of a domain generation algorithm. The score combines the names' scores
+//! (a noisy-or in which each name counts `dga_name_weight`), the NXDOMAIN share and the rate,
+//! so ten names at 0.9 outrank one name at 1.0.
+//!
+//! Ids are stable (the detector, host, process and domain, or the detector, host and process),
+//! so a re-run or an incremental cluster run writes the same ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dnshunt_core::{Finding, Severity, StableHasher};
+use serde::Deserialize;
+
+/// Settings of the aggregation step (`[aggregate]` in the config file).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregateConfig {
+    /// Example names (and domains) kept in an aggregated finding's `details` (default 5).
+    pub max_examples: usize,
+    /// A process with findings of one detector under this many registered domains or more gets
+    /// one finding for all of them (default 3).
+    pub many_domains: usize,
+    /// How much one random-looking name counts in a `dga` burst score, 0–1 (default 0.45: one
+    /// name alone is at most low, two NXDOMAIN names at 0.9 are medium, ten are high).
+    pub dga_name_weight: f64,
+    /// Highest score of a `dga` burst (default 90: corroboration makes an incident critical,
+    /// not one detector).
+    pub dga_max_score: u8,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        AggregateConfig {
+            max_examples: 5,
+            many_domains: 3,
+            dga_name_weight: 0.45,
+            dga_max_score: 90,
+        }
+    }
+}
+
+/// The detectors whose findings are about one name each.
+pub const PER_NAME_DETECTORS: [&str; 7] = ["dga", "encoded_name", "lookalike", "outlier", "record_type", "young_domain", "blocklist"];
+
+/// The severity a 0–100 score stands for, the bands every detector's `score_for` follows:
+/// critical from 95, high from 75, medium from 50, low from 25.
+pub fn severity_for_score(score: u8) -> Severity {
+    match score {
+        95.. => Severity::Critical,
+        75.. => Severity::High,
+        50.. => Severity::Medium,
+        25.. => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+/// Whether a finding is about one name (and so may be folded with others).
+fn is_per_name(f: &Finding) -> bool {
+    if !PER_NAME_DETECTORS.contains(&f.detector.as_str()) || f.query_name.is_none() {
+        return false;
+    }
+    match f.detector.as_str() {
+        // Volume outliers are about a process or a domain already.
+        "outlier" => matches!(f.details.get("measure").and_then(|v| v.as_str()), Some("name_length" | "answer_count")),
+        // A blocklisted connection is about an address, not a name.
+        "blocklist" => f.details.get("matched").and_then(|v| v.as_str()) != Some("connection"),
+        _ => true,
+    }
+}
+
+/// The process a finding is about, as a grouping key: its GUID, else its image and pid.
+fn process_key(f: &Finding) -> String {
+    match f.process.guid {
+        Some(g) if g.0 != 0 => g.to_string(),
+        _ => format!("{}|{}", f.process.image.as_deref().unwrap_or("").to_lowercase(), f.process.pid.unwrap_or(0)),
+    }
+}
+
+fn domain_key(f: &Finding) -> String {
+    f.registered_domain.clone().or_else(|| f.query_name.clone()).unwrap_or_default()
+}
+
+fn is_nxdomain(f: &Finding) -> bool {
+    if let Some(v) = f.details.get("nxdomain").and_then(|v| v.as_bool()) {
+        return v;
+    }
+    f.evidence.iter().find_map(|e| e.dns()).is_some_and(|q| q.status.is_nxdomain())
+}
+
+/// Folds per-name findings; other findings pass through unchanged. The result is sorted like
+/// the input order is not: callers sort.
+pub fn aggregate(findings: Vec<Finding>, config: &AggregateConfig, max_evidence: usize) -> Vec<Finding> {
+    let mut out = Vec::with_capacity(findings.len());
+    // (detector, host, process) → registered domain → findings.
+    let mut groups: BTreeMap<(String, String, String), BTreeMap<String, Vec<Finding>>> = BTreeMap::new();
+    for f in findings {
+        if is_per_name(&f) {
+            let key = (f.detector.clone(), f.host.clone().unwrap_or_default(), process_key(&f));
+            groups.entry(key).or_default().entry(domain_key(&f)).or_default().push(f);
+        } else {
+            out.push(f);
+        }
+    }
+    for ((detector, host, process), by_domain) in groups {
+        // A DGA's names are each under a domain of their own: every two of them are a burst.
+        let threshold = if detector == "dga" { 2 } else { config.many_domains.max(2) };
+        let many = by_domain.len() >= threshold;
+        if many {
+            let parts: Vec<Finding> = by_domain.into_values().flatten().collect();
+            let key = ["process", process.as_str()];
+            out.push(fold(parts, &detector, &host, &key, config, max_evidence));
+        } else {
+            for (domain, parts) in by_domain {
+                if parts.len() == 1 && detector != "dga" {
+                    out.extend(parts);
+                    continue;
+                }
+                let key = ["domain", process.as_str(), domain.as_str()];
+                out.push(fold(parts, &detector, &host, &key, config, max_evidence));
+            }
+        }
+    }
+    out
+}
+
+/// One finding from several of one detector, host and process.
+fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], config: &AggregateConfig, max_evidence: usize) -> Finding {
+    // The strongest finding (earliest on a tie) speaks for the group.
+    parts.sort_by(|a, b| b.score.cmp(&a.score).then(a.time.cmp(&b.time)).then(a.id.cmp(&b.id)));
+    let n_findings = parts.len();
+    let mut names: BTreeMap<(dnshunt_core::Timestamp, String), ()> = BTreeMap::new();
+    let mut domains: BTreeSet<String> = BTreeSet::new();
+    let mut n_nxdomain = 0usize;
+    let mut scores = Vec::with_capacity(parts.len());
+    for f in &parts {
+        if let Some(q) = &f.query_name {
+            names.insert((f.time, q.clone()), ());
+        }
+        domains.insert(domain_key(f));
+        n_nxdomain += usize::from(is_nxdomain(f));
+        scores.push(f.score);
+    }
+    let mut distinct_names: Vec<String> = Vec::new();
+    for ((_, name), ()) in names {
+        if !distinct_names.contains(&name) {
+            distinct_names.push(name);
+        }
+    }
+    let mut iter = parts.into_iter();
+    let mut base = iter.next().expect("a group has at least one finding");
+    for other in iter {
+        let explanation = std::mem::take(&mut base.explanation);
+        let id = base.id.clone();
+        let mut other = other;
+        other.id = id;
+        base.merge(other, max_evidence);
+        // The strongest finding's wording leads, whatever the times.
+        base.explanation = explanation;
+    }
+    let mut hasher = StableHasher::new();
+    hasher.write(detector);
+    hasher.write(host);
+    for part in key {
+        hasher.write(part);
+    }
+    base.id = hasher.finish_hex();
+    let n_names = distinct_names.len();
+    let n_domains = domains.len();
+    let examples: Vec<String> = distinct_names.iter().take(config.max_examples).cloned().collect();
+    base.details.insert("aggregated_findings".into(), n_findings.into());
+    base.details.insert("distinct_names".into(), n_names.into());
+    base.details.insert("example_names".into(), examples.clone().into());
+    if n_domains > 1 {
+        base.details.insert("distinct_domains".into(), n_domains.into());
+        base.details
+            .insert("example_domains".into(), domains.iter().take(config.max_examples).cloned().collect::<Vec<_>>().into());
+        // A finding about many domains is not about the first one alone.
+        base.registered_domain = None;
+    }
+    let nx_share = n_nxdomain as f64 / n_findings.max(1) as f64;
+    let minutes = ((base.time_last.0 - base.time.0) as f64 / 60_000.0).max(1.0);
+    if detector == "dga" {
+        let miss: f64 = scores.iter().map(|&s| 1.0 - config.dga_name_weight * (s as f64 / 100.0)).product();
+        let rate = n_names as f64 / minutes;
+        let rate_factor = if n_names < 3 || rate >= 0.5 { 1.0 } else { 0.85 };
+        let burst = (1.0 - miss) * (0.7 + 0.3 * nx_share) * rate_factor;
+        let score = ((burst * 100.0).round() as u8).min(config.dga_max_score);
+        base.score = score;
+        base.severity = severity_for_score(score);
+        base.details.insert("nxdomain_share".into(), ((nx_share * 100.0).round() / 100.0).into());
+        base.details.insert("names_per_minute".into(), ((rate * 10.0).round() / 10.0).into());
+        if n_names > 1 {
+            let who = base.process.image.as_deref().map(dnshunt_core::image_file_name).unwrap_or_else(|| "unknown process".into());
+            base.explanation = format!(
+                "{who} looked up {n_names} names that look machine-generated under {n_domains} domain{} within {} ({:.0} % NXDOMAIN), e.g. {}: the walk of a domain generation algorithm",
+                plural(n_domains),
+                span_words(minutes),
+                nx_share * 100.0,
+                examples.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    } else if n_names > 1 {
+        let more = if n_domains > 1 {
+            format!(
+                "; {n_names} names under {n_domains} domains in all, e.g. {}",
+                examples.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            )
+        } else {
+            format!("; {n_names} names under {} in all", domains.iter().next().map(String::as_str).unwrap_or("this domain"))
+        };
+        base.explanation.push_str(&more);
+    }
+    base
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn span_words(minutes: f64) -> String {
+    if minutes < 2.0 {
+        "a minute".into()
+    } else if minutes < 120.0 {
+        format!("{minutes:.0} minutes")
+    } else {
+        format!("{:.1} hours", minutes / 60.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{Proc, T0};
+
+    fn finding(p: &Proc, detector: &str, ms: i64, name: &str, score: u8, status: u32) -> Finding {
+        let e = p.dns(T0 + ms, name, "-", status);
+        let domain = e.dns().unwrap().query.registered_domain().unwrap_or(name).to_owned();
+        Finding::from_event(
+            detector,
+            severity_for_score(score),
+            score,
+            &e,
+            &[&p.guid.to_string(), &domain],
+            format!("{detector} {name}"),
+        )
+    }
+
+    #[track_caller]
+    fn check(findings: Vec<Finding>, expected: &[(&str, usize, Severity)]) -> Vec<Finding> {
+        let mut out = aggregate(findings, &AggregateConfig::default(), 5);
+        out.sort_by(|a, b| (&a.detector, a.time).cmp(&(&b.detector, b.time)));
+        let got: Vec<(&str, usize, Severity)> = out
+            .iter()
+            .map(|f| {
+                (
+                    f.detector.as_str(),
+                    f.details.get("distinct_names").and_then(|v| v.as_u64()).unwrap_or(1) as usize,
+                    f.severity,
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+        out
+    }
+
+    #[test]
+    fn names_of_one_domain_become_one_finding() {
+        let ps = Proc::new("WS1", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe", 1);
+        let findings: Vec<Finding> = (0..5)
+            .map(|i| finding(&ps, "encoded_name", i * 1000, &format!("nbxxg5b5k{i}q.{i}.t.exfil-sync.net"), 90, 0))
+            .collect();
+        let out = check(findings, &[("encoded_name", 5, Severity::High)]);
+        assert_eq!(out[0].count, 5);
+        assert_eq!(out[0].time_last.0 - out[0].time.0, 4000);
+        assert!(out[0].explanation.ends_with("5 names under exfil-sync.net in all"), "{}", out[0].explanation);
+        assert_eq!(out[0].details["example_names"].as_array().unwrap().len(), 5);
+        assert_eq!(out[0].registered_domain.as_deref(), Some("exfil-sync.net"));
+    }
+
+    #[test]
+    fn other_processes_hosts_and_detectors_stay_apart() {
+        let a = Proc::new("WS1", "a.exe", 1);
+        let b = Proc::new("WS1", "b.exe", 2);
+        let c = Proc::new("WS2", "a.exe", 1);
+        let findings = vec![
+            finding(&a, "encoded_name", 0, "x1.t.example.net", 60, 0),
+            finding(&b, "encoded_name", 0, "x2.t.example.net", 60, 0),
+            finding(&c, "encoded_name", 0, "x3.t.example.net", 60, 0),
+            finding(&a, "record_type", 0, "x1.t.example.net", 60, 0),
+        ];
+        check(
+            findings,
+            &[
+                ("encoded_name", 1, Severity::Medium),
+                ("encoded_name", 1, Severity::Medium),
+                ("encoded_name", 1, Severity::Medium),
+                ("record_type", 1, Severity::Medium),
+            ],
+        );
+        // Findings that are not about one name pass through untouched.
+        let beacon = finding(&a, "beacon", 0, "x.example.net", 90, 0);
+        let out = aggregate(vec![beacon.clone()], &AggregateConfig::default(), 5);
+        assert_eq!(out, vec![beacon]);
+    }
+
+    #[test]
+    fn a_dga_burst_is_one_finding_that_outranks_a_lone_name() {
+        let ps = Proc::new("WS1", "powershell.exe", 1);
+        let burst: Vec<Finding> = (0..10).map(|i| finding(&ps, "dga", i * 1500, &format!("q{i}x7kz9wpl{i}.com"), 90, 9003)).collect();
+        let lone = Proc::new("WS1", "chrome.exe", 2);
+        let mut findings = burst;
+        findings.push(finding(&lone, "dga", 0, "kq9zx7wplm.com", 100, 0));
+        let out = aggregate(findings, &AggregateConfig::default(), 5);
+        assert_eq!(out.len(), 2);
+        let burst = out.iter().find(|f| f.process.image.as_deref() == Some("powershell.exe")).unwrap();
+        let lone = out.iter().find(|f| f.process.image.as_deref() == Some("chrome.exe")).unwrap();
+        assert!(burst.score > lone.score, "burst {} vs lone {}", burst.score, lone.score);
+        assert_eq!(burst.severity, Severity::High);
+        assert!(lone.severity <= Severity::Low, "{:?}", lone.severity);
+        assert_eq!(burst.details["distinct_domains"], 10);
+        assert_eq!(burst.details["nxdomain_share"], 1.0);
+        assert!(burst.explanation.starts_with("powershell.exe looked up 10 names"), "{}", burst.explanation);
+        assert!(burst.registered_domain.is_none());
+    }
+
+    #[test]
+    fn dga_burst_score_grows_with_count_and_nxdomain_share() {
+        let ps = Proc::new("WS1", "powershell.exe", 1);
+        let score = |n: i64, status: u32| {
+            let f: Vec<Finding> = (0..n).map(|i| finding(&ps, "dga", i * 1000, &format!("zq{i}wkx8plm.net"), 90, status)).collect();
+            aggregate(f, &AggregateConfig::default(), 5)[0].score
+        };
+        assert!(score(2, 9003) < score(5, 9003));
+        assert!(score(5, 9003) <= score(20, 9003));
+        assert!(score(5, 0) < score(5, 9003));
+        assert!(score(2, 9003) >= 50, "two NXDOMAIN names at 0.9 are medium: {}", score(2, 9003));
+    }
+
+    #[test]
+    fn ids_are_stable_and_independent_of_order() {
+        let ps = Proc::new("WS1", "powershell.exe", 1);
+        let findings: Vec<Finding> = (0..6).map(|i| finding(&ps, "dga", i * 1000, &format!("zq{i}wkx8plm.net"), 80 + i as u8, 9003)).collect();
+        let mut reversed = findings.clone();
+        reversed.reverse();
+        let a = aggregate(findings, &AggregateConfig::default(), 5);
+        let b = aggregate(reversed, &AggregateConfig::default(), 5);
+        assert_eq!(a, b);
+    }
+}
