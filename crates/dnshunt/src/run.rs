@@ -166,6 +166,49 @@ fn load_doh_lists(args: &HuntArgs) -> Result<Vec<String>> {
     Ok(hosts)
 }
 
+/// What `hunt` (and `eval findings`) do with every event: the detection engine, then
+/// aggregation and incidents once all input is read. One place, so both give the same result.
+pub(crate) struct Analysis {
+    engine: Engine,
+}
+
+impl Analysis {
+    pub(crate) fn new(config: &crate::config::Config, detectors: Vec<Box<dyn dnshunt_core::Detector>>, max_evidence: usize) -> Analysis {
+        let engine = Engine::new(
+            EngineConfig {
+                max_evidence: max_evidence.max(1),
+                // Incidents are built from every finding; the severity filter applies afterwards.
+                min_severity: dnshunt_core::Severity::Info,
+                aggregate: config.aggregate.clone(),
+            },
+            detectors,
+        )
+        .with_allowlist(dnshunt_detect::allowlist::Allowlist::new(&config.allowlist));
+        Analysis { engine }
+    }
+
+    pub(crate) fn detector_names(&self) -> Vec<&'static str> {
+        self.engine.detector_names()
+    }
+
+    pub(crate) fn observe(&mut self, event: &dnshunt_core::Event) {
+        self.engine.observe(event);
+    }
+
+    /// Ends the run: findings (with `annotate` applied before incidents are built), incidents
+    /// ranked by risk, and the engine's counts.
+    pub(crate) fn finish(
+        self,
+        config: &crate::config::Config,
+        annotate: impl FnOnce(&mut Vec<dnshunt_core::Finding>),
+    ) -> (Vec<dnshunt_core::Finding>, Vec<dnshunt_core::Incident>, dnshunt_detect::EngineReport) {
+        let (mut findings, report) = self.engine.finish();
+        annotate(&mut findings);
+        let incidents = dnshunt_incident::build(&mut findings, &config.incidents, &|_indicator: &str| true);
+        (findings, incidents, report)
+    }
+}
+
 fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let quiet = args.input.quiet;
     let config = crate::config::load(args.config.as_deref())?;
@@ -192,24 +235,15 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         detectors.push(Box::new(dnshunt_sigma::SigmaDetector::new(rules)));
         report
     });
-    let mut engine = Engine::new(
-        EngineConfig {
-            max_evidence: args.max_evidence.max(1),
-            // Incidents are built from every finding; the severity filter applies afterwards.
-            min_severity: dnshunt_core::Severity::Info,
-            aggregate: config.aggregate.clone(),
-        },
-        detectors,
-    )
-    .with_allowlist(dnshunt_detect::allowlist::Allowlist::new(&config.allowlist));
-    let detector_names = engine.detector_names();
+    let mut analysis = Analysis::new(&config, detectors, args.max_evidence);
+    let detector_names = analysis.detector_names();
 
     let es_checkpoint = crate::es::CheckpointChoice::for_hunt(&args.es_out, args.no_state, state_path.as_deref())?;
     let es_input = crate::es::EsInput::open(&args.input, es_checkpoint)?;
     let mut report_summary = args.report.as_ref().map(|_| dnshunt_report::Summary::default());
     let (report, elapsed) = read_all(&args.input, es_input.as_ref(), |event| {
         enrichment.before_event(event);
-        engine.observe(event);
+        analysis.observe(event);
         if let Some(s) = report_summary.as_mut() {
             s.observe(event);
         }
@@ -218,9 +252,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         }
         Ok(())
     })?;
-    let (mut findings, mut engine_report) = engine.finish();
-    enrichment.annotate(&mut findings);
-    let mut incidents = dnshunt_incident::build(&mut findings, &config.incidents, &|_indicator: &str| true);
+    let (mut findings, mut incidents, mut engine_report) = analysis.finish(&config, |findings| enrichment.annotate(findings));
     engine_report.apply_min_severity(&mut findings, args.min_severity);
     incidents.retain(|i| i.severity >= args.min_severity);
     if let (Some(path), Some(s)) = (&args.report, &report_summary) {
