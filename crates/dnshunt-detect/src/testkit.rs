@@ -153,3 +153,60 @@ pub fn run(detector: &mut dyn Detector, events: &[Event]) -> Vec<Finding> {
     detector.finish(&mut out);
     out
 }
+
+impl Proc {
+    /// EID 5 at `ms`.
+    pub fn terminate(&self, ms: i64) -> Event {
+        self.event(ms, EventKind::ProcessTerminate(ProcessTerminate { process: self.pref() }))
+    }
+
+    /// The same process as Sysmon names one it does not know: same host and pid, the all-zero
+    /// `ProcessGuid` and `Image: <unknown process>`.
+    pub fn unnamed(&self) -> Proc {
+        Proc {
+            guid: Guid(0),
+            image: "<unknown process>".into(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Events from flat JSON lines as the Security Datasets (OTRF) ship them (`EventID`,
+/// `Hostname`, Sysmon's field names at the top level), normalised as the readers would.
+/// Lines that are not Sysmon EID 1, 3, 5 or 22 are skipped.
+pub fn flat_sysmon(ndjson: &str) -> Vec<Event> {
+    use std::borrow::Cow;
+    let file: Arc<str> = Arc::from("flat.ndjson");
+    let mut out = Vec::new();
+    for (n, line) in ndjson.lines().enumerate() {
+        let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let mut raw = RawRecord::default();
+        for (key, value) in &doc {
+            let value = match value {
+                serde_json::Value::String(s) => RawValue::Str(Cow::Owned(s.clone())),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => RawValue::Int(i),
+                    None => continue,
+                },
+                serde_json::Value::Bool(b) => RawValue::Bool(*b),
+                _ => continue,
+            };
+            match key.as_str() {
+                "EventID" => raw.event_id = value.as_text().parse().ok(),
+                "Hostname" | "Computer" => raw.computer = Some(Cow::Owned(value.as_text().into_owned())),
+                "Channel" => raw.channel = Some(Cow::Owned(value.as_text().into_owned())),
+                _ => {
+                    if let Some(field) = Field::from_name(key) {
+                        raw.set(field, value);
+                    }
+                }
+            }
+        }
+        if let Ok(Outcome::Event(e)) = normalize(raw, Origin::line(&file, n as u64 + 1), &mut Vec::new()) {
+            out.push(*e);
+        }
+    }
+    out
+}
