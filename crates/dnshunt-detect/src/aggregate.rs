@@ -159,6 +159,36 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
             distinct_names.push(name);
         }
     }
+    // Findings about the same name are about the same lookups (a blocklist hit on the name and
+    // on its answer): count those once, names apart.
+    let count: u64 = {
+        let mut count_per_name: BTreeMap<&str, u64> = BTreeMap::new();
+        for f in &parts {
+            let c = count_per_name.entry(f.query_name.as_deref().unwrap_or("")).or_default();
+            *c = (*c).max(f.count);
+        }
+        count_per_name.values().sum()
+    };
+    // What each folded finding matched, so nothing a detector said is lost (a blocklist hit on
+    // the answer under the hit on the name); at most 4 × `max_examples` entries.
+    let matches: Vec<serde_json::Value> = parts
+        .iter()
+        .take(config.max_examples.max(1) * 4)
+        .map(|f| {
+            let mut m = serde_json::Map::new();
+            if let Some(q) = &f.query_name {
+                m.insert("query_name".into(), q.clone().into());
+            }
+            for key in ["matched", "indicator", "address", "cname", "list", "record_type", "class", "measure"] {
+                if let Some(v) = f.details.get(key) {
+                    m.insert(key.into(), v.clone());
+                }
+            }
+            m.insert("count".into(), f.count.into());
+            m.insert("score".into(), f.score.into());
+            serde_json::Value::Object(m)
+        })
+        .collect();
     let mut iter = parts.into_iter();
     let mut base = iter.next().expect("a group has at least one finding");
     for other in iter {
@@ -177,10 +207,12 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
         hasher.write(part);
     }
     base.id = hasher.finish_hex();
+    base.count = count;
     let n_names = distinct_names.len();
     let n_domains = domains.len();
     let examples: Vec<String> = distinct_names.iter().take(config.max_examples).cloned().collect();
     base.details.insert("aggregated_findings".into(), n_findings.into());
+    base.details.insert("matches".into(), matches.into());
     base.details.insert("distinct_names".into(), n_names.into());
     base.details.insert("example_names".into(), examples.clone().into());
     if n_domains > 1 {

@@ -88,6 +88,11 @@ impl Engine {
     pub fn observe(&mut self, event: &Event) {
         // The process join (EID 1 by host and ProcessGuid, with parents) for findings' context.
         self.process_tree.observe(event);
+        // A lookup or connection without a ProcessGuid (Sysmon writes zeros for short-lived
+        // processes) is joined by host and pid to the EID 1 seen so far; the rest are joined
+        // when findings are final.
+        let repaired = self.process_tree.repair(event);
+        let event = repaired.as_ref().unwrap_or(event);
         for detector in &mut self.detectors {
             detector.observe(event, &mut self.scratch);
         }
@@ -114,7 +119,7 @@ impl Engine {
         let mut report = EngineReport::default();
         let mut kept: Vec<Finding> = Vec::with_capacity(self.findings.len());
         for (_, mut f) in self.findings.drain() {
-            self.process_tree.fill_context(f.host.as_deref(), &mut f.process);
+            self.process_tree.fill_finding(&mut f);
             if self.allowlist.allows_finding(&f) {
                 let entry = report.suppressed_per_detector.entry(f.detector.clone()).or_default();
                 entry.0 += 1;

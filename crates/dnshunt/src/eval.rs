@@ -30,6 +30,9 @@ pub struct EvalArgs {
 pub enum EvalModel {
     /// Leave-one-family-out evaluation of the DGA model.
     Dga(EvalDgaArgs),
+    /// Precision on real recordings: each file hunted on its own; incidents and findings by
+    /// severity, medium-or-higher per 10,000 events, and every medium-or-higher headline.
+    Findings(crate::eval_findings::EvalFindingsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +60,7 @@ pub struct EvalDgaArgs {
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     match args.model {
         EvalModel::Dga(args) => eval_dga(args),
+        EvalModel::Findings(args) => crate::eval_findings::run(args),
     }
 }
 

@@ -78,7 +78,12 @@ fn recordings(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             for entry in std::fs::read_dir(&path).with_context(|| format!("reading directory {}", path.display()))? {
                 stack.push(entry?.path());
             }
-        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) || paths.contains(&path) {
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            || paths.contains(&path)
+        {
             out.push(path);
         }
     }
@@ -185,7 +190,10 @@ fn print_table(out: &mut impl std::io::Write, roots: &[PathBuf], results: &[File
     let short = |file: &str| -> String {
         for root in roots {
             let root = root.display().to_string();
-            if let Some(rest) = file.strip_prefix(&root) {
+            if let Some(rest) = file
+                .strip_prefix(&root)
+                .filter(|r| r.is_empty() || r.starts_with(['/', '\\']) || root.ends_with(['/', '\\']))
+            {
                 let rest = rest.trim_start_matches(['/', '\\']);
                 let base = root.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or("");
                 return if rest.is_empty() { base.to_owned() } else { format!("{base}/{rest}") };
@@ -194,7 +202,10 @@ fn print_table(out: &mut impl std::io::Write, roots: &[PathBuf], results: &[File
         file.to_owned()
     };
     let counts = |c: &[u64; 5]| format!("{}/{}/{}/{}/{}", c[4], c[3], c[2], c[1], c[0]);
-    writeln!(out, "| recording | events | incidents c/h/m/l/i | findings c/h/m/l/i | medium+ incidents /10k | medium+ findings /10k |")?;
+    writeln!(
+        out,
+        "| recording | events | incidents c/h/m/l/i | findings c/h/m/l/i | medium+ incidents /10k | medium+ findings /10k |"
+    )?;
     writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
     for r in results.iter().chain(std::iter::once(total)) {
         writeln!(

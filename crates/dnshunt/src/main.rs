@@ -6,6 +6,7 @@ mod config;
 mod enrich;
 mod es;
 mod eval;
+mod eval_findings;
 mod report;
 mod run;
 mod score;

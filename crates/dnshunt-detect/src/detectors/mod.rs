@@ -28,9 +28,14 @@ pub(crate) fn who(event: &Event) -> String {
     event.process().image_name().unwrap_or_else(|| "unknown process".to_owned())
 }
 
-/// The event's `ProcessGuid` as a finding key, or `""` when unknown.
+/// The event's `ProcessGuid` as a finding key; when it is missing or all zeros (short-lived
+/// processes), the pid and image, so two such processes do not share findings.
 pub(crate) fn guid_key(event: &Event) -> String {
-    event.process().guid.map(|g| g.to_string()).unwrap_or_default()
+    let p = event.process();
+    match p.guid {
+        Some(g) if g.0 != 0 => g.to_string(),
+        _ => format!("pid:{}|{}", p.pid.unwrap_or(0), p.image.as_deref().unwrap_or("").to_lowercase()),
+    }
 }
 
 /// Minimal events for detector tests.
