@@ -53,10 +53,24 @@ pub struct ReportMeta {
 
 /// Writes the report.
 pub fn render(out: &mut impl Write, summary: &Summary, findings: &[Finding], meta: &ReportMeta) -> io::Result<()> {
+    render_with_incidents(out, summary, findings, &[], meta)
+}
+
+/// Most incidents listed in the page (the highest risks); the rest are counted.
+pub const MAX_INCIDENTS_SHOWN: usize = 200;
+
+/// Most findings listed in one incident's timeline in the page.
+const MAX_TIMELINE_SHOWN: usize = 50;
+
+/// [`render`] with the run's incidents (ranked by risk) listed first, each with its timeline.
+pub fn render_with_incidents(out: &mut impl Write, summary: &Summary, findings: &[Finding], incidents: &[dnshunt_core::Incident], meta: &ReportMeta) -> io::Result<()> {
     let mut body = String::with_capacity(256 * 1024);
     header(&mut body, summary, findings, meta);
     body.push_str("<main>");
     cards(&mut body, summary, findings);
+    if !incidents.is_empty() {
+        incidents_section(&mut body, incidents);
+    }
     charts(&mut body, summary, findings);
     domains(&mut body, summary);
     beacons(&mut body, summary, findings);
@@ -443,6 +457,55 @@ fn beacons(out: &mut String, summary: &Summary, findings: &[Finding]) {
     out.push_str("</div>");
     if list.len() > MAX_BEACON_CHARTS {
         let _ = write!(out, "<p class=\"note\">The {MAX_BEACON_CHARTS} highest-scoring of {} beacon findings.</p>", list.len());
+    }
+    out.push_str("</section>");
+}
+
+/// The incidents as static, escaped HTML: one row each (severity, risk, first time, findings,
+/// headline) that opens to the risk's reasons and the timeline of its findings.
+fn incidents_section(out: &mut String, incidents: &[dnshunt_core::Incident]) {
+    let _ = write!(out, "<section id=\"incidents-section\"><h2>Incidents</h2><p class=\"note\">{} incidents, highest risk first: the findings of one process tree (and of hosts sharing a rare indicator) together. Open one for why its risk is what it is and its timeline.</p>", group(incidents.len() as u64));
+    for i in incidents.iter().take(MAX_INCIDENTS_SHOWN) {
+        let _ = write!(
+            out,
+            "<details class=\"incident\" id=\"incident-{}\"><summary><span class=\"sev sev-{}\">{}</span> <b>{}</b> {} · {} findings · {}</summary>",
+            esc(&i.id),
+            i.severity,
+            i.severity,
+            i.risk,
+            esc(&svg::fmt_time(i.time.millis(), false)),
+            i.timeline.len(),
+            esc(&i.headline)
+        );
+        let _ = write!(out, "<p class=\"note\">{}", esc(&i.risk_reasons.join("; ")));
+        if !i.attack.is_empty() {
+            let _ = write!(out, " · ATT&amp;CK {}", esc(&i.attack.join(", ")));
+        }
+        let _ = write!(out, " · id <code>{}</code></p><table><thead><tr><th>Time (UTC)</th><th>Severity</th><th class=\"num\">Score</th><th>Detector</th><th>Process</th><th>What</th></tr></thead><tbody>", esc(&i.id));
+        for t in i.timeline.iter().take(MAX_TIMELINE_SHOWN) {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td><span class=\"sev sev-{}\">{}</span></td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&svg::fmt_time(t.time.millis(), false)),
+                t.severity,
+                t.severity,
+                t.score,
+                esc(&t.detector),
+                esc(t.process.as_deref().unwrap_or("")),
+                esc(&t.explanation)
+            );
+        }
+        if i.timeline.len() > MAX_TIMELINE_SHOWN {
+            let _ = write!(out, "<tr><td colspan=\"6\">… and {} more findings</td></tr>", i.timeline.len() - MAX_TIMELINE_SHOWN);
+        }
+        out.push_str("</tbody></table></details>");
+    }
+    if incidents.len() > MAX_INCIDENTS_SHOWN {
+        let _ = write!(
+            out,
+            "<p class=\"note\">… and {} more incidents of lower risk (see <code>hunt --incidents --format jsonl</code>).</p>",
+            group((incidents.len() - MAX_INCIDENTS_SHOWN) as u64)
+        );
     }
     out.push_str("</section>");
 }

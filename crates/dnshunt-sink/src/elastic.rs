@@ -20,7 +20,7 @@
 //! checkpoint not advanced) recomputes the same result instead of counting twice. Concurrent
 //! writers are caught by optimistic concurrency (`if_seq_no`) and the merge is redone.
 
-use dnshunt_core::{image_file_name, Finding, Severity};
+use dnshunt_core::{image_file_name, Finding, Incident, Severity};
 use dnshunt_elastic::bulk::{BulkDoc, WriteOp};
 use dnshunt_elastic::{encode_path_segment, Client, EsError, Method};
 use serde_json::{json, Map, Value};
@@ -52,7 +52,7 @@ fn disabled() -> Value {
 pub fn mappings() -> Value {
     json!({
         "dynamic": false,
-        "_meta": { "managed_by": "dnshunt", "mapping_version": 1 },
+        "_meta": { "managed_by": "dnshunt", "mapping_version": 2 },
         "properties": {
             "@timestamp": { "type": "date" },
             "message": { "type": "text" },
@@ -74,8 +74,8 @@ pub fn mappings() -> Value {
             "dnshunt": { "properties": {
                 "id": keyword(), "detector": keyword(), "severity": keyword(), "score": { "type": "long" },
                 "time_last": { "type": "date" }, "count": { "type": "long" }, "query_name_unicode": keyword(),
-                "window": keyword(),
-                "evidence": disabled(), "details": disabled(), "prior": disabled()
+                "window": keyword(), "kind": keyword(), "incident_id": keyword(),
+                "evidence": disabled(), "details": disabled(), "prior": disabled(), "incident": disabled()
             }}
         }
     })
@@ -168,6 +168,66 @@ pub fn document(f: &Finding, window: Option<&str>) -> Value {
     }
     if let Some(u) = &f.query_name_unicode {
         doc["dnshunt"]["query_name_unicode"] = json!(u);
+    }
+    doc["dnshunt"]["kind"] = json!("finding");
+    if let Some(id) = &f.incident_id {
+        doc["dnshunt"]["incident_id"] = json!(id);
+    }
+    doc
+}
+
+/// The document id of an incident in the findings index (apart from finding ids).
+pub fn incident_doc_id(incident: &Incident) -> String {
+    format!("incident-{}", incident.id)
+}
+
+/// One incident as an ECS alert document in the findings index: `dnshunt.kind` is `incident`,
+/// `event.risk_score` its risk, `message` its headline; its findings carry the same
+/// `dnshunt.incident_id`.
+pub fn incident_document(i: &Incident) -> Value {
+    let mut doc = json!({
+        "@timestamp": i.time.to_string(),
+        "message": i.headline,
+        "event": {
+            "kind": "alert",
+            "module": "dnshunt",
+            "dataset": "dnshunt.incident",
+            "severity": severity_number(i.severity),
+            "risk_score": i.risk,
+            "start": i.time.to_string(),
+            "end": i.time_last.to_string(),
+        },
+        "rule": { "name": "incident", "id": "incident", "ruleset": "dnshunt" },
+        "dnshunt": {
+            "id": i.id,
+            "kind": "incident",
+            "incident_id": i.id,
+            "severity": i.severity.as_str(),
+            "score": i.risk,
+            "time_last": i.time_last.to_string(),
+            "count": i.timeline.len(),
+            "incident": serde_json::to_value(i).unwrap_or(Value::Null),
+        }
+    });
+    if !i.attack.is_empty() {
+        doc["threat"] = json!({ "framework": "MITRE ATT&CK", "technique": { "id": i.attack } });
+    }
+    if let Some(host) = i.hosts.first() {
+        doc["host"] = json!({ "name": host });
+    }
+    let mut process = Map::new();
+    if let Some(guid) = &i.root.guid {
+        process.insert("entity_id".into(), json!(guid));
+    }
+    if let Some(image) = &i.root.image {
+        process.insert("executable".into(), json!(image));
+        process.insert("name".into(), json!(image_file_name(image)));
+    }
+    if let Some(cmd) = &i.root.command_line {
+        process.insert("command_line".into(), json!(cmd));
+    }
+    if !process.is_empty() {
+        doc["process"] = Value::Object(process);
     }
     doc
 }
@@ -268,6 +328,28 @@ impl<'c> EsFindingsSink<'c> {
                 .json(Method::PUT, &path, Some(&mappings()), "adding the findings mapping to the existing index")?;
         }
         Ok(())
+    }
+
+    /// Writes the incidents of a run (each replaces the document of the same id: an incident is
+    /// recomputed from its findings on every run).
+    pub fn write_incidents(&self, incidents: &[Incident]) -> Result<EsWriteReport, EsError> {
+        let mut report = EsWriteReport::default();
+        if incidents.is_empty() {
+            return Ok(report);
+        }
+        let bulk: Vec<BulkDoc> = incidents
+            .iter()
+            .map(|i| BulkDoc {
+                id: incident_doc_id(i),
+                op: WriteOp::Index,
+                source: serde_json::to_vec(&incident_document(i)).expect("JSON"),
+            })
+            .collect();
+        let outcome = self.client.bulk(&self.index, &bulk, true)?;
+        report.written = outcome.written;
+        report.created = outcome.created;
+        report.retried = outcome.retried;
+        Ok(report)
     }
 
     /// Writes (or merges, see the module doc) the findings. `window` identifies the increment

@@ -409,7 +409,7 @@ impl EsInput {
 }
 
 /// After the findings went to the output: `--output-es`, then the checkpoint.
-pub fn after_findings(args: &EsHuntArgs, es: &EsArgs, input: Option<&EsInput>, findings: &[Finding], quiet: bool) -> Result<()> {
+pub fn after_findings(args: &EsHuntArgs, es: &EsArgs, input: Option<&EsInput>, findings: &[Finding], incidents: &[dnshunt_core::Incident], quiet: bool) -> Result<()> {
     if let Some(url) = &args.output_es {
         let client = connect(url, es)?;
         let sink = EsFindingsSink::new(&client, args.findings_index.clone());
@@ -439,6 +439,12 @@ pub fn after_findings(args: &EsHuntArgs, es: &EsArgs, input: Option<&EsInput>, f
                     String::new()
                 },
             );
+        }
+        let written = sink
+            .write_incidents(incidents)
+            .with_context(|| format!("writing incidents to {} at {}", args.findings_index, client.url()))?;
+        if !quiet && written.written > 0 {
+            eprintln!("dnshunt: findings index {}: {} incidents written", args.findings_index, written.written);
         }
     }
     if let Some(input) = input {

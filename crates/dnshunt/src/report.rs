@@ -11,7 +11,7 @@ use dnshunt_report::{ReportMeta, Summary};
 
 use crate::cli::InputArgs;
 
-pub fn write(path: &Path, summary: &Summary, findings: &[Finding], input: &InputArgs) -> Result<()> {
+pub fn write(path: &Path, summary: &Summary, findings: &[Finding], incidents: &[dnshunt_core::Incident], input: &InputArgs) -> Result<()> {
     let started = Instant::now();
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let meta = ReportMeta {
@@ -20,7 +20,7 @@ pub fn write(path: &Path, summary: &Summary, findings: &[Finding], input: &Input
     };
     let file = File::create(path).with_context(|| format!("creating report {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 16, file);
-    dnshunt_report::render(&mut out, summary, findings, &meta)
+    dnshunt_report::render_with_incidents(&mut out, summary, findings, incidents, &meta)
         .and_then(|()| out.flush())
         .with_context(|| format!("writing report {}", path.display()))?;
     if !input.quiet {

@@ -256,7 +256,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     engine_report.apply_min_severity(&mut findings, args.min_severity);
     incidents.retain(|i| i.severity >= args.min_severity);
     if let (Some(path), Some(s)) = (&args.report, &report_summary) {
-        crate::report::write(path, s, &findings, &args.input)?;
+        crate::report::write(path, s, &findings, &incidents, &args.input)?;
     }
     if let Some(state_run) = state_run.take() {
         let path = state_run.path().to_owned();
@@ -293,7 +293,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     out.flush().context("writing findings")?;
     drop(out);
     // Findings go to the cluster, and only then does the checkpoint advance.
-    crate::es::after_findings(&args.es_out, &args.input.es, es_input.as_ref(), &findings, quiet)?;
+    crate::es::after_findings(&args.es_out, &args.input.es, es_input.as_ref(), &findings, &incidents, quiet)?;
 
     if !quiet {
         summary::print(&report, elapsed, Some((&detector_names, &findings, &engine_report)));
