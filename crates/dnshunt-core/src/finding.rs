@@ -20,6 +20,18 @@ pub enum Severity {
 impl Severity {
     pub const ALL: [Severity; 5] = [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
 
+    /// The band a 0–100 score stands for, the one every score in dnshunt follows: critical
+    /// from 95, high from 75, medium from 50, low from 25, info below.
+    pub fn for_score(score: u8) -> Severity {
+        match score {
+            95.. => Severity::Critical,
+            75.. => Severity::High,
+            50.. => Severity::Medium,
+            25.. => Severity::Low,
+            _ => Severity::Info,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",

@@ -55,16 +55,9 @@ impl Default for AggregateConfig {
 /// The detectors whose findings are about one name each.
 pub const PER_NAME_DETECTORS: [&str; 7] = ["dga", "encoded_name", "lookalike", "outlier", "record_type", "young_domain", "blocklist"];
 
-/// The severity a 0–100 score stands for, the bands every detector's `score_for` follows:
-/// critical from 95, high from 75, medium from 50, low from 25.
+/// The severity a 0–100 score stands for ([`Severity::for_score`]).
 pub fn severity_for_score(score: u8) -> Severity {
-    match score {
-        95.. => Severity::Critical,
-        75.. => Severity::High,
-        50.. => Severity::Medium,
-        25.. => Severity::Low,
-        _ => Severity::Info,
-    }
+    Severity::for_score(score)
 }
 
 /// Whether a finding is about one name (and so may be folded with others).

@@ -82,7 +82,7 @@ pub fn build(config: &DetectorsConfig, inputs: DetectorInputs) -> Vec<Box<dyn De
     detectors.push(Box::new(RecordTypes::new(config.record_type.clone())));
     detectors.push(Box::new(ResolverBypass::new(config.resolver_bypass.clone())));
     detectors.push(Box::new(DohConnection::new(config.doh_connection.clone())));
-    detectors.push(Box::new(Beacon::new(config.beacon.clone())));
+    detectors.push(Box::new(Beacon::new(config.beacon.clone()).with_rank(inputs.rank.clone())));
     detectors.push(Box::new(NxdomainStorm::new(config.nxdomain_storm.clone())));
     detectors.push(Box::new(TunnelVolume::new(config.tunnel_volume.clone())));
     detectors.push(Box::new(ConnectionWithoutLookup::new(config.connection_without_lookup.clone())));

@@ -90,15 +90,9 @@ pub fn evidence_kind(f: &Finding) -> &'static str {
     }
 }
 
-/// The severity band of a 0–100 score (critical 95, high 75, medium 50, low 25).
+/// The severity band of a 0–100 risk ([`Severity::for_score`]).
 pub fn severity_for_risk(risk: u8) -> Severity {
-    match risk {
-        95.. => Severity::Critical,
-        75.. => Severity::High,
-        50.. => Severity::Medium,
-        25.. => Severity::Low,
-        _ => Severity::Info,
-    }
+    Severity::for_score(risk)
 }
 
 /// The same host whether named short or fully qualified, in any case.

@@ -80,6 +80,7 @@
 
 #![forbid(unsafe_code)]
 
+mod apply;
 mod assess;
 mod config;
 mod idset;
@@ -99,6 +100,7 @@ use dnshunt_core::{Answer, Event, EventKind, ProcessRef, RecordType, Timestamp};
 use foldhash::fast::RandomState;
 use serde::{Deserialize, Serialize};
 
+pub use apply::{finding_keys, NOT_DAMPED};
 pub use assess::{Assessment, FindingKeys};
 pub use config::PrevalenceConfig;
 pub use keys::{command_line_key, domain_key, host_key, image_key};

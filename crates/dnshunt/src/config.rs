@@ -22,6 +22,8 @@ pub struct Config {
     pub aggregate: dnshunt_detect::aggregate::AggregateConfig,
     /// `[incidents]`: how findings group into incidents.
     pub incidents: dnshunt_incident::IncidentConfig,
+    /// `[prevalence]`: how many hosts make something fleet-common (damped) or rare (raised).
+    pub prevalence: dnshunt_prevalence::PrevalenceConfig,
 }
 
 /// Loads the config file, or the defaults when none is given.

@@ -170,6 +170,7 @@ fn load_doh_lists(args: &HuntArgs) -> Result<Vec<String>> {
 /// aggregation and incidents once all input is read. One place, so both give the same result.
 pub(crate) struct Analysis {
     engine: Engine,
+    prevalence: dnshunt_prevalence::Prevalence,
 }
 
 impl Analysis {
@@ -184,7 +185,20 @@ impl Analysis {
             detectors,
         )
         .with_allowlist(dnshunt_detect::allowlist::Allowlist::new(&config.allowlist));
-        Analysis { engine }
+        Analysis {
+            engine,
+            prevalence: dnshunt_prevalence::Prevalence::new(config.prevalence.clone()),
+        }
+    }
+
+    /// What earlier runs saw, from the state store: first sightings and hosts for prevalence.
+    pub(crate) fn add_baseline(&mut self, entries: &[dnshunt_state::Entry]) {
+        for e in entries {
+            if let Some(kind) = dnshunt_prevalence::Kind::from_state_kind(&e.kind) {
+                self.prevalence
+                    .add_baseline(kind, &e.host, &e.value, dnshunt_core::Timestamp(e.first_seen), dnshunt_core::Timestamp(e.last_seen));
+            }
+        }
     }
 
     pub(crate) fn detector_names(&self) -> Vec<&'static str> {
@@ -193,6 +207,7 @@ impl Analysis {
 
     pub(crate) fn observe(&mut self, event: &dnshunt_core::Event) {
         self.engine.observe(event);
+        self.prevalence.observe(event);
     }
 
     /// Ends the run: findings (with `annotate` applied before incidents are built), incidents
@@ -204,7 +219,10 @@ impl Analysis {
     ) -> (Vec<dnshunt_core::Finding>, Vec<dnshunt_core::Incident>, dnshunt_detect::EngineReport) {
         let (mut findings, report) = self.engine.finish();
         annotate(&mut findings);
-        let incidents = dnshunt_incident::build(&mut findings, &config.incidents, &|_indicator: &str| true);
+        // What most of the fleet does is damped, what one host does once is raised.
+        self.prevalence.apply_to_findings(&mut findings);
+        let prevalence = &self.prevalence;
+        let incidents = dnshunt_incident::build(&mut findings, &config.incidents, &|indicator: &str| prevalence.is_rare_indicator(indicator));
         (findings, incidents, report)
     }
 }
@@ -213,12 +231,12 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let quiet = args.input.quiet;
     let config = crate::config::load(args.config.as_deref())?;
     let state_path = crate::state::resolve_path(args.state.as_ref(), args.no_state, &config.state)?;
-    let (mut state_run, first_seen_baseline) = match &state_path {
+    let (mut state_run, first_seen_baseline, state_entries) = match &state_path {
         Some(path) => {
-            let (state_run, baseline) = crate::state::StateRun::open(path, &config.state).with_context(|| format!("opening state store {}", path.display()))?;
-            (Some(state_run), Some(baseline))
+            let (state_run, baseline, entries) = crate::state::StateRun::open(path, &config.state).with_context(|| format!("opening state store {}", path.display()))?;
+            (Some(state_run), Some(baseline), entries)
         }
-        None => (None, None),
+        None => (None, None, Vec::new()),
     };
     let mut enrichment = crate::enrich::Enrichment::load(&args.enrich, &config.enrich, state_path.as_deref(), quiet)?;
     let inputs = DetectorInputs {
@@ -236,6 +254,8 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         report
     });
     let mut analysis = Analysis::new(&config, detectors, args.max_evidence);
+    analysis.add_baseline(&state_entries);
+    drop(state_entries);
     let detector_names = analysis.detector_names();
 
     let es_checkpoint = crate::es::CheckpointChoice::for_hunt(&args.es_out, args.no_state, state_path.as_deref())?;

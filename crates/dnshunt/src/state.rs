@@ -72,10 +72,12 @@ pub struct StateRun {
 
 impl StateRun {
     /// Opens the store and reads the baseline for `first_seen`.
-    pub fn open(path: &std::path::Path, config: &StateConfig) -> Result<(StateRun, FirstSeenBaseline)> {
+    /// The store's entries come back too, for prevalence ("since when", hosts of earlier runs).
+    pub fn open(path: &std::path::Path, config: &StateConfig) -> Result<(StateRun, FirstSeenBaseline, Vec<dnshunt_state::Entry>)> {
         let store = StateStore::open(path)?;
         let mut baseline = FirstSeenBaseline::default();
-        for e in store.load()? {
+        let entries = store.load()?;
+        for e in &entries {
             baseline.insert(&e.kind, &e.host, &e.value);
         }
         Ok((
@@ -85,6 +87,7 @@ impl StateRun {
                 seen: HashMap::new(),
             },
             baseline,
+            entries,
         ))
     }
 
