@@ -61,6 +61,7 @@ pub struct Engine {
     process_tree: crate::process_tree::ProcessTree,
     scratch: Vec<Finding>,
     allowlist: crate::allowlist::Allowlist,
+    related: crate::related::RelatedLookups,
 }
 
 impl Engine {
@@ -72,6 +73,7 @@ impl Engine {
             process_tree: crate::process_tree::ProcessTree::default(),
             scratch: Vec::new(),
             allowlist: crate::allowlist::Allowlist::default(),
+            related: crate::related::RelatedLookups::default(),
         }
     }
 
@@ -96,6 +98,7 @@ impl Engine {
         for detector in &mut self.detectors {
             detector.observe(event, &mut self.scratch);
         }
+        self.related.observe(event);
         self.absorb();
     }
 
@@ -111,7 +114,13 @@ impl Engine {
     }
 
     /// Ends the run: lets detectors judge over time, adds process context, sorts by time.
-    pub fn finish(mut self) -> (Vec<Finding>, EngineReport) {
+    pub fn finish(self) -> (Vec<Finding>, EngineReport) {
+        self.finish_with(&|_| true)
+    }
+
+    /// [`Engine::finish`], with `is_rare` deciding which domains are rare enough in the fleet
+    /// that a finding about one implicates the other lookups of it (`related_lookup`).
+    pub fn finish_with(mut self, is_rare: &dyn Fn(&str) -> bool) -> (Vec<Finding>, EngineReport) {
         for i in 0..self.detectors.len() {
             self.detectors[i].finish(&mut self.scratch);
             self.absorb();
@@ -129,7 +138,14 @@ impl Engine {
             kept.push(f);
         }
         // Per-name findings become one per process and registered domain (or per process).
-        let kept = crate::aggregate::aggregate(kept, &self.config.aggregate, self.config.max_evidence);
+        let mut kept = crate::aggregate::aggregate(kept, &self.config.aggregate, self.config.max_evidence);
+        // Other lookups of a domain those findings implicate (the operator's ping of the C2).
+        for mut f in self.related.findings(&kept, is_rare) {
+            self.process_tree.fill_finding(&mut f);
+            if !self.allowlist.allows_finding(&f) {
+                kept.push(f);
+            }
+        }
         let mut findings: Vec<Finding> = Vec::with_capacity(kept.len());
         for mut f in kept {
             if f.severity < self.config.min_severity {

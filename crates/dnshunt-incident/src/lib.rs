@@ -74,7 +74,7 @@ impl Default for IncidentConfig {
 }
 
 /// The detectors whose findings are about their domain or address, so a shared one joins incidents.
-const JOIN_DETECTORS: [&str; 7] = ["blocklist", "lookalike", "young_domain", "encoded_name", "tunnel_volume", "beacon", "dga"];
+const JOIN_DETECTORS: [&str; 8] = ["blocklist", "lookalike", "young_domain", "encoded_name", "tunnel_volume", "beacon", "dga", "related_lookup"];
 
 /// The kind of evidence a finding is.
 pub fn evidence_kind(f: &Finding) -> &'static str {
@@ -84,6 +84,7 @@ pub fn evidence_kind(f: &Finding) -> &'static str {
         "outlier" if matches!(f.details.get("measure").and_then(|v| v.as_str()), Some("name_length" | "answer_count")) => "dns",
         "beacon" | "nxdomain_storm" | "tunnel_volume" | "outlier" | "first_seen" | "lookup_without_connection" => "behaviour",
         "process_context" => "process",
+        "related_lookup" => "dns",
         "connection_without_lookup" | "resolver_bypass" | "doh_connection" => "connection",
         "sigma" => "signature",
         _ => "behaviour",
@@ -232,6 +233,7 @@ fn what(f: &Finding) -> String {
         },
         "lookup_without_connection" => on("lookups without connection of"),
         "process_context" => "suspicious process start".into(),
+        "related_lookup" => on("also looked up"),
         "young_domain" => on("young domain"),
         "first_seen" => on("first sighting of"),
         "outlier" => on("unusual lookups of"),

@@ -217,11 +217,11 @@ impl Analysis {
         config: &crate::config::Config,
         annotate: impl FnOnce(&mut Vec<dnshunt_core::Finding>),
     ) -> (Vec<dnshunt_core::Finding>, Vec<dnshunt_core::Incident>, dnshunt_detect::EngineReport) {
-        let (mut findings, report) = self.engine.finish();
+        let prevalence = &self.prevalence;
+        let (mut findings, report) = self.engine.finish_with(&|domain: &str| prevalence.is_rare_indicator(domain));
         annotate(&mut findings);
         // What most of the fleet does is damped, what one host does once is raised.
         self.prevalence.apply_to_findings(&mut findings);
-        let prevalence = &self.prevalence;
         let incidents = dnshunt_incident::build(&mut findings, &config.incidents, &|indicator: &str| prevalence.is_rare_indicator(indicator));
         (findings, incidents, report)
     }
