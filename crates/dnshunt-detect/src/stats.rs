@@ -268,3 +268,112 @@ mod tests {
         assert!((entropy_bits_per_char("abcd") - 2.0).abs() < 1e-9);
     }
 }
+
+/// An address or a CIDR network from a detector's config list (`10.0.0.53`, `10.20.0.0/16`,
+/// `2620:fe::/48`). IPv4-mapped IPv6 addresses (`::ffff:10.0.0.53`) match their IPv4 form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// `address` or `address/prefix`; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Network> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.trim().parse::<IpAddr>().ok()?, Some(p.trim().parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let (addr, prefix) = match (addr, addr.to_canonical()) {
+            (IpAddr::V6(_), v4 @ IpAddr::V4(_)) => (v4, prefix.map(|p| p.saturating_sub(96))),
+            _ => (addr, prefix),
+        };
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        (prefix <= bits).then_some(Network { addr, prefix })
+    }
+
+    /// Every entry of a config list that parses; the others are skipped.
+    pub fn parse_list(list: &[String]) -> Vec<Network> {
+        list.iter().filter_map(|s| Network::parse(s)).collect()
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (net, ip, bits) = match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => (u32::from(n) as u128, u32::from(a) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+            _ => return false,
+        };
+        let host_bits = bits - self.prefix as u32;
+        host_bits >= bits || (net >> host_bits) == (ip >> host_bits)
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bits = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix == bits {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
+        }
+    }
+}
+
+/// The user-writable folder a program's image lies in, named as an analyst would: a Temp
+/// folder, Downloads, Desktop, `Users\Public`, `$Recycle.Bin`, `PerfLogs`, or the root of
+/// `ProgramData` (vendors install to its subfolders; droppers write to its root). `None`
+/// elsewhere, including per-user installs in `AppData`.
+pub fn user_writable_folder(image_path: &str) -> Option<&'static str> {
+    const FOLDERS: &[(&str, &str)] = &[
+        ("\\appdata\\local\\temp\\", "AppData\\Local\\Temp"),
+        ("\\windows\\temp\\", "Windows\\Temp"),
+        ("\\downloads\\", "Downloads"),
+        ("\\desktop\\", "Desktop"),
+        ("\\users\\public\\", "Users\\Public"),
+        ("\\$recycle.bin\\", "$Recycle.Bin"),
+        ("\\perflogs\\", "PerfLogs"),
+    ];
+    let path = image_path.replace('/', "\\").to_lowercase();
+    if let Some((_, name)) = FOLDERS.iter().find(|(p, _)| path.contains(p)) {
+        return Some(name);
+    }
+    let i = path.find("\\programdata\\")?;
+    (!path[i + "\\programdata\\".len()..].contains('\\')).then_some("the ProgramData root")
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn networks_parse_and_match() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let net = Network::parse(" 10.20.0.0/16 ").unwrap();
+        assert!(net.contains(ip("10.20.255.1")) && net.contains(ip("::ffff:10.20.0.53")) && !net.contains(ip("10.21.0.1")));
+        assert!(Network::parse("10.0.0.53").unwrap().contains(ip("10.0.0.53")));
+        assert!(!Network::parse("10.0.0.53").unwrap().contains(ip("10.0.0.54")));
+        assert!(Network::parse("2603:1000::/24").unwrap().contains(ip("2603:1061:14:29::6")));
+        assert!(!Network::parse("2603:1000::/24").unwrap().contains(ip("2604:1061::1")));
+        assert!(Network::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(!Network::parse("0.0.0.0/0").unwrap().contains(ip("::1")));
+        assert!(Network::parse("::ffff:192.168.0.0/112").unwrap().contains(ip("192.168.4.4")));
+        for bad in ["", "resolver", "10.0.0.0/33", "10.0.0.0/x", "::/129"] {
+            assert_eq!(Network::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Network::parse_list(&["1.1.1.1".into(), "no".into()]).len(), 1);
+        assert_eq!(Network::parse("10.1.0.0/16").unwrap().to_string(), "10.1.0.0/16");
+        assert_eq!(Network::parse("10.1.0.9").unwrap().to_string(), "10.1.0.9");
+    }
+
+    #[test]
+    fn user_writable_folders() {
+        assert_eq!(user_writable_folder("C:\\Users\\u\\Downloads\\tool.exe"), Some("Downloads"));
+        assert_eq!(user_writable_folder("C:\\Users\\u\\AppData\\Local\\Temp\\x\\setup.exe"), Some("AppData\\Local\\Temp"));
+        assert_eq!(user_writable_folder("C:\\ProgramData\\a.exe"), Some("the ProgramData root"));
+        assert_eq!(user_writable_folder("C:\\ProgramData\\Microsoft\\Windows Defender\\Platform\\4.18\\MsMpEng.exe"), None);
+        assert_eq!(user_writable_folder("C:\\Users\\u\\AppData\\Local\\Programs\\Microsoft VS Code\\Code.exe"), None);
+        assert_eq!(user_writable_folder("C:\\Windows\\System32\\svchost.exe"), None);
+    }
+}
