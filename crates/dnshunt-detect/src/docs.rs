@@ -11,7 +11,7 @@ pub const DOC_PATH: &str = "docs/detectors.md";
 /// Whether a source file is a detector: it implements `Detector` and opens with a `//! # name`
 /// header.
 pub fn is_detector_source(text: &str) -> bool {
-    text.starts_with("//! # ") && text.contains("impl Detector for")
+    text.starts_with("//! # ") && (text.contains("impl Detector for") || text.contains("\n//! **Runs in the engine**"))
 }
 
 /// One detector's documentation, taken from its source file.

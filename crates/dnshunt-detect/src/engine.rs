@@ -61,7 +61,7 @@ pub struct Engine {
     process_tree: crate::process_tree::ProcessTree,
     scratch: Vec<Finding>,
     allowlist: crate::allowlist::Allowlist,
-    related: crate::related::RelatedLookups,
+    related: crate::detectors::related_lookup::RelatedLookups,
 }
 
 impl Engine {
@@ -73,7 +73,7 @@ impl Engine {
             process_tree: crate::process_tree::ProcessTree::default(),
             scratch: Vec::new(),
             allowlist: crate::allowlist::Allowlist::default(),
-            related: crate::related::RelatedLookups::default(),
+            related: crate::detectors::related_lookup::RelatedLookups::default(),
         }
     }
 

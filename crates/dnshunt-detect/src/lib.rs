@@ -11,7 +11,6 @@ mod engine;
 pub mod indicators;
 pub mod process_tree;
 pub mod registry;
-pub mod related;
 pub mod stats;
 #[cfg(test)]
 mod testkit;

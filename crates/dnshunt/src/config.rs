@@ -24,6 +24,17 @@ pub struct Config {
     pub incidents: dnshunt_incident::IncidentConfig,
     /// `[prevalence]`: how many hosts make something fleet-common (damped) or rare (raised).
     pub prevalence: dnshunt_prevalence::PrevalenceConfig,
+    /// `[resolvers]`: this fleet's sanctioned DNS servers, in addition to those learned from
+    /// the data (`resolver_bypass` reports DNS to them as info).
+    pub resolvers: ResolversConfig,
+}
+
+/// `[resolvers]`: `addresses = ["10.0.0.53", "fd00:53::/64"]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolversConfig {
+    /// Addresses or networks (CIDR) of the sanctioned resolvers.
+    pub addresses: Vec<String>,
 }
 
 /// Loads the config file, or the defaults when none is given.
@@ -36,7 +47,17 @@ pub fn load(path: Option<&Path>) -> Result<Config> {
 }
 
 pub fn parse(text: &str) -> Result<Config> {
-    Ok(toml::from_str(text)?)
+    let mut config: Config = toml::from_str(text)?;
+    // `[resolvers]` and `[detectors.resolver_bypass] resolvers` are one list; a typo in either
+    // is an error now rather than a resolver silently not known later.
+    let listed = std::mem::take(&mut config.resolvers.addresses);
+    config.detectors.resolver_bypass.resolvers.extend(listed);
+    for entry in &config.detectors.resolver_bypass.resolvers {
+        if dnshunt_detect::stats::Network::parse(entry).is_none() {
+            anyhow::bail!("[resolvers]: {entry:?} is neither an address nor a network (10.0.0.53, fd00:53::/64)");
+        }
+    }
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -44,6 +65,14 @@ mod tests {
     use dnshunt_core::Severity;
 
     use super::*;
+
+    #[test]
+    fn resolvers_table_feeds_resolver_bypass_and_typos_are_errors() {
+        let c = parse("[resolvers]\naddresses = [\"10.0.0.53\", \"fd00:53::/64\"]\n[detectors.resolver_bypass]\nresolvers = [\"10.9.0.0/16\"]\n").unwrap();
+        assert_eq!(c.detectors.resolver_bypass.resolvers, ["10.9.0.0/16", "10.0.0.53", "fd00:53::/64"]);
+        let err = parse("[resolvers]\naddresses = [\"dns.corp\"]\n").unwrap_err();
+        assert!(format!("{err:#}").contains("dns.corp"), "{err:#}");
+    }
 
     #[test]
     fn empty_config_is_the_default() {

@@ -16,6 +16,7 @@ pub mod nxdomain_storm;
 pub mod outlier;
 pub mod process_context;
 pub mod record_type;
+pub mod related_lookup;
 pub mod resolver_bypass;
 pub mod special_name;
 pub mod tunnel_volume;

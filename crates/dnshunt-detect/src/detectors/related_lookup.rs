@@ -19,6 +19,9 @@
 //! **False positives:** an administrator checking a domain that a finding implicated (which is
 //! worth knowing). Domains the fleet resolves widely never implicate (prevalence decides).
 //!
+//! **Runs in the engine** after every other detector, since it needs their findings; it has
+//! no settings of its own.
+//!
 //! Memory: at most `MAX_PER_DOMAIN` lookups per registered domain and `MAX_LOOKUPS` in all are
 //! kept, only of the programs above.
 
@@ -84,7 +87,10 @@ fn is_watched(event: &Event) -> bool {
         return true;
     }
     let name = lower.rsplit(['\\', '/']).next().unwrap_or(&lower);
-    TOOLS.contains(&name) || ["\\downloads\\", "\\appdata\\local\\temp\\", "\\users\\public\\", "\\programdata\\", "\\desktop\\"].iter().any(|d| lower.contains(d))
+    TOOLS.contains(&name)
+        || ["\\downloads\\", "\\appdata\\local\\temp\\", "\\users\\public\\", "\\programdata\\", "\\desktop\\"]
+            .iter()
+            .any(|d| lower.contains(d))
 }
 
 fn process_key(event: &Event) -> String {
@@ -168,19 +174,33 @@ impl RelatedLookups {
                 let covered = findings.iter().any(|f| {
                     f.registered_domain.as_deref() == Some(domain)
                         && f.host.as_deref().unwrap_or("") == host
-                        && f.process.guid.filter(|g| g.0 != 0).map(|g| g.to_string()).unwrap_or_else(|| format!("pid:{}", f.process.pid.unwrap_or(0))) == *key
+                        && f.process
+                            .guid
+                            .filter(|g| g.0 != 0)
+                            .map(|g| g.to_string())
+                            .unwrap_or_else(|| format!("pid:{}", f.process.pid.unwrap_or(0)))
+                            == *key
                 });
                 if covered {
                     continue;
                 }
                 let who = event.process().image_name().unwrap_or_else(|| "unknown process".into());
-                let cause_who = cause.process.image.as_deref().map(dnshunt_core::image_file_name).unwrap_or_else(|| "another process".into());
+                let cause_who = cause
+                    .process
+                    .image
+                    .as_deref()
+                    .map(dnshunt_core::image_file_name)
+                    .unwrap_or_else(|| "another process".into());
                 let same_host = cause.host.as_deref().unwrap_or("") == host;
                 let explanation = format!(
                     "{who} also looked up {}, the domain of {cause_who}'s {} finding{}: the same intrusion touching it from another program",
                     event.dns().map(|q| q.query.as_str()).unwrap_or(domain),
                     cause.detector,
-                    if same_host { String::new() } else { format!(" on {}", cause.host.as_deref().unwrap_or("another host")) }
+                    if same_host {
+                        String::new()
+                    } else {
+                        format!(" on {}", cause.host.as_deref().unwrap_or("another host"))
+                    }
                 );
                 let score = cause.score.min(60);
                 let mut attack = vec!["T1071.004"];
