@@ -517,10 +517,13 @@ impl Detector for ConnectionWithoutLookup {
             let n_lookups = self.lookups.get(&(h_name.clone(), img.clone())).copied().unwrap_or(0);
             let shell = self.config.shells.contains(img);
             let c2_port = conn.ports.iter().any(|p| self.config.c2_ports.contains(p));
-            if n_lookups < self.config.min_lookups && !shell && !c2_port {
+            let Some(first) = &conn.first else { continue };
+            // A program from a user-writable folder is judged without lookups too: dropped
+            // tools (a C2 agent on the Desktop) often connect by address alone.
+            let writable = first.process().image.as_deref().and_then(crate::stats::user_writable_folder).is_some();
+            if n_lookups < self.config.min_lookups && !shell && !c2_port && !writable {
                 continue;
             }
-            let Some(first) = &conn.first else { continue };
             let cx = self.context(h, img, *ip, conn, first);
             let public = is_public(*ip);
             let web = conn.ports.iter().all(|p| matches!(p, 80 | 443 | 8080 | 8443));
@@ -529,6 +532,9 @@ impl Detector for ConnectionWithoutLookup {
                 (Some(_), _) => (Severity::Info, 10),
                 (None, 0) if predates => (Severity::Info, 10),
                 (None, 0) => (Severity::Low, 30),
+                // A dropped program that never resolves and may have started before the log:
+                // its folder alone is not enough.
+                (None, 1) if predates && writable && n_lookups < self.config.min_lookups && !shell && !c2_port => (Severity::Low, 35),
                 (None, 1) => (Severity::Medium, 55),
                 (None, _) => (Severity::High, 75),
             };
@@ -786,18 +792,31 @@ mod tests {
     #[test]
     fn programs_that_never_resolve_and_ignored_traffic_are_quiet() {
         let edge = Proc::new("H", "C:\\x\\msedge.exe", 1);
-        let payload = Proc::new("H", "C:\\Users\\u\\Downloads\\winx64_payload.exe", 3);
+        let agent = Proc::new("H", "C:\\Program Files\\Agent\\agent.exe", 3);
         let svchost = Proc::new("H", "C:\\Windows\\System32\\svchost.exe", 4);
         let mut events = browsing(&edge);
-        // A program that never resolves names, on an ordinary port, is not this detector's
-        // business.
-        events.push(payload.net(LATER, "tcp", "10.0.5.13", 8443));
+        // An installed program that never resolves names, on an ordinary port, is not this
+        // detector's business.
+        events.push(agent.net(LATER, "tcp", "10.0.5.13", 8443));
         // Multicast, DNS and services are ignored.
         events.push(edge.net(LATER, "udp", "239.255.255.250", 1900));
         events.push(edge.net(LATER, "udp", "10.0.0.53", 53));
         events.extend(browsing(&svchost));
         events.push(svchost.net(LATER, "tcp", "13.107.4.50", 80));
         check(ConnectionWithoutLookupConfig::default(), &events, &[]);
+    }
+
+    #[test]
+    fn dropped_programs_are_judged_without_lookups() {
+        let edge = Proc::new("H", "C:\\x\\msedge.exe", 1);
+        let payload = Proc::new("H", "C:\\Users\\u\\Downloads\\winx64_payload.exe", 3);
+        let mut events = browsing(&edge);
+        events.push(payload.net(LATER, "tcp", "10.0.5.13", 8443));
+        // Its EID 1 is not in the input: it may predate the log, so its folder alone makes it low.
+        check(ConnectionWithoutLookupConfig::default(), &events, &[("winx64_payload.exe", "10.0.5.13", Severity::Low)]);
+        // Started within the log: medium.
+        events.push(payload.create(LATER - 60_000, "winx64_payload.exe", None));
+        check(ConnectionWithoutLookupConfig::default(), &events, &[("winx64_payload.exe", "10.0.5.13", Severity::Medium)]);
     }
 
     #[test]
