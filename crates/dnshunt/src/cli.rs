@@ -102,6 +102,12 @@ pub struct HuntArgs {
     #[arg(long)]
     pub incidents: bool,
 
+    /// With `--es`: do not push fleet-wide prevalence aggregations (hosts per registered domain
+    /// and per program over the whole index pattern) down to the cluster; prevalence then comes
+    /// from the documents read only.
+    #[arg(long, help_heading = "Elasticsearch / OpenSearch")]
+    pub no_es_prevalence: bool,
+
     /// Drop findings and incidents below this severity.
     #[arg(long, value_parser = parse_severity, default_value = "info")]
     pub min_severity: Severity,

@@ -126,7 +126,7 @@ fn hunt_one(path: &Path, args: &EvalFindingsArgs, config: &crate::config::Config
         }
     }
     let _ = handle.join();
-    let (findings, incidents, _) = analysis.finish(config, |_| {});
+    let (findings, incidents, _, _) = analysis.finish(config, |_| {});
     for f in &findings {
         result.findings[f.severity as usize] += 1;
     }

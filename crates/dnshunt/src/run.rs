@@ -191,6 +191,19 @@ impl Analysis {
         }
     }
 
+    /// Fleet-wide counts pushed down to the cluster (`hunt --es`), merged with what the input
+    /// shows, so an incremental run still knows what the whole fleet does.
+    pub(crate) fn add_cluster_counts(&mut self, counts: &crate::stats::ClusterCounts) {
+        use dnshunt_prevalence::Kind;
+        for (domain, hosts, events) in &counts.domains {
+            self.prevalence.add_aggregate(Kind::Domain, domain, *hosts, 0, *events);
+        }
+        for (image, hosts, events) in &counts.processes {
+            self.prevalence.add_aggregate(Kind::Image, image, *hosts, 0, *events);
+        }
+        self.prevalence.add_fleet_hosts(counts.hosts);
+    }
+
     /// What earlier runs saw, from the state store: first sightings and hosts for prevalence.
     pub(crate) fn add_baseline(&mut self, entries: &[dnshunt_state::Entry]) {
         for e in entries {
@@ -216,15 +229,28 @@ impl Analysis {
         self,
         config: &crate::config::Config,
         annotate: impl FnOnce(&mut Vec<dnshunt_core::Finding>),
-    ) -> (Vec<dnshunt_core::Finding>, Vec<dnshunt_core::Incident>, dnshunt_detect::EngineReport) {
+    ) -> (Vec<dnshunt_core::Finding>, Vec<dnshunt_core::Incident>, dnshunt_detect::EngineReport, PrevalenceSummary) {
         let prevalence = &self.prevalence;
         let (mut findings, report) = self.engine.finish_with(&|domain: &str| prevalence.is_rare_indicator(domain));
         annotate(&mut findings);
         // What most of the fleet does is damped, what one host does once is raised.
-        self.prevalence.apply_to_findings(&mut findings);
+        let (damped, raised) = self.prevalence.apply_to_findings(&mut findings);
+        let summary = PrevalenceSummary {
+            fleet_hosts: self.prevalence.fleet_hosts(),
+            findings_damped: damped,
+            findings_raised: raised,
+        };
         let incidents = dnshunt_incident::build(&mut findings, &config.incidents, &|indicator: &str| prevalence.is_rare_indicator(indicator));
-        (findings, incidents, report)
+        (findings, incidents, report, summary)
     }
+}
+
+/// What prevalence did in a run (for the summary).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub(crate) struct PrevalenceSummary {
+    pub fleet_hosts: u64,
+    pub findings_damped: u64,
+    pub findings_raised: u64,
 }
 
 fn hunt(args: HuntArgs) -> Result<ExitCode> {
@@ -260,6 +286,20 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
 
     let es_checkpoint = crate::es::CheckpointChoice::for_hunt(&args.es_out, args.no_state, state_path.as_deref())?;
     let es_input = crate::es::EsInput::open(&args.input, es_checkpoint)?;
+    if let (Some(url), true) = (&args.input.es.es, es_input.is_some() && !args.no_es_prevalence) {
+        let started = Instant::now();
+        let counts = crate::stats::cluster_counts(url, &args.input).context("aggregating fleet-wide prevalence in the cluster")?;
+        analysis.add_cluster_counts(&counts);
+        if !quiet {
+            eprintln!(
+                "dnshunt: prevalence from the cluster: {} domains and {} programs on {} hosts, in {:.2} s",
+                counts.domains.len(),
+                counts.processes.len(),
+                counts.hosts,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
     let mut report_summary = args.report.as_ref().map(|_| dnshunt_report::Summary::default());
     let (report, elapsed) = read_all(&args.input, es_input.as_ref(), |event| {
         enrichment.before_event(event);
@@ -272,7 +312,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         }
         Ok(())
     })?;
-    let (mut findings, mut incidents, mut engine_report) = analysis.finish(&config, |findings| enrichment.annotate(findings));
+    let (mut findings, mut incidents, mut engine_report, prevalence) = analysis.finish(&config, |findings| enrichment.annotate(findings));
     engine_report.apply_min_severity(&mut findings, args.min_severity);
     incidents.retain(|i| i.severity >= args.min_severity);
     if let (Some(path), Some(s)) = (&args.report, &report_summary) {
@@ -318,10 +358,22 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     if !quiet {
         summary::print(&report, elapsed, Some((&detector_names, &findings, &engine_report)));
         summary::print_incidents(&incidents);
+        if prevalence.findings_damped + prevalence.findings_raised > 0 {
+            eprintln!(
+                "  prevalence over {} hosts: {} findings damped as fleet-common, {} raised as rare",
+                prevalence.fleet_hosts, prevalence.findings_damped, prevalence.findings_raised
+            );
+        }
         enrichment.report().print();
     }
     if let Some(path) = &args.input.summary_json {
         let mut sections = Vec::new();
+        let mut per_severity = serde_json::Map::new();
+        for sev in dnshunt_core::Severity::ALL {
+            per_severity.insert(sev.as_str().into(), incidents.iter().filter(|i| i.severity == sev).count().into());
+        }
+        sections.push(("incidents", serde_json::json!({ "total": incidents.len(), "per_severity": per_severity })));
+        sections.push(("prevalence", serde_json::to_value(prevalence)?));
         if let Some(sigma_report) = &sigma_report {
             sections.push(("sigma", serde_json::to_value(sigma_report)?));
         }

@@ -225,7 +225,37 @@ fn exists(field: &str) -> Value {
 /// Indices per aggregation request when a pattern's indices map fields differently.
 const INDICES_PER_REQUEST: usize = 50;
 
+/// Fleet-wide counts for prevalence, pushed down to the cluster: per registered domain and per
+/// program, the hosts and events over the whole index pattern (not only the window a hunt
+/// reads), and the number of distinct hosts.
+pub(crate) struct ClusterCounts {
+    pub domains: Vec<(String, u64, u64)>,
+    pub processes: Vec<(String, u64, u64)>,
+    pub hosts: u64,
+}
+
+pub(crate) fn cluster_counts(url: &str, input: &InputArgs) -> Result<ClusterCounts> {
+    let mut stacks = Stacks::default();
+    let mut source = Map::new();
+    aggregate(url, input, false, &mut stacks, &mut source)?;
+    let mut hosts: BTreeSet<&str> = BTreeSet::new();
+    let convert = |map: &BTreeMap<String, Tally>| -> Vec<(String, u64, u64)> { map.iter().map(|(v, t)| (v.clone(), t.hosts.len() as u64, t.events)).collect() };
+    for t in stacks.domains.values().chain(stacks.processes.values()) {
+        hosts.extend(t.hosts.iter().map(String::as_str).filter(|h| !h.is_empty()));
+    }
+    Ok(ClusterCounts {
+        domains: convert(&stacks.domains),
+        processes: convert(&stacks.processes),
+        hosts: hosts.len() as u64,
+    })
+}
+
 fn pushdown(url: &str, input: &InputArgs, stacks: &mut Stacks, source: &mut Map<String, Value>) -> Result<()> {
+    aggregate(url, input, true, stacks, source)
+}
+
+/// The composite aggregations of `stats --es`; `window` limits them to `--since`/`--until`.
+fn aggregate(url: &str, input: &InputArgs, window: bool, stacks: &mut Stacks, source: &mut Map<String, Value>) -> Result<()> {
     if !input.paths.is_empty() {
         anyhow::bail!("give either files or --es, not both");
     }
@@ -240,7 +270,7 @@ fn pushdown(url: &str, input: &InputArgs, stacks: &mut Stacks, source: &mut Map<
     if let Some(q) = user_query {
         base.push(q);
     }
-    if input.since.is_some() || input.until.is_some() {
+    if window && (input.since.is_some() || input.until.is_some()) {
         let mut range = Map::new();
         if let Some(s) = input.since {
             range.insert("gte".into(), json!(s.0));

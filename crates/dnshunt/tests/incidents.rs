@@ -85,3 +85,62 @@ fn the_table_shows_incidents_one_line_each_and_findings_on_request() {
     assert!(flat.contains("detector"), "{flat}");
     assert!(flat.lines().count() > 20, "{flat}");
 }
+
+/// One flat (OTRF/Logstash-shaped) Sysmon EID 22 line.
+fn lookup_line(host: &str, guid: &str, image: &str, time: &str, name: &str) -> String {
+    serde_json::json!({
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "EventID": 22,
+        "Hostname": host,
+        "UtcTime": time,
+        "ProcessGuid": guid,
+        "ProcessId": 4242,
+        "Image": image,
+        "QueryName": name,
+        "QueryStatus": "0",
+        "QueryResults": "type:  16",
+    })
+    .to_string()
+}
+
+#[test]
+fn what_the_fleet_does_is_damped_and_one_host_once_is_raised() {
+    let dir = common::TempDir::new("prevalence");
+    let mut lines = Vec::new();
+    // Eight hosts: the vendor agent on every one asks for TXT records of its own domain.
+    for h in 0..8 {
+        let host = format!("WS-{h:02}.corp.example");
+        let guid = format!("{{7c1e4a2b-0000-65f0-0000-0000000000{h:02}}}");
+        lines.push(lookup_line(
+            &host,
+            &guid,
+            r"C:\Program Files\Vendor\agent.exe",
+            "2024-03-12 09:00:00.000",
+            "cfg.vendor-sync.com",
+        ));
+    }
+    // One host's PowerShell asks for TXT records of a domain nobody else touches.
+    lines.push(lookup_line(
+        "WS-03.corp.example",
+        "{7c1e4a2b-0000-65f0-0000-0000000000ff}",
+        r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+        "2024-03-12 09:05:00.000",
+        "x.stage-sync.net",
+    ));
+    let file = dir.write("fleet.jsonl", (lines.join("\n") + "\n").as_bytes());
+    let run = hunt(&[file], &["--format", "jsonl"]);
+    run.assert_exit(0);
+    let findings = run.json_lines();
+    let txt = |domain: &str| -> Vec<&Value> { findings.iter().filter(|f| f["detector"] == "record_type" && f["registered_domain"] == domain).collect() };
+    let common = txt("vendor-sync.com");
+    assert_eq!(common.len(), 8, "{findings:#?}");
+    for f in &common {
+        assert_eq!(f["severity"], "info", "{f:#}");
+        assert!(f["explanation"].as_str().unwrap().contains("seen on 8 of 8 hosts"), "{}", f["explanation"]);
+        assert!(f["details"]["prevalence"]["factor"].as_f64().unwrap() < 1.0);
+    }
+    let rare = txt("stage-sync.net");
+    assert_eq!(rare.len(), 1);
+    assert!(rare[0]["details"]["prevalence"]["factor"].as_f64().unwrap() > 1.0, "{:#}", rare[0]);
+    assert!(rare[0]["score"].as_u64() > common[0]["score"].as_u64());
+}
