@@ -143,3 +143,57 @@ fn beacon_histogram_uses_the_sampled_series() {
     let html = render_to_string(&summary, &[f]);
     assert!(html.contains("Beacon intervals"));
 }
+
+#[test]
+fn incidents_are_listed_first_and_escaped() {
+    let mut summary = Summary::default();
+    let mut findings = Vec::new();
+    for (k, name) in HOSTILE.iter().enumerate() {
+        let e = query(BASE + k as i64 * 1000, "WS1", r"C:\x\powershell.exe", name, 9003);
+        summary.observe(&e);
+        findings.push(Finding::from_event("dga", Severity::High, 90, &e, &[name], format!("explained {name}")));
+    }
+    let incidents = dnshunt_core::Incident {
+        id: "inc1".into(),
+        risk: 88,
+        severity: Severity::High,
+        headline: format!("WS1: powershell.exe: {}", HOSTILE[0]),
+        risk_reasons: vec![format!("dns evidence: {}", HOSTILE[1])],
+        time: findings[0].time,
+        time_last: findings[2].time,
+        hosts: vec!["WS1".into()],
+        root: dnshunt_core::IncidentProcess::default(),
+        processes: vec!["powershell.exe".into()],
+        detectors: vec!["dga".into()],
+        evidence_kinds: vec!["dns".into()],
+        attack: vec!["T1568.002".into()],
+        indicators: Vec::new(),
+        findings_by_severity: [0, 0, 0, 3, 0],
+        timeline: findings
+            .iter()
+            .map(|f| dnshunt_core::TimelineEntry {
+                time: f.time,
+                time_last: f.time_last,
+                finding_id: f.id.clone(),
+                detector: f.detector.clone(),
+                severity: f.severity,
+                score: f.score,
+                host: f.host.clone(),
+                process: Some("powershell.exe".into()),
+                explanation: f.explanation.clone(),
+            })
+            .collect(),
+    };
+    let mut out = Vec::new();
+    render_with_incidents(&mut out, &summary, &findings, std::slice::from_ref(&incidents), &ReportMeta::default()).unwrap();
+    let html = String::from_utf8(out).unwrap();
+    let at = html.find("id=\"incidents-section\"").expect("an incidents section");
+    assert!(at < html.find("id=\"findings-section\"").unwrap(), "incidents come before the findings");
+    assert!(html.contains("id=\"incident-inc1\""));
+    let section = &html[at..html.find("id=\"findings-section\"").unwrap()];
+    for hostile in HOSTILE {
+        assert!(!section.contains(hostile), "{hostile} appears unescaped");
+    }
+    assert!(section.contains("&lt;script&gt;alert(1)&lt;/script&gt;.evil"));
+    assert_eq!(section.matches("<tr><td>").count(), 3, "the timeline's three findings");
+}

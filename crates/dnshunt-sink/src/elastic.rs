@@ -455,6 +455,43 @@ mod tests {
     }
 
     #[test]
+    fn incidents_are_documents_of_their_own_and_findings_name_them() {
+        let mut f = finding(3, 1_000, 2_000, Severity::High);
+        f.incident_id = Some("abc".into());
+        let doc = document(&f, None);
+        assert_eq!((doc["dnshunt"]["kind"].as_str(), doc["dnshunt"]["incident_id"].as_str()), (Some("finding"), Some("abc")));
+        let incident = Incident {
+            id: "abc".into(),
+            risk: 97,
+            severity: Severity::Critical,
+            headline: "PC1: winword.exe → rundll32.exe: beaconing to evil.example".into(),
+            risk_reasons: vec!["behaviour evidence: beacon 90".into()],
+            time: f.time,
+            time_last: f.time_last,
+            hosts: vec!["PC1".into()],
+            root: dnshunt_core::IncidentProcess {
+                image: Some(r"C:\Program Files\Office\WINWORD.EXE".into()),
+                ..Default::default()
+            },
+            processes: vec!["rundll32.exe".into()],
+            detectors: vec!["beacon".into()],
+            evidence_kinds: vec!["behaviour".into()],
+            attack: vec!["T1071.004".into()],
+            indicators: vec!["evil.example".into()],
+            findings_by_severity: [0, 0, 0, 1, 0],
+            timeline: Vec::new(),
+        };
+        let doc = incident_document(&incident);
+        assert_eq!(incident_doc_id(&incident), "incident-abc");
+        assert_eq!(doc["event"]["dataset"], "dnshunt.incident");
+        assert_eq!(doc["event"]["risk_score"], 97);
+        assert_eq!(doc["message"], incident.headline);
+        assert_eq!(doc["dnshunt"]["kind"], "incident");
+        assert_eq!(doc["process"]["name"], "winword.exe");
+        assert_eq!(doc["dnshunt"]["incident"]["headline"], incident.headline);
+    }
+
+    #[test]
     fn documents_use_ecs_names() {
         let doc = document(&finding(3, 1_000, 2_000, Severity::High), None);
         assert_eq!(doc["event"]["kind"], "alert");

@@ -149,6 +149,14 @@ impl Indices {
         answer["count"].as_u64().unwrap()
     }
 
+    /// Documents of one `dnshunt.kind` (`finding` or `incident`) in a findings index.
+    fn count_kind(&self, name: &str, kind: &str) -> u64 {
+        let _ = self.client.request(Method::POST, &format!("/{name}/_refresh"), None, "refresh");
+        let body = json!({ "query": { "term": { "dnshunt.kind": kind } } });
+        let answer = self.client.json(Method::POST, &format!("/{name}/_count"), Some(&body), "count").expect("count");
+        answer["count"].as_u64().unwrap()
+    }
+
     /// Registers an index created by someone else (the findings sink) for deletion.
     fn adopt(&mut self, name: &str) {
         self.names.push(name.to_owned());
@@ -327,11 +335,16 @@ fn findings_are_indexed_once_after_two_runs_as_ecs_documents() {
     first.assert_exit(0);
     let n = findings(&first).len() as u64;
     assert!(n >= 10, "the example incident gives findings: {n}");
-    assert_eq!(indices.count(&out), n);
+    assert_eq!(indices.count_kind(&out, "finding"), n);
+    // The incidents are there too, and every finding names one of them.
+    let n_incidents = indices.count_kind(&out, "incident");
+    assert!(n_incidents >= 1 && n_incidents <= 3, "{n_incidents}");
+    assert_eq!(indices.count(&out), n + n_incidents);
     let second = hunt(&args);
     second.assert_exit(0);
     assert_eq!(findings(&first), findings(&second));
-    assert_eq!(indices.count(&out), n, "a re-run overwrites, never duplicates");
+    assert_eq!(indices.count_kind(&out, "finding"), n, "a re-run overwrites, never duplicates");
+    assert_eq!(indices.count_kind(&out, "incident"), n_incidents, "incidents are replaced, never duplicated");
 
     // The documents are ECS alerts, with the template's mapping.
     let some = &first.json_lines()[0];
@@ -446,14 +459,14 @@ fn the_checkpoint_makes_the_next_run_read_only_what_is_new() {
     let mut all_ids: Vec<&String> = c1.keys().chain(c3.keys()).collect();
     all_ids.sort();
     all_ids.dedup();
-    assert_eq!(indices.count(&out), all_ids.len() as u64, "no duplicates");
+    assert_eq!(indices.count_kind(&out, "finding"), all_ids.len() as u64, "no duplicates");
     let stored_counts = |indices: &Indices| -> BTreeMap<String, u64> {
         let answer = indices
             .client
             .json(
                 Method::POST,
                 &format!("/{out}/_search"),
-                Some(&json!({ "size": 1000, "_source": ["dnshunt.id", "dnshunt.count"] })),
+                Some(&json!({ "size": 1000, "_source": ["dnshunt.id", "dnshunt.count"], "query": { "term": { "dnshunt.kind": "finding" } } })),
                 "search",
             )
             .unwrap();
@@ -885,11 +898,11 @@ fn a_node_stopped_mid_run_loses_nothing_after_its_restart() {
         v
     };
     assert_eq!(again_findings, findings(&expected), "after the restart: every event read once");
-    assert_eq!(sink_indices.count(&out), again_findings.len() as u64, "each finding indexed once");
+    assert_eq!(sink_indices.count_kind(&out, "finding"), again_findings.len() as u64, "each finding indexed once");
     let next = Command::new(env!("CARGO_BIN_EXE_dnshunt")).args(&args).output().unwrap();
     assert!(next.status.success());
     assert!(next.stdout.is_empty(), "the checkpoint advanced: nothing new");
-    assert_eq!(sink_indices.count(&out), again_findings.len() as u64);
+    assert_eq!(sink_indices.count_kind(&out, "finding"), again_findings.len() as u64);
     println!("node restart test took {:.0} s", started.elapsed().as_secs_f64());
 }
 
