@@ -325,18 +325,20 @@ impl std::fmt::Display for Network {
 /// folder, Downloads, Desktop, `Users\Public`, `$Recycle.Bin`, `PerfLogs`, or the root of
 /// `ProgramData` (vendors install to its subfolders; droppers write to its root). `None`
 /// elsewhere, including per-user installs in `AppData`.
+/// Folders anyone can write to and droppers favour: (lower-case path part, how to name it).
+pub const TEMP_LIKE_FOLDERS: &[(&str, &str)] = &[
+    ("\\appdata\\local\\temp\\", "AppData\\Local\\Temp"),
+    ("\\windows\\temp\\", "Windows\\Temp"),
+    ("\\downloads\\", "Downloads"),
+    ("\\desktop\\", "Desktop"),
+    ("\\users\\public\\", "Users\\Public"),
+    ("\\$recycle.bin\\", "$Recycle.Bin"),
+    ("\\perflogs\\", "PerfLogs"),
+];
+
 pub fn user_writable_folder(image_path: &str) -> Option<&'static str> {
-    const FOLDERS: &[(&str, &str)] = &[
-        ("\\appdata\\local\\temp\\", "AppData\\Local\\Temp"),
-        ("\\windows\\temp\\", "Windows\\Temp"),
-        ("\\downloads\\", "Downloads"),
-        ("\\desktop\\", "Desktop"),
-        ("\\users\\public\\", "Users\\Public"),
-        ("\\$recycle.bin\\", "$Recycle.Bin"),
-        ("\\perflogs\\", "PerfLogs"),
-    ];
     let path = image_path.replace('/', "\\").to_lowercase();
-    if let Some((_, name)) = FOLDERS.iter().find(|(p, _)| path.contains(p)) {
+    if let Some((_, name)) = TEMP_LIKE_FOLDERS.iter().find(|(p, _)| path.contains(p)) {
         return Some(name);
     }
     let i = path.find("\\programdata\\")?;

@@ -372,7 +372,22 @@ fn findings_are_indexed_once_after_two_runs_as_ecs_documents() {
             "count",
         )
         .unwrap();
-    assert_eq!(hits["count"].as_u64(), Some(n));
+    assert_eq!(hits["count"].as_u64(), Some(n + n_incidents), "findings and incidents are alerts");
+    // Every finding document names an incident document of the same index.
+    let docs = indices
+        .client
+        .json(Method::POST, &format!("/{out}/_search"), Some(&json!({ "size": 1000 })), "search")
+        .unwrap();
+    let hits = docs["hits"]["hits"].as_array().unwrap();
+    let incident_ids: Vec<&str> = hits
+        .iter()
+        .filter(|h| h["_source"]["dnshunt"]["kind"] == "incident")
+        .map(|h| h["_source"]["dnshunt"]["id"].as_str().unwrap())
+        .collect();
+    for h in hits.iter().filter(|h| h["_source"]["dnshunt"]["kind"] == "finding") {
+        let id = h["_source"]["dnshunt"]["incident_id"].as_str().expect("a finding names its incident");
+        assert!(incident_ids.contains(&id), "{id} is not an incident of {incident_ids:?}");
+    }
 }
 
 /// Every record looked at (events, other ids, other channels, bad, filtered out).

@@ -431,6 +431,11 @@ mod tests {
             "a4f0c3e2b1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3.avqs.mcafee.com",
             Some((Severity::Low, &["hex", "long_label", "high_entropy"])),
         );
+        // Windows TPM key attestation: the EK hash as a label under Microsoft's zone.
+        check(
+            "7d8a2c4b9e3f1a6b5c0d2e4f6a8b0c1d7d8a2c4b9e3f1a6b5c0d2e4f6a8b0c1d.microsoftaik.azure.net",
+            Some((Severity::Low, &["hex", "long_label", "high_entropy"])),
+        );
     }
 
     #[test]

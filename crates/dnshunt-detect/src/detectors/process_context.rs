@@ -262,16 +262,7 @@ fn stem(name: &str) -> &str {
 /// it is: `Some((folder, true))` for Temp-like folders, `Some((folder, false))` for AppData and
 /// ProgramData.
 fn writable_folder(path_lower: &str) -> Option<(&'static str, bool)> {
-    const TEMP_LIKE: &[(&str, &str)] = &[
-        ("\\appdata\\local\\temp\\", "AppData\\Local\\Temp"),
-        ("\\windows\\temp\\", "Windows\\Temp"),
-        ("\\downloads\\", "Downloads"),
-        ("\\desktop\\", "Desktop"),
-        ("\\users\\public\\", "Users\\Public"),
-        ("\\$recycle.bin\\", "$Recycle.Bin"),
-        ("\\perflogs\\", "PerfLogs"),
-    ];
-    if let Some((_, name)) = TEMP_LIKE.iter().find(|(p, _)| path_lower.contains(p)) {
+    if let Some((_, name)) = crate::stats::TEMP_LIKE_FOLDERS.iter().find(|(p, _)| path_lower.contains(p)) {
         return Some((name, true));
     }
     if let Some(i) = path_lower.find("\\programdata\\") {

@@ -87,10 +87,7 @@ fn is_watched(event: &Event) -> bool {
         return true;
     }
     let name = lower.rsplit(['\\', '/']).next().unwrap_or(&lower);
-    TOOLS.contains(&name)
-        || ["\\downloads\\", "\\appdata\\local\\temp\\", "\\users\\public\\", "\\programdata\\", "\\desktop\\"]
-            .iter()
-            .any(|d| lower.contains(d))
+    TOOLS.contains(&name) || crate::stats::user_writable_folder(image).is_some()
 }
 
 fn process_key(event: &Event) -> String {
