@@ -2,8 +2,8 @@
 //!
 //! Winlogbeat 6 (`event_data.*`), Winlogbeat 7/8 ECS (`winlog.event_data.*` plus `dns.*`,
 //! `process.*`), flat Logstash/OTRF/NXLog lines, Elasticsearch hits (`_source`) and whole search
-//! responses (`hits.hits[]`), and the `evtx` crate's rendering (`Event.System`, `Event.EventData`)
-//! all route their keys through one table (`route`) into a [`RawRecord`]. Keys are matched while
+//! responses (`hits.hits[]`), the `evtx` crate's rendering (`Event.System`, `Event.EventData`),
+//! and Microsoft Sentinel's `WindowsEvent` rows (`EventData` as a JSON string) all route their keys through one table (`route`) into a [`RawRecord`]. Keys are matched while
 //! they are still borrowed from the input; values that need no unescaping stay borrowed. Unknown
 //! subtrees are skipped without being built. Flattened dotted keys (`winlog.event_data.Image`) are
 //! routed segment by segment.
@@ -408,8 +408,13 @@ impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
         Ok(())
     }
 
-    // A value of another shape where an object was expected is skipped, not fatal.
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+    // A value of another shape where an object was expected is skipped, not fatal. One string
+    // is read: Microsoft Sentinel's `WindowsEvent` table (Azure Monitor Agent) stores Sysmon's
+    // fields as a JSON object inside the string `EventData`.
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<(), E> {
+        if self.ctx == Ctx::EventData && text.trim_start().starts_with('{') {
+            event_data_text(text, self.rec);
+        }
         Ok(())
     }
     fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
@@ -430,6 +435,39 @@ impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(())
+    }
+}
+
+/// The fields of an `EventData` object written as a JSON string (Sentinel's `WindowsEvent`),
+/// routed like an `EventData` object; the values are owned, as the text was unescaped. Text that
+/// is not such an object is a field error of `EventData`, not a lost record.
+fn event_data_text(text: &str, rec: &mut RawRecord<'_>) {
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) else {
+        rec.field_errors.push(("EventData", "a string that is not a JSON object"));
+        return;
+    };
+    for (key, value) in map {
+        let Action::Field(field) = route(Ctx::EventData, &key) else { continue };
+        let raw = match value {
+            serde_json::Value::String(s) => RawValue::Str(Cow::Owned(s)),
+            serde_json::Value::Bool(b) => RawValue::Bool(b),
+            serde_json::Value::Number(n) => n.as_i64().map_or_else(|| RawValue::Str(Cow::Owned(n.to_string())), RawValue::Int),
+            serde_json::Value::Null => continue,
+            serde_json::Value::Array(items) => RawValue::List(
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => Cow::Owned(s),
+                        other => Cow::Owned(other.to_string()),
+                    })
+                    .collect(),
+            ),
+            serde_json::Value::Object(_) => {
+                rec.field_errors.push((field.name(), "object"));
+                continue;
+            }
+        };
+        rec.set(field, raw);
     }
 }
 

@@ -10,7 +10,7 @@ use common::{at, events, hunt, seed_files, Counts};
 use serde_json::{json, Value};
 
 /// The seed files named in `fixtures/README.md`, with the container format the reader reports.
-const SEED_FILES: [(&str, &str); 11] = [
+const SEED_FILES: [(&str, &str); 12] = [
     ("ecs.ndjson", "json-lines"),
     ("es_hits.ndjson", "json-lines"),
     ("es_response.json", "json"),
@@ -19,6 +19,7 @@ const SEED_FILES: [(&str, &str); 11] = [
     ("flat.ndjson", "json-lines"),
     ("get_winevent.xml", "xml"),
     ("nxlog.ndjson", "json-lines"),
+    ("sentinel_windowsevent.ndjson", "json-lines"),
     ("wevtutil.xml", "xml"),
     ("winlogbeat6.ndjson", "json-lines"),
     ("winlogbeat8_raw.ndjson", "json-lines"),
@@ -28,8 +29,9 @@ const SEED_FILES: [(&str, &str); 11] = [
 /// (`Initiated`, `SourceIsIpv6`, ...) and keeps neither `QueryResults` nor the record text.
 const ECS_PIPELINE: [&str; 2] = ["ecs.ndjson", "es_response.json"];
 
-/// Layouts that carry no record number.
-const NO_RECORD_NUMBER: [&str; 1] = ["flat.ndjson"];
+/// Shapes without a record number: the flat OTRF export drops it, and Sentinel's `WindowsEvent`
+/// table has only an `EventOriginId` GUID.
+const NO_RECORD_NUMBER: [&str; 2] = ["flat.ndjson", "sentinel_windowsevent.ndjson"];
 
 const PING_GUID: &str = "{22052e76-2b25-5d12-0000-001064a64200}";
 const PING_IMAGE: &str = r"C:\Windows\System32\PING.EXE";

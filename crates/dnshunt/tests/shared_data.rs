@@ -16,6 +16,8 @@ use common::{events, shared_data_or_skip, Counts, ReadSummary};
 type IdCounts = BTreeMap<u32, u64>;
 
 fn parse_counts(text: &str) -> IdCounts {
+    // Python's dict notation (`{'1': 12, '3': 65}`) too.
+    let text = text.replace('\'', "");
     let inner = text.trim().trim_start_matches('{').trim_end_matches('}');
     inner
         .split(',')
@@ -191,6 +193,36 @@ fn security_datasets_counts_match_source_md() {
     // The original archive holds every channel: the others are counted as not Sysmon.
     let original = expected.iter().find(|e| e.all_ids).unwrap();
     assert!(counts_of(&read, &original.path).not_sysmon > 0);
+}
+
+/// The 70 further OTRF recordings: one of them (Log4Shell) is Microsoft Sentinel's
+/// `WindowsEvent` shape, whose `EventData` is a JSON object written as a string.
+#[test]
+fn security_datasets_more_counts_match_source_md() {
+    let Some(data) = shared_data_or_skip("security_datasets_more_counts_match_source_md") else {
+        return;
+    };
+    let dir = data.join("security-datasets-more");
+    let source = std::fs::read_to_string(dir.join("SOURCE.md")).unwrap();
+    let rows = table_rows(&source);
+    assert_eq!(rows.len(), 70, "rows of the security-datasets-more table");
+    let expected: Vec<Expected> = rows
+        .iter()
+        .map(|row| {
+            assert_eq!(row.len(), 4, "{row:?}");
+            Expected {
+                path: dir.join(&row[0]),
+                counts: parse_counts(&row[3]),
+                all_ids: false,
+            }
+        })
+        .collect();
+    let listed: Vec<&PathBuf> = expected.iter().map(|e| &e.path).collect();
+    for file in event_files(&dir, &[".jsonl", ".json", ".zip", ".gz"]) {
+        assert!(listed.contains(&&file), "{} is not in SOURCE.md", file.display());
+    }
+    let (errors, _) = read_and_check("security-datasets-more", &expected);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
 #[test]

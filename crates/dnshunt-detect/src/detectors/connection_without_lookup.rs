@@ -3,8 +3,8 @@
 //! **What:** connections (EID 3) straight to an address that no lookup (EID 22) on that host
 //! ever returned, by a program that normally resolves names (at least `min_lookups` lookups on
 //! that host), by a shell or script host (`shells`: PowerShell, cmd, mshta, rundll32, regsvr32,
-//! wscript, ...), or to a well-known C2 port (`c2_ports`: 4444, Metasploit's default, and
-//! 1337/31337). Link-local, multicast and broadcast traffic is ignored; private destinations
+//! wscript, ...), or to a well-known C2 port (`c2_ports`: 4444, Metasploit's default,
+//! 1337/31337, and 1389, where JNDI exploit servers answer Log4Shell callbacks). Link-local, multicast and broadcast traffic is ignored; private destinations
 //! can be left out with `include_private = false`.
 //!
 //! A missing lookup alone proves little, so such a connection is **low** unless something
@@ -81,8 +81,10 @@ pub struct ConnectionWithoutLookupConfig {
     /// Shells and script hosts (lower-case image names), judged even when they resolve nothing;
     /// their connections are corroborated.
     pub shells: Vec<String>,
-    /// Ports of well-known C2 defaults, judged for every program; they corroborate. Default
-    /// 4444, 1337, 31337.
+    /// Ports of well-known C2 and exploit-server defaults, judged for every program; they
+    /// corroborate. Default 4444 (Metasploit), 1337, 31337, and 1389 (the LDAP server of JNDI
+    /// exploit kits such as marshalsec and JNDIExploit: a Java server calling it back is
+    /// Log4Shell).
     pub c2_ports: Vec<u16>,
     /// System processes and installers (lower-case image names), never corroborated by rarity;
     /// programs whose name contains `setup`, `update` or `install` count as installers too.
@@ -137,7 +139,7 @@ impl Default for ConnectionWithoutLookupConfig {
             ]
             .map(str::to_owned)
             .to_vec(),
-            c2_ports: vec![4444, 1337, 31337],
+            c2_ports: vec![4444, 1337, 31337, 1389],
             system_programs: SYSTEM_PROGRAMS.iter().map(|s| (*s).to_owned()).collect(),
             cdn_networks: CDN_NETWORKS.iter().map(|s| (*s).to_owned()).collect(),
             rare_min_hosts: 3,
@@ -402,6 +404,8 @@ impl ConnectionWithoutLookup {
         if let Some(port) = conn.ports.iter().copied().find(|p| self.config.c2_ports.contains(p)) {
             let text = if port == 4444 {
                 "port 4444 is Metasploit's default for its payloads".to_owned()
+            } else if port == 1389 {
+                "port 1389 is the default LDAP port of JNDI exploit servers (Log4Shell callbacks)".to_owned()
             } else {
                 format!("port {port} is a well-known C2 default")
             };
@@ -898,6 +902,17 @@ mod tests {
         // Installers are never rare, so only the folder counts for the setup.
         let setup_finding = finding(&elsewhere, "45.33.32.156");
         assert_eq!(setup_finding.details["corroboration"], serde_json::json!(["user_writable_folder"]));
+    }
+
+    #[test]
+    fn a_java_server_calling_a_jndi_ldap_port_is_log4shell() {
+        // Tomcat (running since before the log) calls the attacker's LDAP server on 1389; the
+        // same server's calls to its database stay quiet.
+        let tomcat = Proc::new("WS5", "C:\\ProgramData\\chocolatey\\lib\\Tomcat\\tools\\apache-tomcat-9.0.62\\bin\\tomcat9.exe", 1);
+        let events = vec![tomcat.net(T0, "tcp", "192.168.3.5", 1389), tomcat.net(T0 + 1000, "tcp", "192.168.2.9", 5432)];
+        check(ConnectionWithoutLookupConfig::default(), &events, &[("tomcat9.exe", "192.168.3.5", Severity::Medium)]);
+        let f = finding(&events, "192.168.3.5");
+        assert!(f.explanation.contains("JNDI exploit servers"), "{}", f.explanation);
     }
 
     #[test]
