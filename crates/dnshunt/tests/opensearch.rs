@@ -338,7 +338,7 @@ fn findings_are_indexed_once_after_two_runs_as_ecs_documents() {
     assert_eq!(indices.count_kind(&out, "finding"), n);
     // The incidents are there too, and every finding names one of them.
     let n_incidents = indices.count_kind(&out, "incident");
-    assert!(n_incidents >= 1 && n_incidents <= 3, "{n_incidents}");
+    assert!((1..=3).contains(&n_incidents), "{n_incidents}");
     assert_eq!(indices.count(&out), n + n_incidents);
     let second = hunt(&args);
     second.assert_exit(0);
