@@ -16,6 +16,7 @@ use crate::detectors::doh_lookup::{DohLookup, DohLookupConfig};
 use crate::detectors::encoded_name::{EncodedName, EncodedNameConfig};
 use crate::detectors::first_seen::{FirstSeen, FirstSeenBaseline, FirstSeenConfig};
 use crate::detectors::geo::{Geo, GeoConfig};
+use crate::detectors::kerberos_client::{KerberosClient, KerberosClientConfig};
 use crate::detectors::lookalike::{Lookalike, LookalikeConfig};
 use crate::detectors::lookup_without_connection::{LookupWithoutConnection, LookupWithoutConnectionConfig};
 use crate::detectors::nxdomain_storm::{NxdomainStorm, NxdomainStormConfig};
@@ -51,6 +52,7 @@ pub struct DetectorsConfig {
     pub process_context: ProcessContextConfig,
     pub geo: GeoConfig,
     pub young_domain: YoungDomainConfig,
+    pub kerberos_client: KerberosClientConfig,
 }
 
 /// Data that detectors need and that the binary loads from files.
@@ -95,6 +97,7 @@ pub fn build(config: &DetectorsConfig, inputs: DetectorInputs) -> Vec<Box<dyn De
     detectors.push(Box::new(SpecialName::new(config.special_name.clone())));
     detectors.push(Box::new(DohLookup::new(config.doh_lookup.clone(), inputs.doh_endpoints)));
     detectors.push(Box::new(ProcessContext::new(config.process_context.clone())));
+    detectors.push(Box::new(KerberosClient::new(config.kerberos_client.clone())));
     if let Some(geo) = inputs.geo {
         detectors.push(Box::new(Geo::new(config.geo.clone(), geo)));
     }

@@ -85,7 +85,7 @@ pub fn evidence_kind(f: &Finding) -> &'static str {
         "beacon" | "nxdomain_storm" | "tunnel_volume" | "outlier" | "first_seen" | "lookup_without_connection" => "behaviour",
         "process_context" => "process",
         "related_lookup" => "dns",
-        "connection_without_lookup" | "resolver_bypass" | "doh_connection" => "connection",
+        "connection_without_lookup" | "resolver_bypass" | "doh_connection" | "kerberos_client" => "connection",
         "sigma" => "signature",
         _ => "behaviour",
     }
@@ -233,6 +233,10 @@ fn what(f: &Finding) -> String {
         },
         "lookup_without_connection" => on("lookups without connection of"),
         "process_context" => "suspicious process start".into(),
+        "kerberos_client" => match f.details.get("address").and_then(|v| v.as_str()) {
+            Some(a) => format!("own Kerberos to {a}"),
+            None => "own Kerberos".into(),
+        },
         "related_lookup" => on("also looked up"),
         "young_domain" => on("young domain"),
         "first_seen" => on("first sighting of"),

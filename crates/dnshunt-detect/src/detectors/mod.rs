@@ -10,6 +10,7 @@ pub mod doh_lookup;
 pub mod encoded_name;
 pub mod first_seen;
 pub mod geo;
+pub mod kerberos_client;
 pub mod lookalike;
 pub mod lookup_without_connection;
 pub mod nxdomain_storm;
