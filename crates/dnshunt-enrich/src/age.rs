@@ -168,8 +168,10 @@ pub fn parse_date(field: &str) -> Option<Timestamp> {
         let s = format!("{}-{}-{}", &field[0..4], &field[4..6], &field[6..8]);
         return Timestamp::parse(&s).filter(|t| plausible(*t));
     }
-    if b.len() >= 10 && (b[4] == b'/' || b[4] == b'_') && b[7] == b[4] {
-        let s = format!("{}-{}-{}{}", &field[0..4], &field[5..7], &field[8..10], &field[10..]);
+    // `2024/03/12` and `2024_03_12`: the separators are ASCII, and the digits must be too, so a
+    // feed line such as `2024_03_1é` is no date rather than a slice through a character.
+    if b.len() >= 10 && (b[4] == b'/' || b[4] == b'_') && b[7] == b[4] && [0, 1, 2, 3, 5, 6, 8, 9].iter().all(|&i| b[i].is_ascii_digit()) {
+        let s = format!("{}-{}-{}{}", &field[0..4], &field[5..7], &field[8..10], field.get(10..)?);
         return Timestamp::parse(&s).filter(|t| plausible(*t));
     }
     Timestamp::parse(field).filter(|t| plausible(*t))
@@ -227,6 +229,17 @@ mod tests {
         check("nrd_2024_03_11.csv", "www.host-name.com\n", &[("host-name.com", Some("2024-03-11"))], 0);
         // No date anywhere: every line is rejected, nothing is guessed.
         check("nrd.txt", "evil-login.com\n", &[("evil-login.com", None)], 1);
+    }
+
+    #[test]
+    fn dates_with_characters_beyond_ascii_are_no_dates_and_no_panic() {
+        // Regression: byte slicing through `é` panicked (a third-party feed line).
+        for field in ["2024_03_1é", "2024/03/é1", "2024_é3_12", "é024_03_12", "2024_03_12é", "2024/03/12\u{2028}"] {
+            let _ = parse_date(field);
+        }
+        assert_eq!(parse_date("2024_03_1é"), None);
+        assert_eq!(parse_date("2024_03_12").map(|t| t.to_string()), Some("2024-03-12T00:00:00.000Z".to_owned()));
+        check("feed.csv", "bad.com,2024_03_1é\ngood.com,2024_03_12\n", &[("good.com", Some("2024-03-12"))], 1);
     }
 
     #[test]

@@ -70,6 +70,8 @@ impl Default for ReadOptions {
 
 /// Starts reading in background threads. Messages arrive on the receiver until every input is
 /// done; the handle joins the threads.
+/// Joining the handle gives `Err` when a reader or parser thread panicked: events may be
+/// missing, and the run must not end as if all input was read.
 pub fn spawn(inputs: Vec<Input>, options: ReadOptions) -> (Receiver<Message>, JoinHandle<()>) {
     let threads = if options.threads == 0 {
         thread::available_parallelism().map_or(2, |n| n.get())
@@ -99,8 +101,16 @@ pub fn spawn(inputs: Vec<Input>, options: ReadOptions) -> (Receiver<Message>, Jo
             }
         }
         drop(producer);
+        // A parser thread that panicked lost the events of its block: the caller must hear of
+        // it (through this thread's join), never see a clean end.
+        let mut failure = None;
         for w in workers {
-            let _ = w.join();
+            if let Err(panic) = w.join() {
+                failure.get_or_insert(panic);
+            }
+        }
+        if let Some(panic) = failure {
+            std::panic::resume_unwind(panic);
         }
     });
     (msg_rx, handle)
@@ -212,7 +222,12 @@ impl Producer {
         if let Err(e) = file.rewind() {
             return self.file_error(&name, format!("cannot read: {e}"));
         }
-        let sniffed = self.forced().unwrap_or_else(|| sniff(&head[..n], &name));
+        // `--input-format` names what is inside: .gz and .zip containers are still opened.
+        let natural = sniff(&head[..n], &name);
+        let sniffed = match natural {
+            Sniffed::Gzip | Sniffed::Zip => natural,
+            _ => self.forced().unwrap_or(natural),
+        };
         if walked && sniffed == Sniffed::Unknown {
             let _ = self.msgs.send(Message::Ignored { name });
             return;
@@ -275,7 +290,8 @@ impl Producer {
                     Ok(h) => h,
                     Err(e) => return self.file_error(&name, format!("cannot read: {e}")),
                 };
-                self.forced().filter(|_| !head.starts_with(&[0x1f, 0x8b])).unwrap_or_else(|| sniff(head, &name))
+                let container = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(b"PK\x03\x04");
+                self.forced().filter(|_| !container).unwrap_or_else(|| sniff(head, &name))
             }
         };
         match sniffed {

@@ -125,7 +125,9 @@ fn hunt_one(path: &Path, args: &EvalFindingsArgs, config: &crate::config::Config
             Message::FileStart { .. } | Message::Ignored { .. } => {}
         }
     }
-    let _ = handle.join();
+    if handle.join().is_err() {
+        bail!("reading {}: a reader thread failed (panicked), so events may be missing", path.display());
+    }
     let (findings, incidents, _, _) = analysis.finish(config, |_| {});
     for f in &findings {
         result.findings[f.severity as usize] += 1;

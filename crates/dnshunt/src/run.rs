@@ -105,7 +105,9 @@ pub(crate) fn read_all(input: &InputArgs, es: Option<&crate::es::EsInput>, mut o
             }
         }
     }
-    let _ = handle.join();
+    if handle.join().is_err() {
+        anyhow::bail!("a reader thread failed (panicked), so events may be missing; no findings were written");
+    }
     if let Some(es) = es {
         es.finish()?;
     }

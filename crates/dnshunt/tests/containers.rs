@@ -233,6 +233,17 @@ fn input_format_overrides_recognition() {
     assert_eq!(run.read().totals, Counts::seed());
     assert_eq!(run.read().files[0].format, "xml");
 
+    // The format names what is inside: a .gz or .zip is still opened (regression: forcing
+    // `xml` on `w.xml.gz` read 0 events).
+    let gz = dir.write("export.xml.gz", &gzip(&seed_bytes("wevtutil.xml")));
+    let run = events(&[&gz], &["--input-format", "xml"]);
+    run.assert_exit(0);
+    assert_eq!(run.read().totals, Counts::seed(), "gzip under --input-format xml");
+    let banner_gz = dir.write("export.dat.gz", &gzip(&bytes));
+    let run = events(&[&banner_gz], &["--input-format", "json"]);
+    run.assert_exit(0);
+    assert_eq!(run.read().totals, want, "gzip under --input-format json");
+
     // Forcing the wrong format costs records, never the run.
     let wrong = events(&[fixture("seed/flat.ndjson")], &["--input-format", "evtx"]);
     wrong.assert_exit(0);
