@@ -214,7 +214,8 @@ impl Fields<'_, '_, '_> {
                 pid = message_value(&message.as_text(), "ProcessId").and_then(|v| v.parse().ok());
             }
         }
-        let image = self.text(Field::Image);
+        // Some exports carry Sysmon's `<unknown process>` HTML-escaped.
+        let image = self.text(Field::Image).map(|i| if i == "&lt;unknown process&gt;" { UNKNOWN_PROCESS.to_owned() } else { i });
         let mut user = self.text(Field::User);
         // `user.*` is the process's user only in documents of Winlogbeat's Sysmon pipeline;
         // Winlogbeat 6 puts the account the event was logged under (SYSTEM) there.
@@ -343,6 +344,9 @@ fn parse_hashes<'s>(items: impl Iterator<Item = &'s str>) -> BTreeMap<String, St
 }
 
 /// Finds `Key: value` on its own line of a rendered Sysmon message.
+/// What Sysmon writes as the image of a process it could not name (short-lived ones).
+pub const UNKNOWN_PROCESS: &str = "<unknown process>";
+
 fn message_value<'m>(message: &'m str, key: &str) -> Option<&'m str> {
     message.lines().find_map(|line| {
         let rest = line.trim_start().strip_prefix(key)?.strip_prefix(':')?;
@@ -419,6 +423,24 @@ mod tests {
         assert_eq!(dns.addresses().map(|a| a.to_string()).collect::<Vec<_>>(), ["172.217.31.174"]);
         assert_eq!(dns.process.pid, Some(4876));
         assert_eq!(dns.process.image_name().as_deref(), Some("ping.exe"));
+    }
+
+    #[test]
+    fn an_html_escaped_unknown_process_is_sysmons_unknown_process() {
+        let raw = record(
+            22,
+            &[
+                (Field::UtcTime, s("2020-09-21 23:02:46.123")),
+                (Field::ProcessGuid, s("{00000000-0000-0000-0000-000000000000}")),
+                (Field::ProcessId, s("5128")),
+                (Field::Image, s("&lt;unknown process&gt;")),
+                (Field::QueryName, s("mordordc.theshire.local")),
+                (Field::QueryStatus, s("0")),
+            ],
+        );
+        let (e, _) = event(raw);
+        assert_eq!(e.process().image.as_deref(), Some(UNKNOWN_PROCESS));
+        assert_eq!(e.process().guid, Some(crate::Guid(0)));
     }
 
     #[test]

@@ -650,7 +650,8 @@ mod tests {
             .filter(|e| !matches!(e.kind, EventKind::ProcessCreate(_) | EventKind::ProcessTerminate(_)))
             .collect();
         assert!(unnamed.iter().all(|e| e.process().guid == Some(Guid(0))), "the zero GUID normalises to Guid(0)");
-        assert_eq!(unnamed[0].process().image.as_deref(), Some("&lt;unknown process&gt;"));
+        // Normalisation unescapes the `&lt;unknown process&gt;` of this export.
+        assert_eq!(unnamed[0].process().image.as_deref(), Some("<unknown process>"));
         for order in orders(&events) {
             let tree = tree_of(&order);
             // The connection and the lookup, 0.7 s before dsregcmd.exe's EID 1: joined to it,
