@@ -385,9 +385,14 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     Ok(exit_code(&args.input, &report))
 }
 
-/// The terminal's width: `COLUMNS` when set, else 120.
+/// The terminal's width: `COLUMNS` when set, else what the terminal says, else 120.
 fn terminal_width() -> u16 {
-    std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok()).filter(|&w| w >= 40).unwrap_or(120)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .or_else(|| console::Term::stdout().size_checked().map(|(_, cols)| cols))
+        .filter(|&w| w >= 40)
+        .unwrap_or(120)
 }
 
 fn events(args: EventsArgs) -> Result<ExitCode> {
