@@ -108,9 +108,10 @@ pub struct HuntArgs {
     #[arg(long, help_heading = "Elasticsearch / OpenSearch")]
     pub no_es_prevalence: bool,
 
-    /// Drop findings and incidents below this severity.
-    #[arg(long, value_parser = parse_severity, default_value = "info")]
-    pub min_severity: Severity,
+    /// Drop findings and incidents below this severity (default: low for the table, so
+    /// informational ones do not crowd it; info for the other formats).
+    #[arg(long, value_parser = parse_severity)]
+    pub min_severity: Option<Severity>,
 
     /// A blocklist of domains, IPs and CIDRs (one a line; hosts-file and `entry<TAB>tag` lines
     /// too). Repeatable.

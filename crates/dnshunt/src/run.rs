@@ -315,8 +315,25 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         Ok(())
     })?;
     let (mut findings, mut incidents, mut engine_report, prevalence) = analysis.finish(&config, |findings| enrichment.annotate(findings));
-    engine_report.apply_min_severity(&mut findings, args.min_severity);
-    incidents.retain(|i| i.severity >= args.min_severity);
+    let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
+    let format = match args.format {
+        Some(FindingFormatArg::Table) => FindingFormat::Table,
+        Some(FindingFormatArg::Jsonl) => FindingFormat::Jsonl,
+        Some(FindingFormatArg::Json) => FindingFormat::Json,
+        Some(FindingFormatArg::Csv) => FindingFormat::Csv,
+        None if stdout_tty => FindingFormat::Table,
+        None => FindingFormat::Jsonl,
+    };
+    let table_default = if format == FindingFormat::Table {
+        dnshunt_core::Severity::Low
+    } else {
+        dnshunt_core::Severity::Info
+    };
+    let min_severity = args.min_severity.unwrap_or(table_default);
+    engine_report.apply_min_severity(&mut findings, min_severity);
+    let incidents_before = incidents.len();
+    incidents.retain(|i| i.severity >= min_severity);
+    let incidents_hidden = incidents_before - incidents.len();
     if let (Some(path), Some(s)) = (&args.report, &report_summary) {
         crate::report::write(path, s, &findings, &incidents, &args.input)?;
     }
@@ -335,15 +352,6 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         }
     }
 
-    let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
-    let format = match args.format {
-        Some(FindingFormatArg::Table) => FindingFormat::Table,
-        Some(FindingFormatArg::Jsonl) => FindingFormat::Jsonl,
-        Some(FindingFormatArg::Json) => FindingFormat::Json,
-        Some(FindingFormatArg::Csv) => FindingFormat::Csv,
-        None if stdout_tty => FindingFormat::Table,
-        None => FindingFormat::Jsonl,
-    };
     let show_incidents = args.incidents || (format == FindingFormat::Table && !args.findings);
     let width = (format == FindingFormat::Table && stdout_tty).then(terminal_width);
     let mut out = open_output(args.output.as_deref())?;
@@ -359,7 +367,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
 
     if !quiet {
         summary::print(&report, elapsed, Some((&detector_names, &findings, &engine_report)));
-        summary::print_incidents(&incidents);
+        summary::print_incidents(&incidents, incidents_hidden, min_severity);
         if prevalence.findings_damped + prevalence.findings_raised > 0 {
             eprintln!(
                 "  prevalence over {} hosts: {} findings damped as fleet-common, {} raised as rare",

@@ -155,8 +155,8 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
     s
 }
 
-/// One line: incidents by severity.
-pub fn print_incidents(incidents: &[dnshunt_core::Incident]) {
+/// One line: incidents by severity, and how many were below `--min-severity`.
+pub fn print_incidents(incidents: &[dnshunt_core::Incident], hidden: usize, min: dnshunt_core::Severity) {
     let mut per = [0usize; 5];
     for i in incidents {
         per[i.severity as usize] += 1;
@@ -168,10 +168,15 @@ pub fn print_incidents(incidents: &[dnshunt_core::Incident]) {
         .map(|s| format!("{} {s}", per[*s as usize]))
         .collect();
     let noun = if incidents.len() == 1 { "incident" } else { "incidents" };
-    if parts.is_empty() {
-        eprintln!("  {} {noun}", incidents.len());
+    let hidden = if hidden > 0 {
+        format!(" ({hidden} below {min} not shown; --min-severity info shows them)")
     } else {
-        eprintln!("  {} {noun}: {}", incidents.len(), parts.join(" · "));
+        String::new()
+    };
+    if parts.is_empty() {
+        eprintln!("  {} {noun}{hidden}", incidents.len());
+    } else {
+        eprintln!("  {} {noun}: {}{hidden}", incidents.len(), parts.join(" · "));
     }
 }
 
