@@ -146,9 +146,11 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
         n_nxdomain += usize::from(is_nxdomain(f));
         scores.push(f.score);
     }
+    // Distinct names in time order (a set for the test: a DGA walk can be tens of thousands).
     let mut distinct_names: Vec<String> = Vec::new();
+    let mut seen_names: BTreeSet<String> = BTreeSet::new();
     for ((_, name), ()) in names {
-        if !distinct_names.contains(&name) {
+        if seen_names.insert(name.clone()) {
             distinct_names.push(name);
         }
     }
@@ -212,6 +214,8 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
         base.details.insert("distinct_domains".into(), n_domains.into());
         base.details
             .insert("example_domains".into(), domains.iter().take(config.max_examples).cloned().collect::<Vec<_>>().into());
+        // Every domain (up to 200), so incidents sharing any of them can be joined.
+        base.details.insert("domains".into(), domains.iter().take(200).cloned().collect::<Vec<_>>().into());
         // A finding about many domains is not about the first one alone.
         base.registered_domain = None;
     }

@@ -62,7 +62,12 @@ pub struct Engine {
     scratch: Vec<Finding>,
     allowlist: crate::allowlist::Allowlist,
     related: crate::detectors::related_lookup::RelatedLookups,
+    /// Events without a ProcessGuid, held until their EID 1 can have been read.
+    deferred: Vec<Event>,
 }
+
+/// Events without a ProcessGuid held for the join (a few in a thousand in real recordings).
+const MAX_DEFERRED: usize = 100_000;
 
 impl Engine {
     pub fn new(config: EngineConfig, detectors: Vec<Box<dyn Detector>>) -> Engine {
@@ -74,6 +79,7 @@ impl Engine {
             scratch: Vec::new(),
             allowlist: crate::allowlist::Allowlist::default(),
             related: crate::detectors::related_lookup::RelatedLookups::default(),
+            deferred: Vec::new(),
         }
     }
 
@@ -91,10 +97,18 @@ impl Engine {
         // The process join (EID 1 by host and ProcessGuid, with parents) for findings' context.
         self.process_tree.observe(event);
         // A lookup or connection without a ProcessGuid (Sysmon writes zeros for short-lived
-        // processes) is joined by host and pid to the EID 1 seen so far; the rest are joined
-        // when findings are final.
-        let repaired = self.process_tree.repair(event);
-        let event = repaired.as_ref().unwrap_or(event);
+        // processes) waits until all input is read: then it is joined by host and pid to its
+        // EID 1 (which may come later, from another reader) and the detectors see it with its
+        // program, whatever the read order. Only past `MAX_DEFERRED` is one seen as it came.
+        let unknown = crate::process_tree::is_unknown(event.process().guid) && event.process().pid.is_some() && !matches!(event.kind, dnshunt_core::EventKind::ProcessCreate(_));
+        if unknown && self.deferred.len() < MAX_DEFERRED {
+            self.deferred.push(event.clone());
+            return;
+        }
+        self.detect(event);
+    }
+
+    fn detect(&mut self, event: &Event) {
         for detector in &mut self.detectors {
             detector.observe(event, &mut self.scratch);
         }
@@ -121,6 +135,12 @@ impl Engine {
     /// [`Engine::finish`], with `is_rare` deciding which domains are rare enough in the fleet
     /// that a finding about one implicates the other lookups of it (`related_lookup`).
     pub fn finish_with(mut self, is_rare: &dyn Fn(&str) -> bool) -> (Vec<Finding>, EngineReport) {
+        for event in std::mem::take(&mut self.deferred) {
+            match self.process_tree.repair(&event) {
+                Some(joined) => self.detect(&joined),
+                None => self.detect(&event),
+            }
+        }
         for i in 0..self.detectors.len() {
             self.detectors[i].finish(&mut self.scratch);
             self.absorb();
@@ -200,6 +220,30 @@ mod tests {
         assert_eq!(f.evidence[0].origin.line, Some(5), "earliest by time first");
         assert_eq!(f.time_last.0 - f.time.0, 4000);
         assert_eq!(report.findings_per_detector["record_type"], (1, 5));
+    }
+
+    #[test]
+    fn lookups_without_a_guid_give_the_same_findings_whatever_the_order() {
+        use crate::testkit::{Proc, T0};
+        let nslookup = Proc::new("WS1", "C:\\Windows\\System32\\nslookup.exe", 7);
+        let mut unnamed = nslookup.clone();
+        unnamed.guid = dnshunt_core::Guid(0);
+        unnamed.image = "<unknown process>".into();
+        let create = nslookup.create(T0 + 300, "nslookup -type=txt x.t.example.net", None);
+        let lookup = unnamed.dns(T0, "x.t.example.net", "type:16 ", 0);
+        let run = |events: &[&Event]| {
+            let mut engine = Engine::new(EngineConfig::default(), vec![Box::new(RecordTypes::new(RecordTypeConfig::default()))]);
+            for e in events {
+                engine.observe(e);
+            }
+            engine.finish().0
+        };
+        let a = run(&[&lookup, &create]);
+        let b = run(&[&create, &lookup]);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a, b, "the same finding, id included, in both orders");
+        assert_eq!(a[0].process.guid, Some(nslookup.guid));
+        assert!(a[0].explanation.starts_with("nslookup.exe got a TXT answer"), "{}", a[0].explanation);
     }
 
     #[test]

@@ -13,9 +13,10 @@
 //! already exited. Such an event is joined by host and `ProcessId` to the EID 1 of the process
 //! that had that pid at the time ([`ProcessTree::resolve`]). Windows reuses pids, so every
 //! process a pid had is kept with its start (EID 1) and end (EID 5), and the join picks the one
-//! alive then. [`ProcessTree::repair`] fills such an event before detectors see it, with what has
-//! been read so far; [`ProcessTree::annotate`] joins the findings still without a GUID once all
-//! input is in, and says so in `details.process_joined_by`.
+//! alive then. The engine holds such events until all input is read and then gives the
+//! detectors the [repaired](ProcessTree::repair) copy, so finding ids and severities do not
+//! depend on the order EID 1 and the lookup arrived in; [`ProcessTree::fill_finding`] joins
+//! what is left and says so in `details.process_joined_by`.
 //!
 //! Memory: one small node per process (a GUID, a pid, a parent GUID and interned strings: the
 //! image paths, command lines and users of a fleet repeat endlessly, so each distinct string is

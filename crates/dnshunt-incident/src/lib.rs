@@ -12,16 +12,17 @@
 //!    its findings are more than `window_hours` apart.
 //! 2. **Shared indicators.** Groups whose findings are about the same rare domain or address
 //!    (from detectors whose findings are about that indicator: blocklist, lookalike,
-//!    young_domain, encoded_name, tunnel_volume, beacon, dga) are joined, on one host or across
-//!    hosts. "Rare" is decided by the caller (from prevalence over the fleet).
+//!    young_domain, encoded_name, tunnel_volume, beacon, dga, related_lookup) are joined, on one
+//!    host or across hosts. "Rare" is decided by the caller (from prevalence over the fleet).
 //! 3. **Risk.** The risk rises with independent kinds of evidence, not with the number of
 //!    findings: `intel` (lists, domain age, geography), `dns` (what a name looks like),
 //!    `behaviour` (beacons, NXDOMAIN bursts, tunnels by volume, first sightings), `process`
 //!    (how the program was started), `connection` (what it connected to and how), `signature`
 //!    (Sigma). The strongest kind counts fully; every other kind adds half its score as a
 //!    noisy-or, every further detector a tenth, every further host (up to three) a share. A single
-//!    kind of evidence is at most 90 (high): critical needs corroboration. Findings at info
-//!    severity do not corroborate.
+//!    kind of evidence on one host is at most 90 (high): critical needs corroboration, by
+//!    another kind or another host. Findings at info severity do not corroborate, nor does a
+//!    `related_lookup` (it exists because another finding implicated its domain).
 //!
 //! Incident ids are stable: a hash of the host and the anchor process (and of the window when a
 //! long-lived anchor is split), so the same evidence gives the same ids on every run.
@@ -138,7 +139,9 @@ fn anchor(f: &Finding, roots: &BTreeSet<String>) -> (String, IncidentProcess) {
     let mut at = 0;
     if !is_root(&links[0]) {
         for (i, link) in links.iter().enumerate().skip(1) {
-            if is_root(link) {
+            // An ancestor known only by the image its child names (no GUID) cannot anchor:
+            // every `cmd.exe` of a host would become one tree.
+            if is_root(link) || link.guid.is_none() {
                 break;
             }
             at = i;
@@ -168,7 +171,7 @@ fn indicators(f: &Finding) -> Vec<String> {
     if let Some(d) = &f.registered_domain {
         out.push(d.to_ascii_lowercase());
     }
-    for key in ["example_domains"] {
+    for key in ["example_domains", "domains"] {
         if let Some(list) = f.details.get(key).and_then(|v| v.as_array()) {
             out.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_ascii_lowercase));
         }
@@ -393,8 +396,11 @@ pub fn risk(findings: &[&Finding]) -> (u8, Vec<String>, Vec<String>) {
     let mut per_kind: BTreeMap<&'static str, (f64, &str)> = BTreeMap::new();
     let mut per_detector: BTreeMap<&str, f64> = BTreeMap::new();
     let mut hosts: BTreeSet<String> = BTreeSet::new();
+    // A `related_lookup` exists only because another finding implicated its domain: it joins an
+    // incident but corroborates nothing, unless it is all there is.
+    let independent = findings.iter().any(|f| f.severity >= Severity::Low && f.detector != "related_lookup");
     for f in findings {
-        if f.severity < Severity::Low {
+        if f.severity < Severity::Low || (independent && f.detector == "related_lookup") {
             continue;
         }
         let s = f.score as f64 / 100.0;

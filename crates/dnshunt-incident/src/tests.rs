@@ -278,3 +278,37 @@ fn short_and_qualified_host_names_are_one_host() {
     let incidents = check(&mut findings, &never_rare, &[(2, Severity::Medium)]);
     assert_eq!(incidents[0].hosts, ["WS1.corp.example"]);
 }
+
+#[test]
+fn a_related_lookup_joins_but_does_not_corroborate() {
+    let ps = p("H1", 90, "powershell.exe", &[EXPLORER]);
+    let ping = p("H1", 91, "PING.EXE", &[(90, "powershell.exe"), EXPLORER]);
+    let mut alone = vec![dns_finding(&ps, 0, "process_context", "evil-c2.net", 80)];
+    let alone = check(&mut alone, &never_rare, &[(1, Severity::High)]);
+    let mut with_ping = vec![
+        dns_finding(&ps, 0, "process_context", "evil-c2.net", 80),
+        dns_finding(&ping, 1, "related_lookup", "evil-c2.net", 60),
+    ];
+    let joined = check(&mut with_ping, &never_rare, &[(2, Severity::High)]);
+    assert_eq!(joined[0].risk, alone[0].risk, "the operator's ping is the same observation");
+}
+
+#[test]
+fn ancestors_known_only_by_name_do_not_merge_trees() {
+    // Two processes whose parent cmd.exe has no EID 1 (no GUID in the chain): two incidents.
+    let a = p("H1", 100, "certutil.exe", &[(0, "cmd.exe")]);
+    let b = p("H1", 101, "bitsadmin.exe", &[(0, "cmd.exe")]);
+    let strip = |mut f: Finding| {
+        if let Some(chain) = f.details.get_mut("process_chain").and_then(|v| v.as_array_mut()) {
+            for link in chain {
+                link.as_object_mut().unwrap().remove("guid");
+            }
+        }
+        f
+    };
+    let mut findings = vec![
+        strip(dns_finding(&a, 0, "process_context", "a.example", 60)),
+        strip(dns_finding(&b, 1, "process_context", "b.example", 60)),
+    ];
+    check(&mut findings, &never_rare, &[(1, Severity::Medium), (1, Severity::Medium)]);
+}

@@ -44,7 +44,8 @@ impl Prevalence {
             if a.is_damped() && NOT_DAMPED.contains(&f.detector.as_str()) {
                 continue;
             }
-            let score = a.apply(f.score);
+            // Rarity alone never makes a finding critical: that takes corroboration.
+            let score = if a.is_raised() { a.apply(f.score).min(94).max(f.score) } else { a.apply(f.score) };
             let band = Severity::for_score(score);
             if a.is_damped() {
                 f.severity = f.severity.min(band);

@@ -1,7 +1,9 @@
 //! `dnshunt eval findings`: precision on real recordings.
 //!
-//! Every file under the given paths is one recording, hunted on its own exactly as `hunt`
-//! would (same detectors, aggregation and incidents). Per file and in total it prints the
+//! Every file under the given paths is one recording, hunted on its own through the same
+//! `Analysis` as `hunt` (detectors, aggregation, prevalence, incidents) with the config file and
+//! blocklists given; enrichment (GeoIP, rank lists, domain age), a state store and Sigma rules
+//! are not used, so the figures measure the built-in detectors. Per file and in total it prints the
 //! events, incidents and findings by severity, medium-or-higher findings and incidents per
 //! 10,000 events, and the headline of every medium-or-higher incident, so each can be judged.
 
@@ -67,27 +69,31 @@ fn per_10k(n: u64, events: u64) -> f64 {
     }
 }
 
-/// Every recording under `paths`, sorted.
+/// Every recording under `paths`, sorted. Directories are walked following links, with loops
+/// detected (a loop is an error, not a hang).
 fn recordings(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     const EXTENSIONS: [&str; 7] = ["evtx", "json", "jsonl", "ndjson", "xml", "gz", "zip"];
     let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = paths.to_vec();
-    while let Some(path) = stack.pop() {
-        let meta = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(&path).with_context(|| format!("reading directory {}", path.display()))? {
-                stack.push(entry?.path());
+    for path in paths {
+        let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        if !meta.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(path).follow_links(true) {
+            let entry = entry.with_context(|| format!("walking {}", path.display()))?;
+            let p = entry.path();
+            if entry.file_type().is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            {
+                out.push(p.to_owned());
             }
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            || paths.contains(&path)
-        {
-            out.push(path);
         }
     }
     out.sort();
+    out.dedup();
     Ok(out)
 }
 

@@ -324,16 +324,15 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         None if stdout_tty => FindingFormat::Table,
         None => FindingFormat::Jsonl,
     };
-    let table_default = if format == FindingFormat::Table {
-        dnshunt_core::Severity::Low
-    } else {
-        dnshunt_core::Severity::Info
-    };
-    let min_severity = args.min_severity.unwrap_or(table_default);
+    // `--min-severity` filters every output; without it, only the table leaves informational
+    // findings and incidents out (the report, the index and JSON keep them).
+    let min_severity = args.min_severity.unwrap_or(dnshunt_core::Severity::Info);
     engine_report.apply_min_severity(&mut findings, min_severity);
-    let incidents_before = incidents.len();
     incidents.retain(|i| i.severity >= min_severity);
-    let incidents_hidden = incidents_before - incidents.len();
+    let table_min = match (args.min_severity, format) {
+        (None, FindingFormat::Table) => dnshunt_core::Severity::Low,
+        _ => min_severity,
+    };
     if let (Some(path), Some(s)) = (&args.report, &report_summary) {
         crate::report::write(path, s, &findings, &incidents, &args.input)?;
     }
@@ -355,8 +354,14 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let show_incidents = args.incidents || (format == FindingFormat::Table && !args.findings);
     let width = (format == FindingFormat::Table && stdout_tty).then(terminal_width);
     let mut out = open_output(args.output.as_deref())?;
+    let shown_incidents: Vec<&dnshunt_core::Incident> = incidents.iter().filter(|i| i.severity >= table_min).collect();
+    let incidents_hidden = incidents.len() - shown_incidents.len();
     if show_incidents {
-        dnshunt_sink::write_incidents(&mut out, format, &incidents, width).context("writing incidents")?;
+        let shown: Vec<dnshunt_core::Incident> = shown_incidents.into_iter().cloned().collect();
+        dnshunt_sink::write_incidents(&mut out, format, &shown, width).context("writing incidents")?;
+    } else if table_min > min_severity {
+        let shown: Vec<dnshunt_core::Finding> = findings.iter().filter(|f| f.severity >= table_min).cloned().collect();
+        dnshunt_sink::write_findings(&mut out, format, &shown, None).context("writing findings")?;
     } else {
         dnshunt_sink::write_findings(&mut out, format, &findings, None).context("writing findings")?;
     }
@@ -367,7 +372,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
 
     if !quiet {
         summary::print(&report, elapsed, Some((&detector_names, &findings, &engine_report)));
-        summary::print_incidents(&incidents, incidents_hidden, min_severity);
+        summary::print_incidents(&incidents, incidents_hidden, table_min);
         if prevalence.findings_damped + prevalence.findings_raised > 0 {
             eprintln!(
                 "  prevalence over {} hosts: {} findings damped as fleet-common, {} raised as rare",

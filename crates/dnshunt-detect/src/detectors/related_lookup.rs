@@ -22,8 +22,9 @@
 //! **Runs in the engine** after every other detector, since it needs their findings; it has
 //! no settings of its own.
 //!
-//! Memory: at most `MAX_PER_DOMAIN` lookups per registered domain and `MAX_LOOKUPS` in all are
-//! kept, only of the programs above.
+//! Memory: at most `MAX_PER_DOMAIN` lookups per registered domain (the earliest) and
+//! `MAX_LOOKUPS` in all are kept, only of the programs above; past the overall cap, which
+//! domains are kept depends on read order.
 
 use std::collections::HashMap;
 
@@ -125,7 +126,17 @@ impl RelatedLookups {
                 }
                 return;
             }
-            if list.len() >= MAX_PER_DOMAIN || self.kept >= MAX_LOOKUPS {
+            if list.len() >= MAX_PER_DOMAIN {
+                // Full: keep the earliest lookups, so the choice does not depend on read order.
+                let order = |e: &Event| (e.time, e.origin.file.clone(), e.origin.line, e.origin.record);
+                if let Some(latest) = list.iter_mut().max_by_key(|(_, _, e)| order(e)) {
+                    if order(event) < order(&latest.2) {
+                        *latest = (host, key, event.clone());
+                    }
+                }
+                return;
+            }
+            if self.kept >= MAX_LOOKUPS {
                 return;
             }
             list.push((host, key, event.clone()));
@@ -156,8 +167,10 @@ impl RelatedLookups {
             if !self.by_domain.contains_key(domain) || !is_rare(domain) {
                 continue;
             }
+            // The strongest, then earliest, then smallest id: the same whatever the order.
             let slot = implicated.entry(domain).or_insert(f);
-            if (f.score, std::cmp::Reverse(f.time)) > (slot.score, std::cmp::Reverse(slot.time)) {
+            let rank = |g: &Finding| (g.score, std::cmp::Reverse(g.time), std::cmp::Reverse(g.id.clone()));
+            if rank(f) > rank(slot) {
                 *slot = f;
             }
         }
