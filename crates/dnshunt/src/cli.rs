@@ -76,6 +76,11 @@ pub struct InputArgs {
     /// detector) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+
+    /// Go on when an input path does not exist or cannot be read (it is reported and skipped);
+    /// without it such a path is an error (exit status 1) before anything is read.
+    #[arg(long)]
+    pub skip_unreadable: bool,
 }
 
 #[derive(Debug, Args)]
@@ -201,9 +206,81 @@ pub enum EventFormatArg {
 }
 
 fn parse_time(s: &str) -> Result<Timestamp, String> {
-    Timestamp::parse(s).ok_or_else(|| format!("{s:?} is not a time; use 2024-03-12 or 2024-03-12T10:00:00Z"))
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    parse_time_at(s, now_ms)
+}
+
+/// A time as analysts type it: `2024-03-12`, `2024-03-12 10:00`, `2024-03-12T10:00:30`, with
+/// an optional fraction and zone (`Z`, `+09:00`; UTC without one), or relative to `now_ms`:
+/// `-24h`, `-7d`, `-30m`, `-90s`.
+pub(crate) fn parse_time_at(s: &str, now_ms: i64) -> Result<Timestamp, String> {
+    let t = s.trim();
+    let hint = "use 2024-03-12, 2024-03-12 10:00, 2024-03-12T10:00:00Z or -24h";
+    if let Some(rel) = t.strip_prefix('-').filter(|r| r.len() >= 2 && r.as_bytes()[0].is_ascii_digit()) {
+        let (num, unit) = rel.split_at(rel.len() - 1);
+        let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a time; {hint}"))?;
+        let unit_ms = match unit {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            _ => return Err(format!("{s:?}: the unit of a relative time is s, m, h, d or w")),
+        };
+        return Ok(Timestamp(now_ms - n.saturating_mul(unit_ms)));
+    }
+    // `YYYY-MM-DD HH:MM` (no seconds): add them, keeping a zone that follows.
+    let b = t.as_bytes();
+    let with_seconds;
+    let text = match (t.get(..16), t.get(16..)) {
+        (Some(head), Some(tail)) if matches!(b[10], b' ' | b'T' | b't') && b[13] == b':' && !tail.starts_with(':') => {
+            with_seconds = format!("{head}:00{tail}");
+            with_seconds.as_str()
+        }
+        _ => t,
+    };
+    Timestamp::parse(text).ok_or_else(|| format!("{s:?} is not a time; {hint}"))
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_710_237_600_000; // 2024-03-12T10:00:00Z
+
+    #[track_caller]
+    fn check(text: &str, expected: Option<&str>) {
+        let got = parse_time_at(text, NOW).ok().map(|t| t.to_string());
+        assert_eq!(got.as_deref(), expected, "{text:?}");
+    }
+
+    #[test]
+    fn times_are_read_as_analysts_type_them() {
+        check("2024-03-12", Some("2024-03-12T00:00:00.000Z"));
+        check("2024-03-12 10:00", Some("2024-03-12T10:00:00.000Z"));
+        check("2024-03-12T10:00", Some("2024-03-12T10:00:00.000Z"));
+        check("2024-03-12T10:00Z", Some("2024-03-12T10:00:00.000Z"));
+        check("2024-03-12 10:00+09:00", Some("2024-03-12T01:00:00.000Z"));
+        check("2024-03-12 10:00:30", Some("2024-03-12T10:00:30.000Z"));
+        check("2024-03-12T10:00:30.250Z", Some("2024-03-12T10:00:30.250Z"));
+        check("-24h", Some("2024-03-11T10:00:00.000Z"));
+        check("-7d", Some("2024-03-05T10:00:00.000Z"));
+        check("-30m", Some("2024-03-12T09:30:00.000Z"));
+        for bad in [
+            "yesterday",
+            "2024-13-01",
+            "2024-03-12 25:00",
+            "-24x",
+            "-h",
+            "2024-03-12 10",
+            "202é-03-12 10:00",
+            "2024-03-12 1é:00",
+        ] {
+            check(bad, None);
+        }
+    }
 }

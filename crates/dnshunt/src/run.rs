@@ -58,7 +58,8 @@ pub(crate) fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Writ
 /// `on_event`; returns what reading saw.
 pub(crate) fn read_all(input: &InputArgs, es: Option<&crate::es::EsInput>, mut on_event: impl FnMut(&dnshunt_core::Event) -> Result<()>) -> Result<(ReadReport, Duration)> {
     let started = Instant::now();
-    let inputs: Vec<Input> = input.paths.iter().map(|p| Input::from_arg(p)).collect();
+    let paths = checked_paths(input)?;
+    let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
     let (rx, handle) = match es {
         Some(es) => es.spawn(read_options(input)),
         None => dnshunt_source::spawn(inputs, read_options(input)),
@@ -115,6 +116,37 @@ pub(crate) fn read_all(input: &InputArgs, es: Option<&crate::es::EsInput>, mut o
         pb.finish_and_clear();
     }
     Ok((report, started.elapsed()))
+}
+
+/// The input paths, checked before reading starts: one that does not exist or cannot be opened
+/// is an error (a script must never take "0 findings" for a clean machine) unless
+/// `--skip-unreadable` is given. An empty `--since`/`--until` window is an error too.
+pub(crate) fn checked_paths(input: &InputArgs) -> Result<Vec<String>> {
+    if let (Some(since), Some(until)) = (input.since, input.until) {
+        if since >= until {
+            anyhow::bail!("--since {since} is not before --until {until}: no event could match");
+        }
+    }
+    let mut ok = Vec::with_capacity(input.paths.len());
+    for arg in &input.paths {
+        if arg == "-" {
+            ok.push(arg.clone());
+            continue;
+        }
+        let path = std::path::Path::new(arg);
+        let readable = match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => std::fs::read_dir(path).map(|_| ()),
+            Ok(_) => File::open(path).map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match readable {
+            // With --skip-unreadable the reader reports it as a file error (counted, listed in
+            // the summary, exit 3 with --strict) and goes on.
+            Err(e) if !input.skip_unreadable => anyhow::bail!("input {arg}: {e} (--skip-unreadable goes on without it)"),
+            _ => ok.push(arg.clone()),
+        }
+    }
+    Ok(ok)
 }
 
 fn progress_bar(input: &InputArgs) -> Option<ProgressBar> {
@@ -302,6 +334,11 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
             );
         }
     }
+    // Outputs are checked before reading starts: an unwritable path fails now, not after an hour.
+    let mut out = open_output(args.output.as_deref())?;
+    if let Some(path) = &args.report {
+        File::create(path).with_context(|| format!("creating report {}", path.display()))?;
+    }
     let mut report_summary = args.report.as_ref().map(|_| dnshunt_report::Summary::default());
     let (report, elapsed) = read_all(&args.input, es_input.as_ref(), |event| {
         enrichment.before_event(event);
@@ -353,7 +390,6 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
 
     let show_incidents = args.incidents || (format == FindingFormat::Table && !args.findings);
     let width = (format == FindingFormat::Table && stdout_tty).then(terminal_width);
-    let mut out = open_output(args.output.as_deref())?;
     let shown_incidents: Vec<&dnshunt_core::Incident> = incidents.iter().filter(|i| i.severity >= table_min).collect();
     let incidents_hidden = incidents.len() - shown_incidents.len();
     if show_incidents {

@@ -190,15 +190,46 @@ fn an_explicitly_named_unknown_file_is_a_file_error_not_a_crash() {
 }
 
 #[test]
-fn a_missing_path_is_a_file_error() {
+fn a_missing_path_is_an_error_unless_skipped() {
     let dir = TempDir::new("missing");
     let missing = dir.join("no-such-file.ndjson");
-    let run = events(&[missing.as_os_str(), fixture("seed/ecs.ndjson").as_os_str()], &[]);
+    let seed = fixture("seed/ecs.ndjson");
+    let paths = [missing.as_os_str(), seed.as_os_str()];
+    // A script must not take "0 findings" for a clean machine: exit 1, naming the path,
+    // before anything is read.
+    for command in [events(&paths, &[]), common::hunt(&paths, &["--format", "jsonl"])] {
+        command.assert_exit(1);
+        assert!(command.stderr.contains("no-such-file.ndjson"), "{}", command.stderr);
+        assert!(command.stdout_text().is_empty());
+    }
+    // --skip-unreadable: a file error, counted and reported, and the rest is read.
+    let run = events(&paths, &["--skip-unreadable"]);
     run.assert_exit(0);
     let read = run.read();
     assert_eq!(read.file_errors, 1);
     assert!(read.file("no-such-file.ndjson").error.is_some());
     assert_eq!(read.totals, Counts::seed());
+    events(&paths, &["--skip-unreadable", "--strict"]).assert_exit(3);
+}
+
+#[test]
+fn an_empty_time_window_and_unwritable_outputs_fail_before_reading() {
+    let seed = fixture("seed/ecs.ndjson");
+    let run = events(&[&seed], &["--since", "2024-03-13", "--until", "2024-03-12"]);
+    run.assert_exit(1);
+    assert!(run.stderr.contains("is not before --until"), "{}", run.stderr);
+    let dir = TempDir::new("unwritable");
+    let nowhere = dir.join("no-such-dir/out.jsonl");
+    let run = common::hunt(&[&seed], &["-o", nowhere.to_str().unwrap(), "-q"]);
+    run.assert_exit(1);
+    assert!(run.stderr.contains("no-such-dir"), "{}", run.stderr);
+    let run = common::hunt(&[&seed], &["--report", dir.join("no-such-dir/r.html").to_str().unwrap(), "-q", "--format", "jsonl"]);
+    run.assert_exit(1);
+    assert!(run.stderr.contains("creating report"), "{}", run.stderr);
+    // Times as analysts type them.
+    let run = events(&[&seed], &["--since", "2019-06-25 14:09", "--until", "2019-06-25T14:10"]);
+    run.assert_exit(0);
+    assert!(run.read().totals.events() > 0);
 }
 
 #[test]
