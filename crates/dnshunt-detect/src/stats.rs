@@ -325,6 +325,12 @@ impl std::fmt::Display for Network {
 /// folder, Downloads, Desktop, `Users\Public`, `$Recycle.Bin`, `PerfLogs`, or the root of
 /// `ProgramData` (vendors install to its subfolders; droppers write to its root). `None`
 /// elsewhere, including per-user installs in `AppData`.
+/// `n` with its noun, singular or plural (`1 time`, `3 times`): explanations are read by people.
+pub fn counted(n: impl Into<u64>, singular: &str, plural: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
 /// Folders anyone can write to and droppers favour: (lower-case path part, how to name it).
 pub const TEMP_LIKE_FOLDERS: &[(&str, &str)] = &[
     ("\\appdata\\local\\temp\\", "AppData\\Local\\Temp"),

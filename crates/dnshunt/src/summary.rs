@@ -50,8 +50,8 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "dnshunt: read {} file(s), {:.1} MB, in {:.2} s: {} events (DnsQuery {} · ProcessCreate {} · NetworkConnect {} · ProcessTerminate {}), {} records/s",
-        report.files.len(),
+        "dnshunt: read {}, {:.1} MB, in {:.2} s: {} events (DnsQuery {} · ProcessCreate {} · NetworkConnect {} · ProcessTerminate {}), {} records/s",
+        dnshunt_detect::stats::counted(report.files.len() as u64, "file", "files"),
         bytes as f64 / 1e6,
         secs,
         dnshunt_report::group(t.events()),
@@ -65,7 +65,11 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
         let shown = report.ignored_files.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ");
         let more = report.ignored_files.len().saturating_sub(3);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        let _ = writeln!(s, "  ignored {} file(s) in directories that are not event data: {shown}{more}", report.ignored_files.len());
+        let _ = writeln!(
+            s,
+            "  ignored {} in directories that are not event data: {shown}{more}",
+            dnshunt_detect::stats::counted(report.ignored_files.len() as u64, "file", "files")
+        );
     }
     let other: u64 = t.other_sysmon.values().sum();
     if other + t.not_sysmon + t.filtered_out > 0 {
@@ -134,15 +138,36 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
         }
     }
     if let Some((detectors, findings, engine)) = hunt {
-        let per = detectors
+        // Per severity, then the detectors that found something (the others are counted).
+        let per_severity: Vec<String> = dnshunt_core::Severity::ALL
             .iter()
-            .map(|d| {
-                let (n, events) = engine.findings_per_detector.get(*d).copied().unwrap_or((0, 0));
-                format!("{d} {n} ({events} events)")
+            .rev()
+            .filter_map(|sev| {
+                let n = findings.iter().filter(|f| f.severity == *sev).count();
+                (n > 0).then(|| format!("{n} {sev}"))
             })
-            .collect::<Vec<_>>()
-            .join(" · ");
-        let _ = writeln!(s, "  findings: {} ({per})", findings.len());
+            .collect();
+        let mut quiet = 0;
+        let per: Vec<String> = detectors
+            .iter()
+            .filter_map(|d| {
+                let (n, events) = engine.findings_per_detector.get(*d).copied().unwrap_or((0, 0));
+                if n == 0 {
+                    quiet += 1;
+                    return None;
+                }
+                Some(format!("{d} {n} ({})", dnshunt_detect::stats::counted(events, "event", "events")))
+            })
+            .collect();
+        let severities = if per_severity.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", per_severity.join(" · "))
+        };
+        let _ = writeln!(s, "  findings: {}{severities}", findings.len());
+        if !per.is_empty() {
+            let _ = writeln!(s, "    by detector: {}; {quiet} other detectors found nothing", per.join(" · "));
+        }
         if engine.below_min_severity > 0 {
             let _ = writeln!(s, "  {} findings below --min-severity not shown", engine.below_min_severity);
         }

@@ -588,8 +588,8 @@ impl Detector for ConnectionWithoutLookup {
                 (None, severity) => format!("raised to {} by: {}", severity.as_str(), texts.join("; ")),
             };
             let explanation = format!(
-                "{img} connected {} time(s) to {} address {ip} (port {}) that no lookup on this host returned, {whose}: a direct-to-address connection, as in payload downloads by address or hard-coded C2; {verdict}",
-                conn.count,
+                "{img} connected {} to {} address {ip} (port {}) that no lookup on this host returned, {whose}: a direct-to-address connection, as in payload downloads by address or hard-coded C2; {verdict}",
+                crate::stats::counted(conn.count, "time", "times"),
                 if public { "the public" } else { "the private" },
                 ports.join(", ")
             );

@@ -300,8 +300,8 @@ impl Detector for DohConnection {
             let (severity, score) = if browser { (Severity::Low, 30) } else { (Severity::Medium, 60) };
             let shown = if img.is_empty() { "an unknown process" } else { img };
             let explanation = format!(
-                "{shown} made {} HTTPS connection(s) to {ip}, a well-known DNS-over-HTTPS resolver, without looking any name up: DNS over HTTPS to a hard-coded address bypasses the sanctioned resolvers and EID 22",
-                conn.count
+                "{shown} made {} to {ip}, a well-known DNS-over-HTTPS resolver, without looking any name up: DNS over HTTPS to a hard-coded address bypasses the sanctioned resolvers and EID 22",
+                crate::stats::counted(conn.count, "HTTPS connection", "HTTPS connections")
             );
             let mut f = Finding::from_event(Self::NAME, severity, score, first, &[img, "address", &ip.to_string()], explanation)
                 .with_attack(&["T1071.001", "T1572"])
@@ -328,7 +328,9 @@ impl Detector for DohConnection {
                 format!("{shown}, which is not a browser, uses DNS over HTTPS")
             };
             let explanation = format!(
-                "{who}: it looked up the DoH endpoint {name} and then made {n_conns} HTTPS connection(s) to its address(es) {}; its lookups go to that resolver, not the sanctioned ones, and no longer appear as EID 22",
+                "{who}: it looked up the DoH endpoint {name} and then made {} to {} {}; its lookups go to that resolver, not the sanctioned ones, and no longer appear as EID 22",
+                crate::stats::counted(n_conns, "HTTPS connection", "HTTPS connections"),
+                if addrs.len() == 1 { "its address" } else { "its addresses" },
                 addrs.join(", ")
             );
             let mut f = Finding::from_event(Self::NAME, severity, score, first_lookup, &[&img, "lookup", &name], explanation)

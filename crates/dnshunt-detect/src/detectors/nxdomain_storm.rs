@@ -427,8 +427,9 @@ impl NxdomainStorm {
             };
             let minutes = storm.end - storm.start;
             let mut explanation = format!(
-                "{who} got {} NXDOMAIN answers in {minutes} minute(s) ({:.0} % of its {} lookups, at least {} distinct names)",
+                "{who} got {} NXDOMAIN answers in {} ({:.0} % of its {} lookups, at least {} distinct names)",
                 storm.nx,
+                crate::stats::counted(minutes.max(0) as u64, "minute", "minutes"),
                 ratio * 100.0,
                 storm.total,
                 storm.distinct

@@ -309,7 +309,10 @@ impl ResolverBypass {
             return Standing::Resolver(format!("a resolver this host's DNS client{dnscache} uses"));
         }
         if let Some(hosts) = learned.client_hosts.get(&ip) {
-            return Standing::Resolver(format!("a resolver the DNS client{dnscache} of {} host(s) uses", hosts.len()));
+            return Standing::Resolver(format!(
+                "a resolver the DNS client{dnscache} of {} uses",
+                crate::stats::counted(hosts.len() as u64, "host", "hosts")
+            ));
         }
         if !ip.is_loopback() && !to_self && !is_public(ip) {
             let programs = learned.programs.get(&ip).map_or(0, BTreeSet::len);
@@ -693,7 +696,7 @@ mod tests {
         );
         let info = finding(&events, ResolverBypassConfig::default(), "slack.exe", "10.0.0.53");
         assert!(
-            info.explanation.contains("a resolver the DNS client of 1 host(s) uses") && info.explanation.contains("its own resolver"),
+            info.explanation.contains("a resolver the DNS client of 1 host uses") && info.explanation.contains("its own resolver"),
             "{}",
             info.explanation
         );
