@@ -15,6 +15,8 @@ pub struct EngineConfig {
     pub min_severity: Severity,
     /// How per-name findings are folded per process and registered domain.
     pub aggregate: crate::aggregate::AggregateConfig,
+    /// Whether `related_lookup` runs (it lives in the engine, not in the registry).
+    pub related_lookup: bool,
 }
 
 impl Default for EngineConfig {
@@ -23,6 +25,7 @@ impl Default for EngineConfig {
             max_evidence: 5,
             min_severity: Severity::Info,
             aggregate: crate::aggregate::AggregateConfig::default(),
+            related_lookup: true,
         }
     }
 }
@@ -160,7 +163,12 @@ impl Engine {
         // Per-name findings become one per process and registered domain (or per process).
         let mut kept = crate::aggregate::aggregate(kept, &self.config.aggregate, self.config.max_evidence);
         // Other lookups of a domain those findings implicate (the operator's ping of the C2).
-        for mut f in self.related.findings(&kept, is_rare) {
+        let related = if self.config.related_lookup {
+            self.related.findings(&kept, is_rare)
+        } else {
+            Vec::new()
+        };
+        for mut f in related {
             self.process_tree.fill_finding(&mut f);
             if !self.allowlist.allows_finding(&f) {
                 kept.push(f);

@@ -53,6 +53,45 @@ pub struct DetectorsConfig {
     pub geo: GeoConfig,
     pub young_domain: YoungDomainConfig,
     pub kerberos_client: KerberosClientConfig,
+    /// Detectors switched off, by name (`disabled = ["outlier", "first_seen"]`).
+    pub disabled: Vec<String>,
+}
+
+/// Every detector's name, as `[detectors.<name>]`, `disabled` and findings spell it.
+pub const DETECTOR_NAMES: [&str; 21] = [
+    "beacon",
+    "blocklist",
+    "connection_without_lookup",
+    "dga",
+    "doh_connection",
+    "doh_lookup",
+    "encoded_name",
+    "first_seen",
+    "geo",
+    "kerberos_client",
+    "lookalike",
+    "lookup_without_connection",
+    "nxdomain_storm",
+    "outlier",
+    "process_context",
+    "record_type",
+    "related_lookup",
+    "resolver_bypass",
+    "special_name",
+    "tunnel_volume",
+    "young_domain",
+];
+
+impl DetectorsConfig {
+    /// Whether a detector runs.
+    pub fn enabled(&self, name: &str) -> bool {
+        !self.disabled.iter().any(|d| d == name)
+    }
+
+    /// Names in `disabled` that are no detector (a typo must not leave a detector running).
+    pub fn unknown_disabled(&self) -> Vec<&str> {
+        self.disabled.iter().map(String::as_str).filter(|d| !DETECTOR_NAMES.contains(d)).collect()
+    }
 }
 
 /// Data that detectors need and that the binary loads from files.
@@ -104,5 +143,31 @@ pub fn build(config: &DetectorsConfig, inputs: DetectorInputs) -> Vec<Box<dyn De
     if let Some(ages) = inputs.ages {
         detectors.push(Box::new(YoungDomain::new(config.young_domain.clone(), ages, inputs.rank.clone())));
     }
+    detectors.retain(|d| config.enabled(d.name()));
     detectors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_detector_is_named_and_can_be_switched_off() {
+        let all = build(&DetectorsConfig::default(), DetectorInputs::default());
+        for d in &all {
+            assert!(DETECTOR_NAMES.contains(&d.name()), "{} is missing from DETECTOR_NAMES", d.name());
+        }
+        let config = DetectorsConfig {
+            disabled: vec!["outlier".into(), "first_seen".into()],
+            ..Default::default()
+        };
+        let some: Vec<&str> = build(&config, DetectorInputs::default()).iter().map(|d| d.name()).collect();
+        assert_eq!(some.len(), all.len() - 2);
+        assert!(!some.contains(&"outlier") && !some.contains(&"first_seen"));
+        let typo = DetectorsConfig {
+            disabled: vec!["outliers".into()],
+            ..Default::default()
+        };
+        assert_eq!(typo.unknown_disabled(), ["outliers"]);
+    }
 }

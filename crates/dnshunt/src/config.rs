@@ -52,6 +52,14 @@ pub fn parse(text: &str) -> Result<Config> {
     // is an error now rather than a resolver silently not known later.
     let listed = std::mem::take(&mut config.resolvers.addresses);
     config.detectors.resolver_bypass.resolvers.extend(listed);
+    let unknown = config.detectors.unknown_disabled();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "[detectors] disabled: {} is no detector (the detectors: {})",
+            unknown.join(", "),
+            dnshunt_detect::registry::DETECTOR_NAMES.join(", ")
+        );
+    }
     for entry in &config.detectors.resolver_bypass.resolvers {
         if dnshunt_detect::stats::Network::parse(entry).is_none() {
             anyhow::bail!("[resolvers]: {entry:?} is neither an address nor a network (10.0.0.53, fd00:53::/64)");
@@ -72,6 +80,14 @@ mod tests {
         assert_eq!(c.detectors.resolver_bypass.resolvers, ["10.9.0.0/16", "10.0.0.53", "fd00:53::/64"]);
         let err = parse("[resolvers]\naddresses = [\"dns.corp\"]\n").unwrap_err();
         assert!(format!("{err:#}").contains("dns.corp"), "{err:#}");
+    }
+
+    #[test]
+    fn detectors_can_be_switched_off_by_name() {
+        let c = parse("[detectors]\ndisabled = [\"outlier\", \"related_lookup\"]\n").unwrap();
+        assert!(!c.detectors.enabled("outlier") && !c.detectors.enabled("related_lookup") && c.detectors.enabled("dga"));
+        let err = parse("[detectors]\ndisabled = [\"outliers\"]\n").unwrap_err();
+        assert!(format!("{err:#}").contains("outliers is no detector"), "{err:#}");
     }
 
     #[test]

@@ -215,6 +215,7 @@ impl Analysis {
                 // Incidents are built from every finding; the severity filter applies afterwards.
                 min_severity: dnshunt_core::Severity::Info,
                 aggregate: config.aggregate.clone(),
+                related_lookup: config.detectors.enabled("related_lookup"),
             },
             detectors,
         )
