@@ -196,6 +196,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         scorer.write(name, &mut buf).context("writing scores")?;
     }
     if from_stdin {
+        use std::io::IsTerminal;
+        // Waiting silently on a terminal looks like a hang: say what is expected.
+        if io::stdin().is_terminal() {
+            eprintln!("dnshunt score: reading names from the terminal, one a line; end with Ctrl-D (or give names as arguments)");
+        }
         let mut input = BufReader::with_capacity(1 << 16, io::stdin().lock());
         let mut line = Vec::new();
         loop {
