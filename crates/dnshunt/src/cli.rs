@@ -14,7 +14,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Read events, run the detectors, print findings.
+    /// Read events, run the detectors, print incidents (or findings).
     Hunt(Box<HuntArgs>),
     /// Print the normalised events (for debugging and pipes).
     Events(EventsArgs),
@@ -113,8 +113,8 @@ pub struct HuntArgs {
     #[arg(long, help_heading = "Elasticsearch / OpenSearch")]
     pub no_es_prevalence: bool,
 
-    /// Drop findings and incidents below this severity (default: low for the table, so
-    /// informational ones do not crowd it; info for the other formats).
+    /// Drop findings and incidents below this severity from every output. Without it the table
+    /// leaves informational ones out (the summary counts them) and every other output keeps them.
     #[arg(long, value_parser = parse_severity)]
     pub min_severity: Option<Severity>,
 
