@@ -61,6 +61,62 @@ pub fn write_incidents<W: Write>(out: &mut W, format: FindingFormat, incidents: 
     }
 }
 
+/// The detail view of one incident for people (`hunt --explain ID`): what it is, why its risk is
+/// what it is, the root process, and every finding of its timeline with its explanation, process
+/// tree and the evidence it rests on (file and line or record).
+pub fn write_incident_detail<W: Write>(out: &mut W, incident: &Incident, findings: &[Finding]) -> io::Result<()> {
+    writeln!(out, "incident {}  {}  risk {}", incident.id, incident.severity, incident.risk)?;
+    writeln!(out, "{}", incident.headline)?;
+    writeln!(out, "time:        {} → {}", incident.time, incident.time_last)?;
+    writeln!(out, "hosts:       {}", incident.hosts.join(", "))?;
+    if let Some(image) = &incident.root.image {
+        writeln!(out, "root:        {image}")?;
+    }
+    if let Some(cmd) = &incident.root.command_line {
+        writeln!(out, "             {cmd}")?;
+    }
+    writeln!(out, "why:         {}", incident.risk_reasons.join("; "))?;
+    if !incident.attack.is_empty() {
+        writeln!(out, "ATT&CK:      {}", incident.attack.join(", "))?;
+    }
+    if !incident.indicators.is_empty() {
+        writeln!(out, "indicators:  {}", incident.indicators.join(", "))?;
+    }
+    writeln!(out, "timeline ({} findings):", incident.timeline.len())?;
+    for entry in &incident.timeline {
+        let f = findings.iter().find(|f| f.id == entry.finding_id);
+        writeln!(
+            out,
+            "  {}  {:<8} {:>3}  {:<26} {}",
+            entry.time.to_string().replace('T', " ").trim_end_matches('Z'),
+            entry.severity.as_str(),
+            entry.score,
+            entry.detector,
+            entry.process.as_deref().unwrap_or("")
+        )?;
+        writeln!(out, "      {}", entry.explanation)?;
+        if let Some(f) = f {
+            if let Some(tree) = f.details.get("process_tree").and_then(|v| v.as_str()) {
+                writeln!(out, "      process tree: {tree}")?;
+            }
+            if let Some(cmd) = &f.process.command_line {
+                writeln!(out, "      command line: {cmd}")?;
+            }
+            let origins: Vec<String> = f.evidence.iter().map(|e| e.origin.to_string()).collect();
+            if !origins.is_empty() {
+                let more = if f.count > f.evidence.len() as u64 {
+                    format!(" (first {} of {})", f.evidence.len(), f.count)
+                } else {
+                    String::new()
+                };
+                writeln!(out, "      evidence{more}: {}", origins.join(", "))?;
+            }
+            writeln!(out, "      finding {}", f.id)?;
+        }
+    }
+    Ok(())
+}
+
 /// The text of a one-line cell cut to `max` characters, with an ellipsis when cut.
 fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

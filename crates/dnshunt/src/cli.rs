@@ -107,6 +107,12 @@ pub struct HuntArgs {
     #[arg(long)]
     pub incidents: bool,
 
+    /// Print one incident in detail (its reasons, root process, and every finding with its
+    /// explanation, process tree and evidence): the incident's id, a prefix of it, or the id of
+    /// one of its findings.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["findings", "incidents"])]
+    pub explain: Option<String>,
+
     /// With `--es`: do not push fleet-wide prevalence aggregations (hosts per registered domain
     /// and per program over the whole index pattern) down to the cluster; prevalence then comes
     /// from the documents read only.

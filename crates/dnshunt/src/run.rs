@@ -393,7 +393,19 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let width = (format == FindingFormat::Table && stdout_tty).then(terminal_width);
     let shown_incidents: Vec<&dnshunt_core::Incident> = incidents.iter().filter(|i| i.severity >= table_min).collect();
     let incidents_hidden = incidents.len() - shown_incidents.len();
-    if show_incidents {
+    if let Some(wanted) = &args.explain {
+        let wanted = wanted.trim().to_ascii_lowercase();
+        let by_finding = findings.iter().find(|f| f.id == wanted).and_then(|f| f.incident_id.clone());
+        let matching: Vec<&dnshunt_core::Incident> = incidents
+            .iter()
+            .filter(|i| i.id.starts_with(&wanted) || by_finding.as_deref() == Some(i.id.as_str()))
+            .collect();
+        match matching.as_slice() {
+            [one] => dnshunt_sink::write_incident_detail(&mut out, one, &findings).context("writing the incident")?,
+            [] => anyhow::bail!("--explain {wanted}: no incident or finding has this id (at --min-severity {min_severity})"),
+            many => anyhow::bail!("--explain {wanted}: {} incidents start with it; give more of the id", many.len()),
+        }
+    } else if show_incidents {
         let shown: Vec<dnshunt_core::Incident> = shown_incidents.into_iter().cloned().collect();
         dnshunt_sink::write_incidents(&mut out, format, &shown, width).context("writing incidents")?;
     } else if table_min > min_severity {

@@ -144,3 +144,29 @@ fn what_the_fleet_does_is_damped_and_one_host_once_is_raised() {
     assert!(rare[0]["details"]["prevalence"]["factor"].as_f64().unwrap() > 1.0, "{:#}", rare[0]);
     assert!(rare[0]["score"].as_u64() > common[0]["score"].as_u64());
 }
+
+#[test]
+fn explain_prints_one_incident_with_its_evidence() {
+    let incidents = hunt_example(&["--incidents", "--format", "jsonl"]).json_lines();
+    let top = incidents[0]["id"].as_str().unwrap();
+    // By a prefix of the incident's id, and by the id of one of its findings: the same view.
+    let by_prefix = hunt_example(&["--explain", &top[..8], "-q"]).stdout_text();
+    let finding = incidents[0]["timeline"][0]["finding_id"].as_str().unwrap();
+    let by_finding = hunt_example(&["--explain", finding, "-q"]).stdout_text();
+    assert_eq!(by_prefix, by_finding);
+    assert!(by_prefix.starts_with(&format!("incident {top}  critical")), "{by_prefix}");
+    assert!(by_prefix.contains("timeline (18 findings):"), "{by_prefix}");
+    assert!(
+        by_prefix.contains("process tree: userinit.exe → explorer.exe → OUTLOOK.EXE → WINWORD.EXE → powershell.exe"),
+        "{by_prefix}"
+    );
+    assert!(
+        by_prefix.contains("evidence: examples/incident/workstation.ndjson:30") || by_prefix.contains("workstation.ndjson:30"),
+        "{by_prefix}"
+    );
+    // An id that names nothing is an error, not an empty page.
+    let list = example("incident/blocklist.txt").to_string_lossy().into_owned();
+    let none = hunt(&[example("incident")], &["--blocklist", list.as_str(), "--explain", "zzzz", "-q"]);
+    none.assert_exit(1);
+    assert!(none.stderr.contains("no incident or finding has this id"), "{}", none.stderr);
+}
