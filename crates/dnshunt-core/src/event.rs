@@ -86,7 +86,38 @@ impl ProcessRef {
 
 /// The file-name part of a Windows path, lower case (`C:\Windows\System32\PING.EXE` → `ping.exe`).
 pub fn image_file_name(path: &str) -> String {
-    path.rsplit(['\\', '/']).next().unwrap_or(path).to_lowercase()
+    file_name_of(path).to_lowercase()
+}
+
+/// The file-name part of a Windows path as written (`C:\Windows\explorer.exe` → `explorer.exe`).
+pub fn file_name_of(path: &str) -> &str {
+    path.rsplit(['\\', '/']).next().unwrap_or(path)
+}
+
+/// What Sysmon writes as the image of a process it could not name (short-lived ones).
+pub const UNKNOWN_PROCESS: &str = "<unknown process>";
+
+/// A host's key: lower case, the first label of a fully qualified name
+/// (`WS-ACCT-07.corp.example.com` → `ws-acct-07`), an IP address kept whole (in its canonical
+/// form, `::ffff:`-mapped IPv4 as IPv4); surrounding whitespace and trailing dots trimmed.
+/// Empty when nothing is left. The one notion of "the same host" for prevalence and incidents.
+///
+/// Sysmon's `Computer` is usually the FQDN, while shippers' `host.name` and analysts often use
+/// the short name; the first label is what both have in common.
+pub fn host_key(host: &str) -> String {
+    let trimmed = host.trim().trim_end_matches('.').trim_end();
+    if trimmed.is_empty() {
+        return String::new();
+    }
+    if let Some(ip) = crate::parse_ip(trimmed) {
+        return ip.to_string();
+    }
+    let first = trimmed.split('.').next().unwrap_or(trimmed);
+    if first.is_ascii() {
+        first.to_ascii_lowercase()
+    } else {
+        first.to_lowercase()
+    }
 }
 
 /// One Sysmon event, typed.

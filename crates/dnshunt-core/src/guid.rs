@@ -13,6 +13,11 @@ use serde::{Serialize, Serializer};
 pub struct Guid(pub u128);
 
 impl Guid {
+    /// The all-zero GUID Sysmon writes for processes it could not identify.
+    pub fn is_nil(self) -> bool {
+        self.0 == 0
+    }
+
     /// Accepts `{8-4-4-4-12}` or `8-4-4-4-12` or 32 bare hex digits, any case.
     pub fn parse(text: &str) -> Option<Guid> {
         let t = text.trim();

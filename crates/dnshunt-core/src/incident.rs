@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::{Severity, Timestamp};
+use crate::{Finding, Severity, Timestamp};
 
 /// One incident.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -70,4 +70,21 @@ pub struct TimelineEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process: Option<String>,
     pub explanation: String,
+}
+
+impl TimelineEntry {
+    /// The timeline entry of a finding.
+    pub fn of(f: &Finding) -> TimelineEntry {
+        TimelineEntry {
+            time: f.time,
+            time_last: f.time_last,
+            finding_id: f.id.clone(),
+            detector: f.detector.clone(),
+            severity: f.severity,
+            score: f.score,
+            host: f.host.clone(),
+            process: f.process.image.as_deref().map(|i| crate::file_name_of(i).to_owned()),
+            explanation: f.explanation.clone(),
+        }
+    }
 }

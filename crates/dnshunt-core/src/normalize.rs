@@ -215,7 +215,9 @@ impl Fields<'_, '_, '_> {
             }
         }
         // Some exports carry Sysmon's `<unknown process>` HTML-escaped.
-        let image = self.text(Field::Image).map(|i| if i == "&lt;unknown process&gt;" { UNKNOWN_PROCESS.to_owned() } else { i });
+        let image = self
+            .text(Field::Image)
+            .map(|i| if i == "&lt;unknown process&gt;" { crate::UNKNOWN_PROCESS.to_owned() } else { i });
         let mut user = self.text(Field::User);
         // `user.*` is the process's user only in documents of Winlogbeat's Sysmon pipeline;
         // Winlogbeat 6 puts the account the event was logged under (SYSTEM) there.
@@ -344,9 +346,6 @@ fn parse_hashes<'s>(items: impl Iterator<Item = &'s str>) -> BTreeMap<String, St
 }
 
 /// Finds `Key: value` on its own line of a rendered Sysmon message.
-/// What Sysmon writes as the image of a process it could not name (short-lived ones).
-pub const UNKNOWN_PROCESS: &str = "<unknown process>";
-
 fn message_value<'m>(message: &'m str, key: &str) -> Option<&'m str> {
     message.lines().find_map(|line| {
         let rest = line.trim_start().strip_prefix(key)?.strip_prefix(':')?;
@@ -439,7 +438,7 @@ mod tests {
             ],
         );
         let (e, _) = event(raw);
-        assert_eq!(e.process().image.as_deref(), Some(UNKNOWN_PROCESS));
+        assert_eq!(e.process().image.as_deref(), Some(crate::UNKNOWN_PROCESS));
         assert_eq!(e.process().guid, Some(crate::Guid(0)));
     }
 

@@ -55,11 +55,6 @@ impl Default for AggregateConfig {
 /// The detectors whose findings are about one name each.
 pub const PER_NAME_DETECTORS: [&str; 7] = ["dga", "encoded_name", "lookalike", "outlier", "record_type", "young_domain", "blocklist"];
 
-/// The severity a 0–100 score stands for ([`Severity::for_score`]).
-pub fn severity_for_score(score: u8) -> Severity {
-    Severity::for_score(score)
-}
-
 /// Whether a finding is about one name (and so may be folded with others).
 fn is_per_name(f: &Finding) -> bool {
     if !PER_NAME_DETECTORS.contains(&f.detector.as_str()) || f.query_name.is_none() {
@@ -76,10 +71,7 @@ fn is_per_name(f: &Finding) -> bool {
 
 /// The process a finding is about, as a grouping key: its GUID, else its image and pid.
 fn process_key(f: &Finding) -> String {
-    match f.process.guid {
-        Some(g) if g.0 != 0 => g.to_string(),
-        _ => format!("{}|{}", f.process.image.as_deref().unwrap_or("").to_lowercase(), f.process.pid.unwrap_or(0)),
-    }
+    crate::detectors::process_key(f.process.guid, f.process.pid, f.process.image.as_deref())
 }
 
 fn domain_key(f: &Finding) -> String {
@@ -134,13 +126,13 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
     // The strongest finding (earliest on a tie) speaks for the group.
     parts.sort_by(|a, b| b.score.cmp(&a.score).then(a.time.cmp(&b.time)).then(a.id.cmp(&b.id)));
     let n_findings = parts.len();
-    let mut names: BTreeMap<(dnshunt_core::Timestamp, String), ()> = BTreeMap::new();
+    let mut names: BTreeSet<(dnshunt_core::Timestamp, String)> = BTreeSet::new();
     let mut domains: BTreeSet<String> = BTreeSet::new();
     let mut n_nxdomain = 0usize;
     let mut scores = Vec::with_capacity(parts.len());
     for f in &parts {
         if let Some(q) = &f.query_name {
-            names.insert((f.time, q.clone()), ());
+            names.insert((f.time, q.clone()));
         }
         domains.insert(domain_key(f));
         n_nxdomain += usize::from(is_nxdomain(f));
@@ -149,7 +141,7 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
     // Distinct names in time order (a set for the test: a DGA walk can be tens of thousands).
     let mut distinct_names: Vec<String> = Vec::new();
     let mut seen_names: BTreeSet<String> = BTreeSet::new();
-    for ((_, name), ()) in names {
+    for (_, name) in names {
         if seen_names.insert(name.clone()) {
             distinct_names.push(name);
         }
@@ -228,7 +220,7 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
         let burst = (1.0 - miss) * (0.7 + 0.3 * nx_share) * rate_factor;
         let score = ((burst * 100.0).round() as u8).min(config.dga_max_score);
         base.score = score;
-        base.severity = severity_for_score(score);
+        base.severity = Severity::for_score(score);
         base.details.insert("nxdomain_share".into(), ((nx_share * 100.0).round() / 100.0).into());
         base.details.insert("names_per_minute".into(), ((rate * 10.0).round() / 10.0).into());
         if n_names > 1 {
@@ -283,7 +275,7 @@ mod tests {
         let domain = e.dns().unwrap().query.registered_domain().unwrap_or(name).to_owned();
         Finding::from_event(
             detector,
-            severity_for_score(score),
+            Severity::for_score(score),
             score,
             &e,
             &[&p.guid.to_string(), &domain],

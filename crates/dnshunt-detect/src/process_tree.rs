@@ -27,7 +27,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use dnshunt_core::{image_file_name, Event, EventKind, Finding, Guid, ProcessRef, Timestamp};
+use dnshunt_core::{file_name_of, image_file_name, Event, EventKind, Finding, Guid, ProcessRef, Timestamp, UNKNOWN_PROCESS};
 use serde::Serialize;
 
 use crate::stats::{hash64, host};
@@ -47,19 +47,16 @@ const LATE_MS: i64 = 2_000;
 /// used only when no process with that pid was alive.
 const EARLY_MS: i64 = 1_000;
 
-/// The image Sysmon writes for a process it does not know, as logged and as some pipelines
-/// escape it.
-const UNKNOWN_IMAGES: [&str; 2] = ["<unknown process>", "&lt;unknown process&gt;"];
-
 /// True when a `ProcessGuid` names no process: missing, or all zeros
 /// (`{00000000-0000-0000-0000-000000000000}`).
 pub fn is_unknown(guid: Option<Guid>) -> bool {
-    guid.is_none_or(|g| g.0 == 0)
+    guid.is_none_or(Guid::is_nil)
 }
 
-/// True when an image names no program: missing or Sysmon's `<unknown process>`.
+/// True when an image names no program: missing or Sysmon's `<unknown process>` (normalisation
+/// unescapes the `&lt;unknown process&gt;` of some exports).
 fn is_unknown_image(image: Option<&str>) -> bool {
-    image.is_none_or(|i| UNKNOWN_IMAGES.iter().any(|u| i.eq_ignore_ascii_case(u)))
+    image.is_none_or(|i| i.eq_ignore_ascii_case(UNKNOWN_PROCESS))
 }
 
 /// The process an event belongs to, to fill in.
@@ -207,7 +204,7 @@ impl ProcessTree {
     }
 
     fn observe_create(&mut self, host_key: u64, time: Timestamp, pc: &dnshunt_core::ProcessCreate) {
-        let Some(guid) = pc.process.guid.filter(|g| g.0 != 0) else { return };
+        let Some(guid) = pc.process.guid.filter(|g| !g.is_nil()) else { return };
         let key = (host_key, guid);
         // A replayed or duplicated EID 1 keeps the earliest copy, whatever the arrival order.
         let indexed_pid = match self.nodes.get(&key) {
@@ -337,7 +334,7 @@ impl ProcessTree {
     /// was Sysmon's `<unknown process>`. A context without a GUID is left alone: that join needs
     /// the finding's time ([`ProcessTree::fill_finding`]).
     pub fn fill_context(&self, host: Option<&str>, ctx: &mut dnshunt_core::ProcessContext) {
-        let Some(guid) = ctx.guid.filter(|g| g.0 != 0) else { return };
+        let Some(guid) = ctx.guid.filter(|g| !g.is_nil()) else { return };
         let Some(node) = self.nodes.get(&(hash64(host.unwrap_or("")), guid)) else { return };
         let owned = |s: &Option<Arc<str>>| s.as_deref().map(str::to_owned);
         if is_unknown_image(ctx.image.as_deref()) && node.image.is_some() {
@@ -386,11 +383,8 @@ impl ProcessTree {
         }
         // The detector named the process before the join.
         if let Some(image) = ctx.image.as_deref().filter(|i| !is_unknown_image(Some(i))) {
-            let name = image_file_name(image);
-            for unknown in UNKNOWN_IMAGES {
-                if finding.explanation.contains(unknown) {
-                    finding.explanation = finding.explanation.replace(unknown, &name);
-                }
+            if finding.explanation.contains(UNKNOWN_PROCESS) {
+                finding.explanation = finding.explanation.replace(UNKNOWN_PROCESS, &image_file_name(image));
             }
         }
         finding.details.insert("process_joined_by".into(), "pid".into());
@@ -399,7 +393,7 @@ impl ProcessTree {
     /// True when an evidence event of the finding named no process and was joined by pid to the
     /// finding's process before detectors saw it.
     fn evidence_joined_by_pid(&self, finding: &Finding) -> bool {
-        let Some(guid) = finding.process.guid.filter(|g| g.0 != 0) else { return false };
+        let Some(guid) = finding.process.guid.filter(|g| !g.is_nil()) else { return false };
         finding.evidence.iter().any(|e| {
             let p = e.process();
             p.guid == Some(guid) && p.pid.is_some_and(|pid| self.unnamed.contains(&(hash64(host(e)), pid, e.time)))
@@ -412,23 +406,19 @@ impl ProcessTree {
     /// [filled](ProcessTree::fill_finding) is filled first.
     pub fn annotate(&self, finding: &mut Finding) {
         self.fill_finding(finding);
-        let Some(guid) = finding.process.guid.filter(|g| g.0 != 0) else { return };
+        let Some(guid) = finding.process.guid.filter(|g| !g.is_nil()) else { return };
         let chain = self.chain(finding.host.as_deref(), guid);
         if chain.is_empty() {
             return;
         }
-        let own = finding.process.image.as_deref().map(short_name).unwrap_or_else(|| "?".to_owned());
-        let mut names: Vec<String> = chain.iter().rev().map(|a| a.image.as_deref().map(short_name).unwrap_or_else(|| "?".to_owned())).collect();
+        let own = finding.process.image.as_deref().map_or("?", file_name_of).to_owned();
+        let mut names: Vec<String> = chain.iter().rev().map(|a| a.image.as_deref().map_or("?", file_name_of).to_owned()).collect();
         names.push(own);
         finding.details.insert("process_tree".into(), names.join(" → ").into());
         if let Ok(value) = serde_json::to_value(&chain) {
             finding.details.insert("process_chain".into(), value);
         }
     }
-}
-
-fn short_name(path: &str) -> String {
-    path.rsplit(['\\', '/']).next().unwrap_or(path).to_owned()
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use dnshunt_core::{image_file_name, Finding, Incident, IncidentProcess, Severity, StableHasher, TimelineEntry, Timestamp};
+use dnshunt_core::{file_name_of, image_file_name, Finding, Incident, IncidentProcess, Severity, StableHasher, TimelineEntry, Timestamp};
 use serde::Deserialize;
 
 /// Settings of incident building (`[incidents]` in the config file).
@@ -92,19 +92,9 @@ pub fn evidence_kind(f: &Finding) -> &'static str {
     }
 }
 
-/// The severity band of a 0–100 risk ([`Severity::for_score`]).
-pub fn severity_for_risk(risk: u8) -> Severity {
-    Severity::for_score(risk)
-}
-
-/// The same host whether named short or fully qualified, in any case.
-pub fn host_key(host: &str) -> String {
-    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    if h.parse::<std::net::IpAddr>().is_ok() {
-        return h;
-    }
-    h.split('.').next().unwrap_or("").to_owned()
-}
+/// The same host whether named short or fully qualified, in any case: the one notion of a host
+/// that prevalence uses too.
+pub use dnshunt_core::host_key;
 
 /// One ancestor or the process itself, as the anchor walk sees it.
 struct Link {
@@ -115,7 +105,7 @@ struct Link {
 
 fn chain_of(f: &Finding) -> Vec<Link> {
     let mut links = vec![Link {
-        guid: f.process.guid.filter(|g| g.0 != 0).map(|g| g.to_string()),
+        guid: f.process.guid.filter(|g| !g.is_nil()).map(|g| g.to_string()),
         image: f.process.image.clone(),
         command_line: f.process.command_line.clone(),
     }];
@@ -461,16 +451,17 @@ fn assemble(id: String, root: IncidentProcess, members: &[usize], findings: &[Fi
     let mut indicator_set: BTreeSet<String> = BTreeSet::new();
     let mut by_severity = [0u64; 5];
     let mut timeline = Vec::with_capacity(list.len());
+    let mut host_keys: BTreeSet<String> = BTreeSet::new();
     for f in &list {
         if let Some(h) = &f.host {
-            if !hosts.iter().any(|x| host_key(x) == host_key(h)) {
+            if host_keys.insert(host_key(h)) {
                 hosts.push(h.clone());
             }
         }
         if let Some(image) = &f.process.image {
-            let name = short(image);
-            if !processes.contains(&name) {
-                processes.push(name);
+            let name = file_name_of(image);
+            if !processes.iter().any(|p| p == name) {
+                processes.push(name.to_owned());
             }
         }
         detectors.insert(f.detector.clone());
@@ -479,17 +470,7 @@ fn assemble(id: String, root: IncidentProcess, members: &[usize], findings: &[Fi
             indicator_set.extend(indicators(f));
         }
         by_severity[f.severity as usize] += 1;
-        timeline.push(TimelineEntry {
-            time: f.time,
-            time_last: f.time_last,
-            finding_id: f.id.clone(),
-            detector: f.detector.clone(),
-            severity: f.severity,
-            score: f.score,
-            host: f.host.clone(),
-            process: f.process.image.as_deref().map(short),
-            explanation: f.explanation.clone(),
-        });
+        timeline.push(TimelineEntry::of(f));
     }
     let time = list.iter().map(|f| f.time).min().unwrap_or(Timestamp(0));
     let time_last = list.iter().map(|f| f.time_last).max().unwrap_or(time);
@@ -497,7 +478,7 @@ fn assemble(id: String, root: IncidentProcess, members: &[usize], findings: &[Fi
     Incident {
         id,
         risk,
-        severity: severity_for_risk(risk),
+        severity: Severity::for_score(risk),
         headline,
         risk_reasons,
         time,
@@ -514,19 +495,15 @@ fn assemble(id: String, root: IncidentProcess, members: &[usize], findings: &[Fi
     }
 }
 
-fn short(path: &str) -> String {
-    path.rsplit(['\\', '/']).next().unwrap_or(path).to_owned()
-}
-
 fn headline(root: &IncidentProcess, hosts: &[String], processes: &[String], findings: &[&Finding]) -> String {
     let where_ = match hosts {
         [] => "unknown host".to_owned(),
         [one] => host_short(one),
         [first, rest @ ..] => format!("{} and {} more host{}", host_short(first), rest.len(), if rest.len() == 1 { "" } else { "s" }),
     };
-    let root_name = root.image.as_deref().map(short);
-    let mut tree = root_name.clone().unwrap_or_else(|| "unknown process".into());
-    let others: Vec<&String> = processes.iter().filter(|p| Some(p.as_str()) != root_name.as_deref()).collect();
+    let root_name = root.image.as_deref().map(file_name_of);
+    let mut tree = root_name.unwrap_or("unknown process").to_owned();
+    let others: Vec<&String> = processes.iter().filter(|p| Some(p.as_str()) != root_name).collect();
     if !others.is_empty() {
         let shown: Vec<&str> = others.iter().take(3).map(|s| s.as_str()).collect();
         tree = format!("{tree} → {}", shown.join(", "));

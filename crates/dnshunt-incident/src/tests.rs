@@ -54,7 +54,7 @@ fn dns_finding(proc_: &P, minute: i64, detector: &str, name: &str, score: u8) ->
         })
     });
     with_chain(
-        Finding::from_event(detector, severity_for_risk(score), score, &e, &[name], format!("{detector} on {name}")),
+        Finding::from_event(detector, Severity::for_score(score), score, &e, &[name], format!("{detector} on {name}")),
         proc_,
     )
 }
@@ -70,7 +70,7 @@ fn net_finding(proc_: &P, minute: i64, detector: &str, ip: &str, port: u16, scor
         })
     });
     with_chain(
-        Finding::from_event(detector, severity_for_risk(score), score, &e, &[ip], format!("{detector} to {ip}")),
+        Finding::from_event(detector, Severity::for_score(score), score, &e, &[ip], format!("{detector} to {ip}")),
         proc_,
     )
 }

@@ -7,28 +7,9 @@ use std::net::IpAddr;
 
 use dnshunt_core::{parse_ip, DnsName};
 
-/// A host's key: lower case, the first label of a fully qualified name
-/// (`WS-ACCT-07.corp.example.com` → `ws-acct-07`), an IP address kept whole (in its canonical
-/// form, `::ffff:`-mapped IPv4 as IPv4); surrounding whitespace and trailing dots trimmed.
-/// Empty when nothing is left.
-///
-/// Sysmon's `Computer` is usually the FQDN, while shippers' `host.name` and analysts often use
-/// the short name; the first label is what both have in common.
-pub fn host_key(host: &str) -> String {
-    let trimmed = host.trim().trim_end_matches('.').trim_end();
-    if trimmed.is_empty() {
-        return String::new();
-    }
-    if let Some(ip) = parse_ip(trimmed) {
-        return ip.to_string();
-    }
-    let first = trimmed.split('.').next().unwrap_or(trimmed);
-    if first.is_ascii() {
-        first.to_ascii_lowercase()
-    } else {
-        first.to_lowercase()
-    }
-}
+/// A host's key (`WS-ACCT-07.corp.example.com` and `ws-acct-07` are one host): the core's one
+/// notion of the same host, shared with incidents.
+pub use dnshunt_core::host_key;
 
 /// An image path's key: lower case, `/` turned into `\`, surrounding whitespace trimmed, and the
 /// Win32 and NT namespace prefixes removed (`\\?\C:\x.exe` and `\??\C:\x.exe` → `c:\x.exe`;

@@ -169,20 +169,7 @@ fn incidents_are_listed_first_and_escaped() {
         attack: vec!["T1568.002".into()],
         indicators: Vec::new(),
         findings_by_severity: [0, 0, 0, 3, 0],
-        timeline: findings
-            .iter()
-            .map(|f| dnshunt_core::TimelineEntry {
-                time: f.time,
-                time_last: f.time_last,
-                finding_id: f.id.clone(),
-                detector: f.detector.clone(),
-                severity: f.severity,
-                score: f.score,
-                host: f.host.clone(),
-                process: Some("powershell.exe".into()),
-                explanation: f.explanation.clone(),
-            })
-            .collect(),
+        timeline: findings.iter().map(dnshunt_core::TimelineEntry::of).collect(),
     };
     let mut out = Vec::new();
     render_with_incidents(&mut out, &summary, &findings, std::slice::from_ref(&incidents), &ReportMeta::default()).unwrap();

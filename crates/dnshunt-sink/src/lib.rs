@@ -22,40 +22,33 @@ pub enum FindingFormat {
 }
 
 /// Writes findings in the chosen format.
-pub fn write_findings<W: Write>(out: &mut W, format: FindingFormat, findings: &[Finding], width: Option<u16>) -> io::Result<()> {
+pub fn write_findings<W: Write>(out: &mut W, format: FindingFormat, findings: &[&Finding], width: Option<u16>) -> io::Result<()> {
     match format {
-        FindingFormat::Jsonl => {
-            for f in findings {
-                serde_json::to_writer(&mut *out, f)?;
-                out.write_all(b"\n")?;
-            }
-            Ok(())
-        }
-        FindingFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, findings)?;
-            out.write_all(b"\n")
-        }
+        FindingFormat::Jsonl | FindingFormat::Json => write_json(out, format, findings),
         FindingFormat::Csv => write_csv(out, findings),
         FindingFormat::Table => write_table(out, findings, width),
     }
 }
 
+/// JSON lines (one object a line) or one pretty-printed array, for findings and incidents alike.
+fn write_json<W: Write, T: serde::Serialize>(out: &mut W, format: FindingFormat, items: &[&T]) -> io::Result<()> {
+    if format == FindingFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, items)?;
+        return out.write_all(b"\n");
+    }
+    for item in items {
+        serde_json::to_writer(&mut *out, item)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 /// Writes incidents in the chosen format: the table has one line per incident (severity, risk,
 /// first time, findings, headline), cut to `width` with an ellipsis rather than wrapped; the
 /// machine formats write the incident contract whole (with its timeline).
-pub fn write_incidents<W: Write>(out: &mut W, format: FindingFormat, incidents: &[Incident], width: Option<u16>) -> io::Result<()> {
+pub fn write_incidents<W: Write>(out: &mut W, format: FindingFormat, incidents: &[&Incident], width: Option<u16>) -> io::Result<()> {
     match format {
-        FindingFormat::Jsonl => {
-            for i in incidents {
-                serde_json::to_writer(&mut *out, i)?;
-                out.write_all(b"\n")?;
-            }
-            Ok(())
-        }
-        FindingFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, incidents)?;
-            out.write_all(b"\n")
-        }
+        FindingFormat::Jsonl | FindingFormat::Json => write_json(out, format, incidents),
         FindingFormat::Csv => write_incidents_csv(out, incidents),
         FindingFormat::Table => write_incident_lines(out, incidents, width),
     }
@@ -127,7 +120,7 @@ fn cut(text: &str, max: usize) -> String {
     s
 }
 
-fn write_incident_lines<W: Write>(out: &mut W, incidents: &[Incident], width: Option<u16>) -> io::Result<()> {
+fn write_incident_lines<W: Write>(out: &mut W, incidents: &[&Incident], width: Option<u16>) -> io::Result<()> {
     if incidents.is_empty() {
         return writeln!(out, "No incidents.");
     }
@@ -153,7 +146,7 @@ fn write_incident_lines<W: Write>(out: &mut W, incidents: &[Incident], width: Op
     Ok(())
 }
 
-fn write_incidents_csv<W: Write>(out: &mut W, incidents: &[Incident]) -> io::Result<()> {
+fn write_incidents_csv<W: Write>(out: &mut W, incidents: &[&Incident]) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
         "id",
@@ -210,7 +203,7 @@ fn severity_color(s: Severity) -> Color {
     }
 }
 
-fn write_table<W: Write>(out: &mut W, findings: &[Finding], width: Option<u16>) -> io::Result<()> {
+fn write_table<W: Write>(out: &mut W, findings: &[&Finding], width: Option<u16>) -> io::Result<()> {
     if findings.is_empty() {
         return writeln!(out, "No findings.");
     }
@@ -237,7 +230,7 @@ fn write_table<W: Write>(out: &mut W, findings: &[Finding], width: Option<u16>) 
     writeln!(out, "{table}")
 }
 
-fn write_csv<W: Write>(out: &mut W, findings: &[Finding]) -> io::Result<()> {
+fn write_csv<W: Write>(out: &mut W, findings: &[&Finding]) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
         "id",

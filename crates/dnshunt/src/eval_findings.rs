@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use dnshunt_core::{Incident, Severity};
+use dnshunt_core::Severity;
+use dnshunt_detect::indicators::IndicatorSet;
 use dnshunt_detect::registry::{self, DetectorInputs};
 use dnshunt_source::{Input, Message, ReadOptions};
 use serde::Serialize;
@@ -97,13 +98,10 @@ fn recordings(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn hunt_one(path: &Path, args: &EvalFindingsArgs, config: &crate::config::Config, blocklist_texts: &[(String, String)]) -> Result<(FileResult, Vec<Incident>)> {
-    let mut blocklist = dnshunt_detect::indicators::IndicatorSet::new();
-    for (name, text) in blocklist_texts {
-        blocklist.add_list(name, text);
-    }
+fn hunt_one(path: &Path, args: &EvalFindingsArgs, config: &crate::config::Config, blocklist: &IndicatorSet) -> Result<FileResult> {
+    // The lists are parsed once for all recordings; each hunt gets its own copy.
     let inputs = DetectorInputs {
-        blocklist,
+        blocklist: blocklist.clone(),
         ..DetectorInputs::default()
     };
     let detectors = registry::build(&config.detectors, inputs);
@@ -146,25 +144,20 @@ fn hunt_one(path: &Path, args: &EvalFindingsArgs, config: &crate::config::Config
     }
     result.medium_plus_incidents_per_10k = per_10k(medium_plus(&result.incidents), result.events);
     result.medium_plus_findings_per_10k = per_10k(medium_plus(&result.findings), result.events);
-    Ok((result, incidents))
+    Ok(result)
 }
 
 pub fn run(args: EvalFindingsArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let config = crate::config::load(args.config.as_deref())?;
-    let mut blocklist_texts = Vec::new();
-    for path in &args.blocklist {
-        let bytes = std::fs::read(path).with_context(|| format!("reading blocklist {}", path.display()))?;
-        blocklist_texts.push((path.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
-    }
+    let blocklist = crate::run::load_blocklists(&args.blocklist, true)?;
     let files = recordings(&args.paths)?;
     if files.is_empty() {
         bail!("no recordings (.evtx, .json, .jsonl, .ndjson, .xml, .gz, .zip) under the given paths");
     }
     let mut results = Vec::with_capacity(files.len());
     for path in &files {
-        let (result, _) = hunt_one(path, &args, &config, &blocklist_texts)?;
-        results.push(result);
+        results.push(hunt_one(path, &args, &config, &blocklist)?);
     }
     let mut total = FileResult {
         file: format!("total ({} recordings)", results.len()),

@@ -159,9 +159,9 @@ fn progress_bar(input: &InputArgs) -> Option<ProgressBar> {
     Some(pb)
 }
 
-fn load_blocklists(args: &HuntArgs, quiet: bool) -> Result<IndicatorSet> {
+pub(crate) fn load_blocklists(paths: &[std::path::PathBuf], quiet: bool) -> Result<IndicatorSet> {
     let mut set = IndicatorSet::new();
-    for path in &args.blocklist {
+    for path in paths {
         let text = std::fs::read(path).with_context(|| format!("reading blocklist {}", path.display()))?;
         let text = String::from_utf8_lossy(&text);
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -304,7 +304,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         geo: enrichment.geo.clone(),
         ages: enrichment.ages.clone(),
         rank: enrichment.rank.clone(),
-        blocklist: load_blocklists(&args, quiet)?,
+        blocklist: load_blocklists(&args.blocklist, quiet)?,
         doh_endpoints: load_doh_lists(&args)?,
         first_seen: first_seen_baseline,
     };
@@ -406,13 +406,10 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
             many => anyhow::bail!("--explain {wanted}: {} incidents start with it; give more of the id", many.len()),
         }
     } else if show_incidents {
-        let shown: Vec<dnshunt_core::Incident> = shown_incidents.into_iter().cloned().collect();
-        dnshunt_sink::write_incidents(&mut out, format, &shown, width).context("writing incidents")?;
-    } else if table_min > min_severity {
-        let shown: Vec<dnshunt_core::Finding> = findings.iter().filter(|f| f.severity >= table_min).cloned().collect();
-        dnshunt_sink::write_findings(&mut out, format, &shown, None).context("writing findings")?;
+        dnshunt_sink::write_incidents(&mut out, format, &shown_incidents, width).context("writing incidents")?;
     } else {
-        dnshunt_sink::write_findings(&mut out, format, &findings, None).context("writing findings")?;
+        let shown: Vec<&dnshunt_core::Finding> = findings.iter().filter(|f| f.severity >= table_min).collect();
+        dnshunt_sink::write_findings(&mut out, format, &shown, None).context("writing findings")?;
     }
     out.flush().context("writing findings")?;
     drop(out);

@@ -130,6 +130,21 @@ fn read_and_check(source: &str, expected: &[Expected]) -> (Vec<String>, ReadSumm
     (errors, read)
 }
 
+/// What the rows of a `| file | source | original | kept |` table say: each file gives exactly
+/// the `kept` counts (EID 1/3/5/22 of the file here).
+fn expected_kept(dir: &Path, rows: &[Vec<String>]) -> Vec<Expected> {
+    rows.iter()
+        .map(|row| {
+            assert_eq!(row.len(), 4, "{row:?}");
+            Expected {
+                path: dir.join(&row[0]),
+                counts: parse_counts(&row[3]),
+                all_ids: false,
+            }
+        })
+        .collect()
+}
+
 /// Files of `dir` (recursively) with one of `extensions`.
 fn event_files(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -157,16 +172,7 @@ fn security_datasets_counts_match_source_md() {
     let source = std::fs::read_to_string(dir.join("SOURCE.md")).unwrap();
     let rows = table_rows(&source);
     assert_eq!(rows.len(), 17, "rows of the security-datasets table");
-    let mut expected = Vec::new();
-    for row in &rows {
-        assert_eq!(row.len(), 4, "{row:?}");
-        // `kept` holds exactly the EID 1/3/22 of the file here.
-        expected.push(Expected {
-            path: dir.join(&row[0]),
-            counts: parse_counts(&row[3]),
-            all_ids: false,
-        });
-    }
+    let mut expected = expected_kept(&dir, &rows);
     // The untouched original archives: the ORIGINAL column counts every Sysmon id in them.
     for archive in event_files(&dir.join("original"), &[".zip"]) {
         let zip_name = archive.file_name().unwrap().to_string_lossy().into_owned();
@@ -206,17 +212,7 @@ fn security_datasets_more_counts_match_source_md() {
     let source = std::fs::read_to_string(dir.join("SOURCE.md")).unwrap();
     let rows = table_rows(&source);
     assert_eq!(rows.len(), 70, "rows of the security-datasets-more table");
-    let expected: Vec<Expected> = rows
-        .iter()
-        .map(|row| {
-            assert_eq!(row.len(), 4, "{row:?}");
-            Expected {
-                path: dir.join(&row[0]),
-                counts: parse_counts(&row[3]),
-                all_ids: false,
-            }
-        })
-        .collect();
+    let expected = expected_kept(&dir, &rows);
     let listed: Vec<&PathBuf> = expected.iter().map(|e| &e.path).collect();
     for file in event_files(&dir, &[".jsonl", ".json", ".zip", ".gz"]) {
         assert!(listed.contains(&&file), "{} is not in SOURCE.md", file.display());

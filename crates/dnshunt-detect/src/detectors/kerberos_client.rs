@@ -72,7 +72,7 @@ impl Detector for KerberosClient {
             return;
         }
         let path = event.process().image.as_deref().unwrap_or("");
-        let unknown = path.is_empty() || path.contains("unknown process") || path.contains("&lt;unknown");
+        let unknown = path.is_empty() || path == dnshunt_core::UNKNOWN_PROCESS;
         let folder = crate::stats::user_writable_folder(path);
         let (severity, score, why) = match (folder, unknown) {
             (Some(folder), _) => (Severity::High, 80, format!("; it runs from {folder}, where droppers put their tools")),

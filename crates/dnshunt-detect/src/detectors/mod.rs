@@ -34,9 +34,15 @@ pub(crate) fn who(event: &Event) -> String {
 /// processes), the pid and image, so two such processes do not share findings.
 pub(crate) fn guid_key(event: &Event) -> String {
     let p = event.process();
-    match p.guid {
-        Some(g) if g.0 != 0 => g.to_string(),
-        _ => format!("pid:{}|{}", p.pid.unwrap_or(0), p.image.as_deref().unwrap_or("").to_lowercase()),
+    process_key(p.guid, p.pid, p.image.as_deref())
+}
+
+/// The one key of "this process" for findings, aggregation and `related_lookup`: the GUID, or
+/// the pid and image when the GUID is missing or all zeros.
+pub(crate) fn process_key(guid: Option<dnshunt_core::Guid>, pid: Option<u32>, image: Option<&str>) -> String {
+    match guid {
+        Some(g) if !g.is_nil() => g.to_string(),
+        _ => format!("pid:{}|{}", pid.unwrap_or(0), image.unwrap_or("").to_lowercase()),
     }
 }
 

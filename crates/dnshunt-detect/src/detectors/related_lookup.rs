@@ -26,9 +26,11 @@
 //! `MAX_LOOKUPS` in all are kept, only of the programs above; past the overall cap, which
 //! domains are kept depends on read order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use dnshunt_core::{Event, Finding, Severity};
+use dnshunt_core::{image_file_name, Event, Finding, Guid, Severity, UNKNOWN_PROCESS};
+
+use crate::detectors::{guid_key, process_key, who};
 
 /// Lookups kept per registered domain (one per process).
 const MAX_PER_DOMAIN: usize = 8;
@@ -79,24 +81,14 @@ const IMPLICATING: [&str; 10] = [
 
 fn is_watched(event: &Event) -> bool {
     let p = event.process();
-    if p.guid.is_none_or(|g| g.0 == 0) {
+    if p.guid.is_none_or(Guid::is_nil) {
         return true;
     }
     let Some(image) = p.image.as_deref() else { return true };
-    let lower = image.to_ascii_lowercase();
-    if lower.contains("<unknown process>") || lower.contains("&lt;unknown process&gt;") {
+    if image == UNKNOWN_PROCESS {
         return true;
     }
-    let name = lower.rsplit(['\\', '/']).next().unwrap_or(&lower);
-    TOOLS.contains(&name) || crate::stats::user_writable_folder(image).is_some()
-}
-
-fn process_key(event: &Event) -> String {
-    let p = event.process();
-    match p.guid {
-        Some(g) if g.0 != 0 => g.to_string(),
-        _ => format!("pid:{}", p.pid.unwrap_or(0)),
-    }
+    TOOLS.contains(&image_file_name(image).as_str()) || crate::stats::user_writable_folder(image).is_some()
 }
 
 /// The lookups that may be pulled into an incident, and the step that does it.
@@ -118,7 +110,7 @@ impl RelatedLookups {
             return;
         }
         let host = event.host.clone().unwrap_or_default();
-        let key = process_key(event);
+        let key = guid_key(event);
         if let Some(list) = self.by_domain.get_mut(domain) {
             if let Some(slot) = list.iter_mut().find(|(h, k, _)| *h == host && *k == key) {
                 if event.time < slot.2.time {
@@ -174,27 +166,25 @@ impl RelatedLookups {
                 *slot = f;
             }
         }
+        // (domain, host, process) of every finding, once: those processes need no other.
+        let covered: HashSet<(&str, &str, String)> = findings
+            .iter()
+            .filter_map(|f| {
+                let domain = f.registered_domain.as_deref()?;
+                let key = process_key(f.process.guid, f.process.pid, f.process.image.as_deref());
+                Some((domain, f.host.as_deref().unwrap_or(""), key))
+            })
+            .collect();
         let mut out = Vec::new();
         let mut domains: Vec<&&str> = implicated.keys().collect();
         domains.sort();
         for domain in domains {
             let cause = implicated[*domain];
             for (host, key, event) in &self.by_domain[*domain] {
-                // Processes that already have a finding on this domain need no other.
-                let covered = findings.iter().any(|f| {
-                    f.registered_domain.as_deref() == Some(domain)
-                        && f.host.as_deref().unwrap_or("") == host
-                        && f.process
-                            .guid
-                            .filter(|g| g.0 != 0)
-                            .map(|g| g.to_string())
-                            .unwrap_or_else(|| format!("pid:{}", f.process.pid.unwrap_or(0)))
-                            == *key
-                });
-                if covered {
+                if covered.contains(&(*domain, host.as_str(), key.clone())) {
                     continue;
                 }
-                let who = event.process().image_name().unwrap_or_else(|| "unknown process".into());
+                let who = who(event);
                 let cause_who = cause
                     .process
                     .image
