@@ -17,8 +17,6 @@ pub mod summary;
 pub mod svg;
 pub mod timeline;
 
-mod sha256;
-
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -77,9 +75,9 @@ pub fn render_with_incidents(out: &mut impl Write, summary: &Summary, findings: 
     findings_section(&mut body, findings);
     body.push_str("</main>");
 
-    let hook_hash = sha256::base64(&sha256::sha256(HOOK_JS.as_bytes()));
-    let main_hash = sha256::base64(&sha256::sha256(REPORT_JS.as_bytes()));
-    let css_hash = sha256::base64(&sha256::sha256(CSS.as_bytes()));
+    let hook_hash = csp_hash(HOOK_JS);
+    let main_hash = csp_hash(REPORT_JS);
+    let css_hash = csp_hash(CSS);
     write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -533,3 +531,10 @@ pub fn now_text(now_ms: i64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The Content-Security-Policy hash of an inline script or style: base64 of its SHA-256.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine as _;
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+}

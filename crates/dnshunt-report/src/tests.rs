@@ -88,7 +88,7 @@ fn page_is_offline_and_its_scripts_are_pinned_by_hash() {
         let hits: Vec<&&str> = hits.iter().filter(|h| !h.contains("xmlns=\"http://www.w3.org/2000/svg\"")).collect();
         assert!(hits.is_empty(), "{needle}: {hits:?}");
     }
-    let csp = format!("'sha256-{}'", sha256::base64(&sha256::sha256(REPORT_JS.as_bytes())));
+    let csp = format!("'sha256-{}'", csp_hash(REPORT_JS));
     assert!(html.contains(&csp));
     assert!(html.contains(&format!("<script>{REPORT_JS}</script>")), "the hashed text is the script's exact text");
 }
@@ -183,4 +183,11 @@ fn incidents_are_listed_first_and_escaped() {
     }
     assert!(section.contains("&lt;script&gt;alert(1)&lt;/script&gt;.evil"));
     assert_eq!(section.matches("<tr><td>").count(), 3, "the timeline's three findings");
+}
+
+#[test]
+fn csp_hash_is_base64_of_sha256() {
+    // As `openssl dgst -sha256 -binary | base64` gives them.
+    assert_eq!(csp_hash(""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    assert_eq!(csp_hash("abc"), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
 }
