@@ -2,11 +2,13 @@
 
 pub mod elastic;
 pub mod sysmon_config;
+pub mod term;
 
 use std::io::{self, Write};
 
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
-use dnshunt_core::{image_file_name, Event, Finding, Incident, Severity};
+use dnshunt_core::{file_name_of, Event, Finding, Incident};
+
+pub use term::{ColorChoice, Paint, TableStyle};
 
 /// How findings are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,11 +24,11 @@ pub enum FindingFormat {
 }
 
 /// Writes findings in the chosen format.
-pub fn write_findings<W: Write>(out: &mut W, format: FindingFormat, findings: &[&Finding], width: Option<u16>) -> io::Result<()> {
+pub fn write_findings<W: Write>(out: &mut W, format: FindingFormat, findings: &[&Finding], style: TableStyle) -> io::Result<()> {
     match format {
         FindingFormat::Jsonl | FindingFormat::Json => write_json(out, format, findings),
         FindingFormat::Csv => write_csv(out, findings),
-        FindingFormat::Table => write_table(out, findings, width),
+        FindingFormat::Table => write_table(out, findings, style),
     }
 }
 
@@ -44,13 +46,13 @@ fn write_json<W: Write, T: serde::Serialize>(out: &mut W, format: FindingFormat,
 }
 
 /// Writes incidents in the chosen format: the table has one line per incident (severity, risk,
-/// first time, findings, headline), cut to `width` with an ellipsis rather than wrapped; the
+/// first time, findings, headline), cut to the width with an ellipsis rather than wrapped; the
 /// machine formats write the incident contract whole (with its timeline).
-pub fn write_incidents<W: Write>(out: &mut W, format: FindingFormat, incidents: &[&Incident], width: Option<u16>) -> io::Result<()> {
+pub fn write_incidents<W: Write>(out: &mut W, format: FindingFormat, incidents: &[&Incident], style: TableStyle) -> io::Result<()> {
     match format {
         FindingFormat::Jsonl | FindingFormat::Json => write_json(out, format, incidents),
         FindingFormat::Csv => write_incidents_csv(out, incidents),
-        FindingFormat::Table => write_incident_lines(out, incidents, width),
+        FindingFormat::Table => write_incident_lines(out, incidents, style),
     }
 }
 
@@ -110,38 +112,105 @@ pub fn write_incident_detail<W: Write>(out: &mut W, incident: &Incident, finding
     Ok(())
 }
 
-/// The text of a one-line cell cut to `max` characters, with an ellipsis when cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-    s.push('…');
-    s
+/// A time as the tables show it: `2024-03-12 09:31` (UTC, to the minute).
+fn table_time(t: dnshunt_core::Timestamp) -> String {
+    let text = t.to_string();
+    text.get(..16).unwrap_or(&text).replace('T', " ")
 }
 
-fn write_incident_lines<W: Write>(out: &mut W, incidents: &[&Incident], width: Option<u16>) -> io::Result<()> {
+/// A host as the tables show it: the first label of a name (`WS-ACCT-07`), an address whole.
+fn short_host(host: &str) -> &str {
+    if dnshunt_core::parse_ip(host).is_some() {
+        return host;
+    }
+    host.split('.').next().unwrap_or(host)
+}
+
+fn write_incident_lines<W: Write>(out: &mut W, incidents: &[&Incident], style: TableStyle) -> io::Result<()> {
     if incidents.is_empty() {
         return writeln!(out, "No incidents.");
     }
+    let paint = Paint::new(style.color);
     // severity(8) risk(4) time(16) findings(8) + gaps.
     let fixed = 8 + 1 + 4 + 2 + 16 + 2 + 8 + 2;
-    let headline_width = width.map(|w| (w as usize).saturating_sub(fixed).max(20));
-    writeln!(out, "{:<8} {:>4}  {:<16}  {:>8}  incident", "severity", "risk", "first (UTC)", "findings")?;
+    let headline_width = style.width.map(|w| (w as usize).saturating_sub(fixed).max(20));
+    let header = format!("{:<8} {:>4}  {:<16}  {:>8}  incident", "severity", "risk", "first (UTC)", "findings");
+    writeln!(out, "{}", paint.bold(&header))?;
     for i in incidents {
-        let time = i.time.to_string();
         let headline = match headline_width {
-            Some(w) => cut(&i.headline, w),
+            Some(w) => term::cut(&i.headline, w),
             None => i.headline.clone(),
         };
         writeln!(
             out,
-            "{:<8} {:>4}  {:<16}  {:>8}  {headline}",
-            i.severity.as_str(),
+            "{} {:>4}  {:<16}  {:>8}  {headline}",
+            paint.severity(i.severity, &format!("{:<8}", i.severity.as_str())),
             i.risk,
-            time.get(..16).unwrap_or(&time).replace('T', " "),
+            table_time(i.time),
             i.timeline.len()
         )?;
+    }
+    Ok(())
+}
+
+/// One line per finding, most severe first (then by score and time), a blank line between
+/// severities. Below 120 columns the host and detector columns give way to the explanation.
+fn write_table<W: Write>(out: &mut W, findings: &[&Finding], style: TableStyle) -> io::Result<()> {
+    if findings.is_empty() {
+        return writeln!(out, "No findings.");
+    }
+    let paint = Paint::new(style.color);
+    let wide = style.width.is_none_or(|w| w >= 120);
+    let (process_w, host_w, detector_w) = if wide { (20, 15, 18) } else { (14, 0, 0) };
+    let mut sorted: Vec<&Finding> = findings.to_vec();
+    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.score.cmp(&a.score)).then(a.time.cmp(&b.time)));
+    let mut header = format!("{:<8} {:>5}  {:<16}  ", "severity", "score", "time (UTC)");
+    if wide {
+        header.push_str(&format!("{:<host_w$}  ", "host"));
+    }
+    header.push_str(&format!("{:<process_w$}  ", "process"));
+    if wide {
+        header.push_str(&format!("{:<detector_w$}  ", "detector"));
+    }
+    let fixed = header.chars().count();
+    header.push_str("what");
+    writeln!(out, "{}", paint.bold(&header))?;
+    let what_w = style.width.map(|w| (w as usize).saturating_sub(fixed).max(20));
+    let mut previous = None;
+    for f in sorted {
+        if previous.is_some_and(|p| p != f.severity) {
+            writeln!(out)?;
+        }
+        previous = Some(f.severity);
+        let mut line = format!(
+            "{} {:>5}  {:<16}  ",
+            paint.severity(f.severity, &format!("{:<8}", f.severity.as_str())),
+            f.score,
+            table_time(f.time)
+        );
+        if wide {
+            line.push_str(&term::fit(f.host.as_deref().map(short_host).unwrap_or(""), host_w));
+            line.push_str("  ");
+        }
+        let process = f.process.image.as_deref().map(file_name_of).unwrap_or("");
+        line.push_str(&term::fit(process, process_w));
+        line.push_str("  ");
+        if wide {
+            line.push_str(&term::fit(&f.detector, detector_w));
+            line.push_str("  ");
+        }
+        let count = if f.count > 1 { format!(" (×{})", f.count) } else { String::new() };
+        // "rundll32.exe looked up …" says the process twice next to its column.
+        let explanation = match f.explanation.strip_prefix(process) {
+            Some(rest) if !process.is_empty() && rest.starts_with([' ', ',']) => rest.trim_start_matches([',', ' ']),
+            _ => &f.explanation,
+        };
+        let what = format!("{explanation}{count}");
+        match what_w {
+            Some(w) => line.push_str(&term::cut(&what, w)),
+            None => line.push_str(&what),
+        }
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
@@ -191,43 +260,6 @@ fn write_incidents_csv<W: Write>(out: &mut W, incidents: &[&Incident]) -> io::Re
 pub fn write_event<W: Write>(out: &mut W, event: &Event) -> io::Result<()> {
     serde_json::to_writer(&mut *out, event)?;
     out.write_all(b"\n")
-}
-
-fn severity_color(s: Severity) -> Color {
-    match s {
-        Severity::Critical => Color::Magenta,
-        Severity::High => Color::Red,
-        Severity::Medium => Color::Yellow,
-        Severity::Low => Color::Cyan,
-        Severity::Info => Color::Grey,
-    }
-}
-
-fn write_table<W: Write>(out: &mut W, findings: &[&Finding], width: Option<u16>) -> io::Result<()> {
-    if findings.is_empty() {
-        return writeln!(out, "No findings.");
-    }
-    let mut table = Table::new();
-    table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(w) = width {
-        table.set_width(w);
-    }
-    table.set_header(["time (UTC)", "severity", "score", "detector", "host", "process", "what"]);
-    for f in findings {
-        let time = f.time.to_string();
-        let process = f.process.image.as_deref().map(image_file_name).unwrap_or_default();
-        let count = if f.count > 1 { format!(" (×{})", f.count) } else { String::new() };
-        table.add_row(vec![
-            Cell::new(time[..19].replace('T', " ")),
-            Cell::new(f.severity).fg(severity_color(f.severity)),
-            Cell::new(f.score),
-            Cell::new(&f.detector),
-            Cell::new(f.host.as_deref().unwrap_or("")),
-            Cell::new(process),
-            Cell::new(format!("{}{count}", f.explanation)),
-        ]);
-    }
-    writeln!(out, "{table}")
 }
 
 fn write_csv<W: Write>(out: &mut W, findings: &[&Finding]) -> io::Result<()> {

@@ -10,6 +10,27 @@ use dnshunt_core::{Severity, Timestamp};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Colour in tables and the summary: `auto` colours a terminal unless `NO_COLOR` is set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ColorArg> for dnshunt_sink::ColorChoice {
+    fn from(c: ColorArg) -> Self {
+        match c {
+            ColorArg::Auto => dnshunt_sink::ColorChoice::Auto,
+            ColorArg::Always => dnshunt_sink::ColorChoice::Always,
+            ColorArg::Never => dnshunt_sink::ColorChoice::Never,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +116,10 @@ pub struct HuntArgs {
     /// Write the result to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Never page a long table on a terminal (the pager is `DNSHUNT_PAGER`, `PAGER` or `less`).
+    #[arg(long)]
+    pub no_pager: bool,
 
     /// Write the flat list of findings (each with its `incident_id`) instead of incidents.
     /// This is the default for `--format jsonl|json|csv`; the table shows incidents unless

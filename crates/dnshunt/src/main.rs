@@ -17,6 +17,7 @@ mod stats;
 mod summary;
 mod sysmon_config_cmd;
 mod train;
+mod ui;
 
 use std::io;
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    ui::set_color(cli.color.into());
     match run::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use dnshunt_detect::indicators::IndicatorSet;
 use dnshunt_detect::registry::{self, DetectorInputs};
+use dnshunt_detect::stats::counted;
 use dnshunt_detect::{Engine, EngineConfig};
 use dnshunt_sink::FindingFormat;
 use dnshunt_source::{Input, InputFormat, Message, ReadOptions, ReadReport};
@@ -55,8 +56,12 @@ pub(crate) fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Writ
 }
 
 /// Reads every input (files, or the cluster index pattern of `es`), handing each event to
-/// `on_event`; returns what reading saw.
-pub(crate) fn read_all(input: &InputArgs, es: Option<&crate::es::EsInput>, mut on_event: impl FnMut(&dnshunt_core::Event) -> Result<()>) -> Result<(ReadReport, Duration)> {
+/// `on_event`; returns what reading saw, how long it took, and the events' time span.
+pub(crate) fn read_all(
+    input: &InputArgs,
+    es: Option<&crate::es::EsInput>,
+    mut on_event: impl FnMut(&dnshunt_core::Event) -> Result<()>,
+) -> Result<(ReadReport, Duration, summary::Span)> {
     let started = Instant::now();
     let paths = checked_paths(input)?;
     let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
@@ -67,6 +72,7 @@ pub(crate) fn read_all(input: &InputArgs, es: Option<&crate::es::EsInput>, mut o
     let progress = progress_bar(input);
     let mut report = ReadReport::default();
     let mut bytes = 0u64;
+    let mut span = summary::Span::default();
     for msg in rx {
         match msg {
             Message::FileStart { id, name, format } => {
@@ -82,6 +88,7 @@ pub(crate) fn read_all(input: &InputArgs, es: Option<&crate::es::EsInput>, mut o
                 bytes: n,
             } => {
                 for event in &events {
+                    span.observe(event.time);
                     on_event(event)?;
                 }
                 report.totals.add(&counts);
@@ -115,7 +122,7 @@ pub(crate) fn read_all(input: &InputArgs, es: Option<&crate::es::EsInput>, mut o
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
-    Ok((report, started.elapsed()))
+    Ok((report, started.elapsed(), span))
 }
 
 /// The input paths, checked before reading starts: one that does not exist or cannot be opened
@@ -169,11 +176,11 @@ pub(crate) fn load_blocklists(paths: &[std::path::PathBuf], quiet: bool) -> Resu
         let parsed = set.add_list(&name, &text);
         if !quiet {
             eprintln!(
-                "dnshunt: blocklist {}: {} domains, {} addresses, {} networks, loaded in {:.3} s",
+                "dnshunt: blocklist {}: {}, {}, {} ({:.3} s)",
                 path.display(),
-                parsed.domains,
-                parsed.addresses,
-                parsed.networks,
+                counted(parsed.domains as u64, "domain", "domains"),
+                counted(parsed.addresses as u64, "address", "addresses"),
+                counted(parsed.networks as u64, "network", "networks"),
                 started.elapsed().as_secs_f64()
             );
             if parsed.rejected > 0 {
@@ -341,7 +348,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         File::create(path).with_context(|| format!("creating report {}", path.display()))?;
     }
     let mut report_summary = args.report.as_ref().map(|_| dnshunt_report::Summary::default());
-    let (report, elapsed) = read_all(&args.input, es_input.as_ref(), |event| {
+    let (report, elapsed, span) = read_all(&args.input, es_input.as_ref(), |event| {
         enrichment.before_event(event);
         analysis.observe(event);
         if let Some(s) = report_summary.as_mut() {
@@ -390,7 +397,14 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     }
 
     let show_incidents = args.incidents || (format == FindingFormat::Table && !args.findings);
-    let width = (format == FindingFormat::Table && stdout_tty).then(terminal_width);
+    let style = dnshunt_sink::TableStyle {
+        width: crate::ui::table_width(stdout_tty),
+        color: format == FindingFormat::Table && args.output.is_none() && crate::ui::paint_stdout().enabled(),
+    };
+    // A table for a terminal is built first, then paged when it is taller than the screen.
+    let paged = format == FindingFormat::Table && stdout_tty && args.explain.is_none();
+    let mut table = Vec::new();
+    let mut out: &mut dyn Write = if paged { &mut table } else { &mut *out };
     let shown_incidents: Vec<&dnshunt_core::Incident> = incidents.iter().filter(|i| i.severity >= table_min).collect();
     let incidents_hidden = incidents.len() - shown_incidents.len();
     if let Some(wanted) = &args.explain {
@@ -406,25 +420,29 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
             many => anyhow::bail!("--explain {wanted}: {} incidents start with it; give more of the id", many.len()),
         }
     } else if show_incidents {
-        dnshunt_sink::write_incidents(&mut out, format, &shown_incidents, width).context("writing incidents")?;
+        dnshunt_sink::write_incidents(&mut out, format, &shown_incidents, style).context("writing incidents")?;
     } else {
         let shown: Vec<&dnshunt_core::Finding> = findings.iter().filter(|f| f.severity >= table_min).collect();
-        dnshunt_sink::write_findings(&mut out, format, &shown, None).context("writing findings")?;
+        dnshunt_sink::write_findings(&mut out, format, &shown, style).context("writing findings")?;
     }
     out.flush().context("writing findings")?;
-    drop(out);
+    if paged {
+        crate::ui::page(&table, args.no_pager).context("writing findings")?;
+    }
     // Findings go to the cluster, and only then does the checkpoint advance.
     crate::es::after_findings(&args.es_out, &args.input.es, es_input.as_ref(), &findings, &incidents, quiet)?;
 
     if !quiet {
-        summary::print(&report, elapsed, Some((&detector_names, &findings, &engine_report)));
-        summary::print_incidents(&incidents, incidents_hidden, table_min);
-        if prevalence.findings_damped + prevalence.findings_raised > 0 {
-            eprintln!(
-                "  prevalence over {} hosts: {} findings damped as fleet-common, {} raised as rare",
-                prevalence.fleet_hosts, prevalence.findings_damped, prevalence.findings_raised
-            );
-        }
+        let hunt = summary::HuntSummary {
+            detectors: &detector_names,
+            findings: &findings,
+            engine: &engine_report,
+            incidents: &incidents,
+            incidents_hidden,
+            table_min,
+            prevalence: Some(prevalence),
+        };
+        summary::print(&report, elapsed, span, Some(&hunt));
         enrichment.report().print();
     }
     if let Some(path) = &args.input.summary_json {
@@ -444,21 +462,11 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     Ok(exit_code(&args.input, &report))
 }
 
-/// The terminal's width: `COLUMNS` when set, else what the terminal says, else 120.
-fn terminal_width() -> u16 {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .or_else(|| console::Term::stdout().size_checked().map(|(_, cols)| cols))
-        .filter(|&w| w >= 40)
-        .unwrap_or(120)
-}
-
 fn events(args: EventsArgs) -> Result<ExitCode> {
     let mut out = open_output(args.output.as_deref())?;
     let es_input = crate::es::EsInput::open(&args.input, crate::es::CheckpointChoice::Off)?;
     let mut enrichment = crate::enrich::Enrichment::load(&args.enrich, &crate::enrich::EnrichConfig::default(), None, args.input.quiet)?;
-    let (report, elapsed) = read_all(&args.input, es_input.as_ref(), |event| {
+    let (report, elapsed, span) = read_all(&args.input, es_input.as_ref(), |event| {
         if enrichment.is_empty() {
             return dnshunt_sink::write_event(&mut out, event).context("writing events");
         }
@@ -468,7 +476,7 @@ fn events(args: EventsArgs) -> Result<ExitCode> {
     out.flush().context("writing events")?;
     drop(out);
     if !args.input.quiet {
-        summary::print(&report, elapsed, None);
+        summary::print(&report, elapsed, span, None);
         enrichment.report().print();
     }
     if let Some(path) = &args.input.summary_json {

@@ -130,7 +130,7 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
     match args.input.es.es.clone() {
         Some(url) => pushdown(&url, &args.input, &mut stacks, &mut source)?,
         None => {
-            let (report, _) = crate::run::read_all(&args.input, None, |event| {
+            let (report, _, _) = crate::run::read_all(&args.input, None, |event| {
                 if let Some(stack) = stack.as_mut() {
                     stack.observe(event);
                 }

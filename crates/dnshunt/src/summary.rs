@@ -7,15 +7,22 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use std::time::Duration;
 
-use dnshunt_core::Finding;
+use dnshunt_core::{Finding, Incident, Severity, Timestamp};
+use dnshunt_detect::stats::counted;
 use dnshunt_detect::EngineReport;
+use dnshunt_report::group;
+use dnshunt_sink::Paint;
 use dnshunt_source::{ProblemKind, ReadReport};
 
 /// At most this many files are listed one by one.
 const MAX_FILES_LISTED: usize = 25;
 
-pub fn print(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[Finding], &EngineReport)>) {
-    eprint!("{}", render(report, elapsed, hunt));
+pub fn print(report: &ReadReport, elapsed: Duration, span: Span, hunt: Option<&HuntSummary>) {
+    let look = Look {
+        paint: crate::ui::paint_stderr(),
+        width: crate::ui::stderr_width(),
+    };
+    eprint!("{}", render(report, elapsed, span, hunt, look));
 }
 
 /// The summary as JSON: `{"read": ReadReport, "elapsed_seconds": f64, "findings_per_detector": {name: {"findings": n, "events": n}}, ...}`,
@@ -43,59 +50,192 @@ pub fn write_json(path: &Path, report: &ReadReport, elapsed: Duration, engine: O
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
-pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[Finding], &EngineReport)>) -> String {
+/// What a `hunt` adds to the summary.
+pub struct HuntSummary<'a> {
+    pub detectors: &'a [&'a str],
+    pub findings: &'a [Finding],
+    pub engine: &'a EngineReport,
+    pub incidents: &'a [Incident],
+    /// Incidents below `table_min` that the table left out.
+    pub incidents_hidden: usize,
+    pub table_min: Severity,
+    pub prevalence: Option<crate::run::PrevalenceSummary>,
+}
+
+/// The first and last event time of a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Span {
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+}
+
+impl Span {
+    pub fn observe(&mut self, t: Timestamp) {
+        self.first = Some(self.first.map_or(t, |f| f.min(t)));
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+    }
+}
+
+/// Rows of a top list shown in the summary.
+const TOP: usize = 5;
+/// The width of the summary's labels.
+const LABEL: usize = 11;
+
+/// How the summary is laid out: colours, and the width to wrap at (a terminal's).
+#[derive(Clone, Copy, Debug)]
+pub struct Look {
+    pub paint: Paint,
+    pub width: Option<usize>,
+}
+
+/// One labelled line: the label in bold, padded so every value starts in the same column; a
+/// value wider than the terminal wraps at spaces onto lines indented to that column.
+fn line(s: &mut String, look: Look, label: &str, value: &str) {
+    let _ = write!(s, "  {}{} ", look.paint.bold(label), " ".repeat(LABEL.saturating_sub(label.chars().count())));
+    let indent = LABEL + 3;
+    let Some(width) = look.width.filter(|w| *w > indent + 20) else {
+        let _ = writeln!(s, "{value}");
+        return;
+    };
+    // Lists (`a 5 · b 3`) break between items, other text between words.
+    let sep = if value.contains(" · ") { " · " } else { " " };
+    let mut column = indent;
+    for (i, word) in value.split(sep).enumerate() {
+        let n = dnshunt_sink::term::visible_width(word);
+        let sep_n = sep.chars().count();
+        if i > 0 && column + sep_n + n > width {
+            let _ = write!(s, "{}\n{:indent$}", sep.trim_end(), "");
+            column = indent;
+        } else if i > 0 {
+            s.push_str(sep);
+            column += sep_n;
+        }
+        s.push_str(word);
+        column += n;
+    }
+    s.push('\n');
+}
+
+/// `2024-03-12 08:51:20 – 10:39:36 UTC (1 h 48 min)`; the second date is left out when it is
+/// the first's.
+pub fn span_text(first: Timestamp, last: Timestamp) -> String {
+    let (a, b) = (first.to_string(), last.to_string());
+    let a = a.get(..19).unwrap_or(&a).replace('T', " ");
+    let b = b.get(..19).unwrap_or(&b).replace('T', " ");
+    let end = if a.get(..10) == b.get(..10) { b.get(11..).unwrap_or(&b) } else { &b };
+    format!("{a} – {end} UTC ({})", duration_text((last.0 - first.0).max(0) as u64 / 1000))
+}
+
+/// A duration as people say it: `42 s`, `1 h 48 min`, `3 d 4 h`, `2 y 17 d`.
+pub fn duration_text(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3_600 => format!("{m} min"),
+        3_600..86_400 => format!("{} h {m} min", secs / 3_600),
+        _ if d < 365 => format!("{d} d {h} h"),
+        _ => format!("{} y {} d", d / 365, d % 365),
+    }
+}
+
+/// `a 5 · b 3 · c 1`: the most frequent first (ties by name), at most `TOP`, then `+N more`.
+fn top(counts: BTreeMap<String, usize>) -> String {
+    let total = counts.len();
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut text = v.iter().take(TOP).map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(" · ");
+    if total > TOP {
+        let _ = write!(text, " · +{} more", total - TOP);
+    }
+    text
+}
+
+/// `3: 1 critical · 2 high`, coloured per severity.
+fn per_severity(paint: Paint, severities: impl Iterator<Item = Severity>) -> String {
+    let mut per = [0usize; 5];
+    let mut total = 0;
+    for s in severities {
+        per[s as usize] += 1;
+        total += 1;
+    }
+    let parts: Vec<String> = Severity::ALL
+        .iter()
+        .rev()
+        .filter(|s| per[**s as usize] > 0)
+        .map(|s| paint.severity(*s, &format!("{} {s}", per[*s as usize])))
+        .collect();
+    if parts.is_empty() {
+        total.to_string()
+    } else {
+        format!("{total}: {}", parts.join(" · "))
+    }
+}
+
+pub fn render(report: &ReadReport, elapsed: Duration, span: Span, hunt: Option<&HuntSummary>, look: Look) -> String {
+    let paint = look.paint;
     let t = &report.totals;
     let secs = elapsed.as_secs_f64().max(1e-6);
     let bytes: u64 = report.files.iter().map(|f| f.bytes).sum();
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "dnshunt: read {}, {:.1} MB, in {:.2} s: {} events (DnsQuery {} · ProcessCreate {} · NetworkConnect {} · ProcessTerminate {}), {} records/s",
-        dnshunt_detect::stats::counted(report.files.len() as u64, "file", "files"),
+        "{} read {}, {:.1} MB, in {:.2} s: {} events, {} records/s",
+        paint.bold("dnshunt:"),
+        counted(report.files.len() as u64, "file", "files"),
         bytes as f64 / 1e6,
         secs,
-        dnshunt_report::group(t.events()),
-        dnshunt_report::group(t.dns_query),
-        dnshunt_report::group(t.process_create),
-        dnshunt_report::group(t.network_connect),
-        dnshunt_report::group(t.process_terminate),
-        dnshunt_report::group((t.records() as f64 / secs) as u64),
+        group(t.events()),
+        group((t.records() as f64 / secs) as u64),
     );
+    line(
+        &mut s,
+        look,
+        "events",
+        &format!(
+            "DnsQuery {} · ProcessCreate {} · NetworkConnect {} · ProcessTerminate {}",
+            group(t.dns_query),
+            group(t.process_create),
+            group(t.network_connect),
+            group(t.process_terminate)
+        ),
+    );
+    if let (Some(first), Some(last)) = (span.first, span.last) {
+        line(&mut s, look, "time span", &span_text(first, last));
+    }
     if !report.ignored_files.is_empty() {
         let shown = report.ignored_files.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ");
         let more = report.ignored_files.len().saturating_sub(3);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        let _ = writeln!(
-            s,
-            "  ignored {} in directories that are not event data: {shown}{more}",
-            dnshunt_detect::stats::counted(report.ignored_files.len() as u64, "file", "files")
+        line(
+            &mut s,
+            look,
+            "ignored",
+            &format!("{} that are not event data: {shown}{more}", counted(report.ignored_files.len() as u64, "file", "files")),
         );
     }
     let other: u64 = t.other_sysmon.values().sum();
     if other + t.not_sysmon + t.filtered_out > 0 {
-        let ids = t
-            .other_sysmon
-            .iter()
-            .map(|(id, n)| format!("EID {id}: {}", dnshunt_report::group(*n)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let _ = writeln!(
-            s,
-            "  skipped: {} other Sysmon events{}, {} events of other channels, {} outside --since/--until",
-            dnshunt_report::group(other),
-            if ids.is_empty() { String::new() } else { format!(" ({ids})") },
-            dnshunt_report::group(t.not_sysmon),
-            dnshunt_report::group(t.filtered_out)
-        );
+        let ids = t.other_sysmon.iter().map(|(id, n)| format!("EID {id}: {}", group(*n))).collect::<Vec<_>>().join(", ");
+        let mut parts = Vec::new();
+        if other > 0 {
+            parts.push(format!("{} other Sysmon events ({ids})", group(other)));
+        }
+        if t.not_sysmon > 0 {
+            parts.push(format!("{} events of other channels", group(t.not_sysmon)));
+        }
+        if t.filtered_out > 0 {
+            parts.push(format!("{} outside --since/--until", group(t.filtered_out)));
+        }
+        line(&mut s, look, "skipped", &parts.join(", "));
     }
     if t.bad_records + t.warnings + report.file_errors > 0 {
-        let _ = writeln!(
-            s,
-            "  problems: {} bad records (skipped), {} field warnings (event kept), {} unreadable files",
-            dnshunt_report::group(t.bad_records),
-            dnshunt_report::group(t.warnings),
-            report.file_errors
+        let text = format!(
+            "{} (skipped), {} (event kept), {}",
+            counted(t.bad_records, "bad record", "bad records"),
+            counted(t.warnings, "field warning", "field warnings"),
+            counted(report.file_errors, "unreadable file", "unreadable files")
         );
+        line(&mut s, look, "problems", &paint.severity(Severity::Medium, &text));
         for kind in [ProblemKind::File, ProblemKind::BadRecord, ProblemKind::Warning] {
             for p in report.examples.iter().filter(|p| p.kind == kind) {
                 let label = match kind {
@@ -103,105 +243,120 @@ pub fn render(report: &ReadReport, elapsed: Duration, hunt: Option<(&[&str], &[F
                     ProblemKind::BadRecord => "bad record",
                     ProblemKind::Warning => "warning",
                 };
-                let _ = writeln!(s, "    {label}: {}: {}", p.origin, p.message);
+                line(&mut s, look, "", &format!("{label}: {}: {}", p.origin, p.message));
             }
         }
     }
     if report.files.len() > 1 {
-        let _ = writeln!(s, "  per file: events (dns/process/network/terminate) · other · bad");
+        line(&mut s, look, "per file", &paint.dim("events (dns/process/network/terminate) · other · bad"));
         for f in report.files.iter().take(MAX_FILES_LISTED) {
             let c = &f.counts;
             let other: u64 = c.other_sysmon.values().sum::<u64>() + c.not_sysmon;
-            match &f.error {
-                Some(e) => {
-                    let _ = writeln!(s, "    {} [{}]: unreadable: {e}", f.name, f.format);
-                }
-                None => {
-                    let _ = writeln!(
-                        s,
-                        "    {} [{}]: {} ({}/{}/{}/{}) · {} · {}",
-                        f.name,
-                        f.format,
-                        dnshunt_report::group(c.events()),
-                        c.dns_query,
-                        c.process_create,
-                        c.network_connect,
-                        c.process_terminate,
-                        dnshunt_report::group(other),
-                        c.bad_records
-                    );
-                }
-            }
+            let text = match &f.error {
+                Some(e) => format!("{} [{}]: unreadable: {e}", f.name, f.format),
+                None => format!(
+                    "{} [{}]: {} ({}/{}/{}/{}) · {} · {}",
+                    f.name,
+                    f.format,
+                    group(c.events()),
+                    c.dns_query,
+                    c.process_create,
+                    c.network_connect,
+                    c.process_terminate,
+                    group(other),
+                    c.bad_records
+                ),
+            };
+            line(&mut s, look, "", &text);
         }
         if report.files.len() > MAX_FILES_LISTED {
-            let _ = writeln!(s, "    … and {} more files", report.files.len() - MAX_FILES_LISTED);
+            line(&mut s, look, "", &format!("… and {} more files", report.files.len() - MAX_FILES_LISTED));
         }
     }
-    if let Some((detectors, findings, engine)) = hunt {
-        // Per severity, then the detectors that found something (the others are counted).
-        let per_severity: Vec<String> = dnshunt_core::Severity::ALL
-            .iter()
-            .rev()
-            .filter_map(|sev| {
-                let n = findings.iter().filter(|f| f.severity == *sev).count();
-                (n > 0).then(|| format!("{n} {sev}"))
-            })
-            .collect();
-        let mut quiet = 0;
-        let per: Vec<String> = detectors
-            .iter()
-            .filter_map(|d| {
-                let (n, events) = engine.findings_per_detector.get(*d).copied().unwrap_or((0, 0));
-                if n == 0 {
-                    quiet += 1;
-                    return None;
-                }
-                Some(format!("{d} {n} ({})", dnshunt_detect::stats::counted(events, "event", "events")))
-            })
-            .collect();
-        let severities = if per_severity.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", per_severity.join(" · "))
-        };
-        let _ = writeln!(s, "  findings: {}{severities}", findings.len());
-        if !per.is_empty() {
-            let _ = writeln!(s, "    by detector: {}; {quiet} other detectors found nothing", per.join(" · "));
-        }
-        if engine.below_min_severity > 0 {
-            let _ = writeln!(s, "  {} findings below --min-severity not shown", engine.below_min_severity);
-        }
-        let suppressed: u64 = engine.suppressed_per_detector.values().map(|(n, _)| n).sum();
-        if suppressed > 0 {
-            let per = engine.suppressed_per_detector.iter().map(|(d, (n, _))| format!("{d} {n}")).collect::<Vec<_>>().join(" · ");
-            let _ = writeln!(s, "  {suppressed} findings suppressed by the allowlist ({per})");
-        }
+    if let Some(h) = hunt {
+        hunt_lines(&mut s, h, look);
     }
     s
 }
 
-/// One line: incidents by severity, and how many were below `--min-severity`.
-pub fn print_incidents(incidents: &[dnshunt_core::Incident], hidden: usize, min: dnshunt_core::Severity) {
-    let mut per = [0usize; 5];
-    for i in incidents {
-        per[i.severity as usize] += 1;
+/// Incidents, findings per severity, the detectors that found something, and the hosts,
+/// processes and domains most findings are about.
+fn hunt_lines(s: &mut String, h: &HuntSummary, look: Look) {
+    let paint = look.paint;
+    let mut incidents = per_severity(paint, h.incidents.iter().map(|i| i.severity));
+    if h.incidents_hidden > 0 {
+        let _ = write!(incidents, " ({} below {} not shown; --min-severity info shows them)", h.incidents_hidden, h.table_min);
     }
-    let parts: Vec<String> = dnshunt_core::Severity::ALL
+    line(s, look, "incidents", &incidents);
+    let mut findings = per_severity(paint, h.findings.iter().map(|f| f.severity));
+    if h.engine.below_min_severity > 0 {
+        let _ = write!(findings, " ({} below --min-severity not shown)", h.engine.below_min_severity);
+    }
+    line(s, look, "findings", &findings);
+    if h.findings.is_empty() {
+        return;
+    }
+    let found: BTreeMap<String, usize> = h
+        .detectors
         .iter()
-        .rev()
-        .filter(|s| per[**s as usize] > 0)
-        .map(|s| format!("{} {s}", per[*s as usize]))
+        .filter_map(|d| {
+            let n = h.findings.iter().filter(|f| f.detector == *d).count();
+            (n > 0).then(|| ((*d).to_owned(), n))
+        })
         .collect();
-    let noun = if incidents.len() == 1 { "incident" } else { "incidents" };
-    let hidden = if hidden > 0 {
-        format!(" ({hidden} below {min} not shown; --min-severity info shows them)")
-    } else {
-        String::new()
-    };
-    if parts.is_empty() {
-        eprintln!("  {} {noun}{hidden}", incidents.len());
-    } else {
-        eprintln!("  {} {noun}: {}{hidden}", incidents.len(), parts.join(" · "));
+    let quiet = h.detectors.len() - found.len();
+    let mut detectors = top(found);
+    if quiet > 0 {
+        let _ = write!(detectors, " {}", paint.dim(&format!("({quiet} found nothing)")));
+    }
+    line(s, look, "detectors", &detectors);
+    let mut hosts = BTreeMap::new();
+    let mut processes = BTreeMap::new();
+    let mut domains = BTreeMap::new();
+    for f in h.findings {
+        if let Some(host) = &f.host {
+            *hosts.entry(host.clone()).or_insert(0) += 1;
+        }
+        if let Some(image) = &f.process.image {
+            *processes.entry(dnshunt_core::image_file_name(image)).or_insert(0) += 1;
+        }
+        if let Some(domain) = &f.registered_domain {
+            *domains.entry(domain.clone()).or_insert(0) += 1;
+        }
+    }
+    for (label, counts) in [("hosts", hosts), ("processes", processes), ("domains", domains)] {
+        if !counts.is_empty() {
+            line(s, look, label, &top(counts));
+        }
+    }
+    let suppressed: u64 = h.engine.suppressed_per_detector.values().map(|(n, _)| n).sum();
+    if suppressed > 0 {
+        let per = h
+            .engine
+            .suppressed_per_detector
+            .iter()
+            .map(|(d, (n, _))| format!("{d} {n}"))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        line(
+            s,
+            look,
+            "allowlist",
+            &format!("{} suppressed by the allowlist ({per})", counted(suppressed, "finding", "findings")),
+        );
+    }
+    if let Some(p) = h.prevalence.filter(|p| p.findings_damped + p.findings_raised > 0) {
+        line(
+            s,
+            look,
+            "prevalence",
+            &format!(
+                "over {}: {} damped as fleet-common, {} raised as rare",
+                counted(p.fleet_hosts, "host", "hosts"),
+                p.findings_damped,
+                p.findings_raised
+            ),
+        );
     }
 }
 

@@ -272,7 +272,7 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
     )
     .with_allowlist(dnshunt_detect::allowlist::Allowlist::new(&config.allowlist));
     let mut collector = Collector::default();
-    let (report, elapsed) = crate::run::read_all(&args.input, None, |event| {
+    let (report, elapsed, span) = crate::run::read_all(&args.input, None, |event| {
         engine.observe(event);
         collector.observe(event);
         Ok(())
@@ -322,7 +322,7 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
             excluded.len()
         );
         if report.has_problems() {
-            crate::summary::print(&report, elapsed, None);
+            crate::summary::print(&report, elapsed, span, None);
         }
     }
     Ok(ExitCode::SUCCESS)
