@@ -79,6 +79,19 @@ impl DnsName {
         self.registered_start.map(|i| &self.ascii[i as usize..])
     }
 
+    /// The name's domain as every count of dnshunt keys it (stats, prevalence, the report,
+    /// `sysmon-config`): the registered domain (eTLD+1), else the whole name when it has a dot
+    /// and is not an address (internal names such as `dc01.corp.local` have no public suffix);
+    /// `None` for single labels (`wpad`, `localhost`), addresses and empty names, which name no
+    /// domain.
+    pub fn domain_key(&self) -> Option<&str> {
+        if let Some(domain) = self.registered_domain() {
+            return Some(domain);
+        }
+        let name = self.as_str();
+        (name.contains('.') && name.parse::<std::net::IpAddr>().is_err()).then_some(name)
+    }
+
     /// The public suffix (`com`, `co.jp`), when the name ends in a known one.
     pub fn public_suffix(&self) -> Option<&str> {
         self.suffix_start.map(|i| &self.ascii[i as usize..])
@@ -152,6 +165,16 @@ mod tests {
         let name = DnsName::new("a.b.example.com");
         let parents: Vec<_> = name.self_and_parents().collect();
         assert_eq!(parents, ["a.b.example.com", "b.example.com", "example.com", "com"]);
+    }
+
+    #[test]
+    fn domain_keys_are_registered_domains_else_multi_label_names() {
+        let key = |n: &str| DnsName::new(n).domain_key().map(str::to_owned);
+        assert_eq!(key("WWW.Example.COM."), Some("example.com".into()));
+        assert_eq!(key("dc01.corp.local"), Some("dc01.corp.local".into()));
+        for none in ["wpad", "localhost", "MKT01", "10.1.2.3", "", "::1"] {
+            assert_eq!(key(none), None, "{none}");
+        }
     }
 
     #[test]

@@ -78,14 +78,9 @@ fn lower_into(text: &str, out: &mut String, map: impl Fn(char) -> Option<char>) 
     }
 }
 
-/// The domain key of a query: its registered domain (eTLD+1), else the whole name when it has
-/// a dot (internal names such as `dc01.corp.local` have no public suffix); `None` for single
-/// labels (`wpad`, `localhost`) and empty names, which say nothing about the outside world.
+/// The domain key of a query: the core's one notion ([`DnsName::domain_key`]).
 pub(crate) fn query_domain(name: &DnsName) -> Option<&str> {
-    match name.registered_domain() {
-        Some(domain) => Some(domain),
-        None => Some(name.as_str()).filter(|n| is_multi_label_name(n)),
-    }
+    name.domain_key()
 }
 
 /// A name with a dot that is not an address literal (lookups of `10.1.2.3` name no domain).

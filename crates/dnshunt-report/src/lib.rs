@@ -173,7 +173,7 @@ fn cards(out: &mut String, summary: &Summary, findings: &[Finding]) {
         format!("{}{}", group(summary.distinct_hosts() as u64), if summary.hosts_over_cap { "+" } else { "" }),
         "hosts",
     );
-    card(out, group(summary.domains.len() as u64 + summary.domains.trimmed), "registered domains");
+    card(out, group(summary.domains.len() as u64 + summary.domains.trimmed), "domains");
     let share = if c.dns_query > 0 { c.nxdomain as f64 * 100.0 / c.dns_query as f64 } else { 0.0 };
     card(out, format!("{share:.1}%"), "NXDOMAIN");
     for sev in Severity::ALL.iter().rev() {

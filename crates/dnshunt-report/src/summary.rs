@@ -318,7 +318,8 @@ impl Summary {
         self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
         self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
         let host = event.host.as_deref().unwrap_or("");
-        let host_key = hash_parts(&[host.as_bytes()]);
+        // One host whether named short or in full, as every count of dnshunt keys it.
+        let host_key = hash_parts(&[dnshunt_core::host_key(host).as_bytes()]);
         if self.host_keys.len() < self.config.max_hosts {
             self.host_keys.insert(host_key);
         } else if !self.host_keys.contains(&host_key) {
@@ -341,9 +342,11 @@ impl Summary {
                 let image_key = hash_lower(image_name);
                 self.processes
                     .hit(image_key, || if image.is_empty() { "(unknown)".to_owned() } else { image_file_name(image) }, bucket);
-                let domain = q.query.registered_domain().unwrap_or(q.query.as_str());
-                self.domains.hit(domain, host_key as u32, t, nx);
-                self.sample(hash_series(host, image_key, b'd', domain), t);
+                // Single-label names (`wpad`, `localhost`) are no domain.
+                if let Some(domain) = q.query.domain_key() {
+                    self.domains.hit(domain, host_key as u32, t, nx);
+                    self.sample(hash_series(host, image_key, b'd', domain), t);
+                }
             }
             EventKind::NetworkConnect(n) => {
                 self.counts.network_connect += 1;

@@ -45,8 +45,9 @@ pub enum Command {
     Eval(crate::eval::EvalArgs),
     /// Print every per-name score and match as one JSON line per name (`-` reads stdin).
     Score(crate::score::ScoreArgs),
-    /// Fleet-wide stack counts: per registered domain and per program, how many hosts and how
-    /// many DNS queries (rarest first); with `--es` the cluster computes them.
+    /// Fleet-wide stack counts: per domain, query name, program, host, answer type and status,
+    /// how many DNS queries and hosts (most common first, `--rare` least common first); with
+    /// `--es` the cluster computes them.
     Stats(crate::stats::StatsArgs),
     /// Propose a Sysmon `<DnsQuery onmatch="exclude">` rule group for high-volume benign
     /// domains seen in the events (never one with findings, a rare one, or one only unusual

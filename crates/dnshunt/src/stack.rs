@@ -1,4 +1,4 @@
-//! Stack counting over files: for each registered domain, query name, process image, host,
+//! Stack counting over files: for each domain (registered domain, else the multi-label name), query name, process image, host,
 //! answer record type and query status, how many DNS queries (EID 22) and when first and last
 //! seen; for domains also how many distinct hosts. The long-tail view: `dnshunt stats PATH...`
 //! prints the most common values, `--rare` the least common.
@@ -119,11 +119,18 @@ impl StackCounter {
     pub fn observe(&mut self, event: &Event) {
         let Some(q) = event.dns() else { return };
         self.dns_events += 1;
-        let host = event.host.as_deref().unwrap_or("-");
+        // The keys `hunt`'s prevalence, the report and `sysmon-config` count under: one host
+        // whether named short or in full, images case-insensitive, and no domain for
+        // single-label names (`wpad`, `localhost`).
+        let host = dnshunt_core::host_key(event.host.as_deref().unwrap_or(""));
+        let host = if host.is_empty() { "-" } else { host.as_str() };
         let time = event.time;
-        self.add(Dimension::RegisteredDomain, q.query.registered_domain().unwrap_or(q.query.as_str()), host, time);
+        if let Some(domain) = q.query.domain_key() {
+            self.add(Dimension::RegisteredDomain, domain, host, time);
+        }
         self.add(Dimension::QueryName, q.query.as_str(), host, time);
-        self.add(Dimension::Image, q.process.image.as_deref().unwrap_or("-"), host, time);
+        let image = q.process.image.as_deref().map(dnshunt_prevalence::image_key);
+        self.add(Dimension::Image, image.as_deref().unwrap_or("-"), host, time);
         self.add(Dimension::Host, host, host, time);
         // Each distinct type once; named only after de-duplicating the codes.
         let mut types: Vec<RecordType> = q.answers.iter().map(|a| a.rtype).collect();

@@ -28,6 +28,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use comfy_table::{presets, ContentArrangement, Table};
 use dnshunt_core::DnsName;
+use dnshunt_detect::stats::counted;
 use dnshunt_elastic::aggs::{CompositeSource, FieldCap};
 use dnshunt_source::elastic::{DOMAIN_FIELDS, HOST_FIELDS, PROCESS_FIELDS, REGISTERED_DOMAIN_FIELDS, TIMESTAMP_FIELD};
 use serde::Serialize;
@@ -40,7 +41,7 @@ pub struct StatsArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Rows per table, rarest first (0: all).
+    /// Rows per table (0: all).
     #[arg(long, default_value_t = 25)]
     pub top: usize,
 
@@ -52,8 +53,8 @@ pub struct StatsArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// With files: list the least common values first in the per-dimension stacks (registered
-    /// domain, query name, image, host, record type, status), instead of the most common.
+    /// List the least common values first (fewest hosts, then fewest queries) instead of the
+    /// most common.
     #[arg(long)]
     pub rare: bool,
 }
@@ -80,6 +81,16 @@ struct Stacks {
 }
 
 impl Stacks {
+    /// Distinct hosts that made DNS queries.
+    fn dns_hosts(&self) -> usize {
+        self.processes
+            .values()
+            .chain(self.domains.values())
+            .flat_map(|t| t.hosts.iter())
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
     fn add(map: &mut BTreeMap<String, Tally>, value: &str, host: &str, events: u64) {
         let tally = match map.get_mut(value) {
             Some(t) => t,
@@ -99,8 +110,9 @@ struct Row {
     events: u64,
 }
 
-/// Rarest first: fewest hosts, then fewest events, then by name.
-fn rows(map: &BTreeMap<String, Tally>, top: usize) -> Vec<Row> {
+/// Most common first (most hosts, then most events), or with `rare` rarest first (fewest
+/// hosts, then fewest events); ties by name, so the output is stable.
+fn rows(map: &BTreeMap<String, Tally>, top: usize, rare: bool) -> Vec<Row> {
     let mut rows: Vec<Row> = map
         .iter()
         .map(|(v, t)| Row {
@@ -109,16 +121,15 @@ fn rows(map: &BTreeMap<String, Tally>, top: usize) -> Vec<Row> {
             events: t.events,
         })
         .collect();
-    rows.sort_by(|a, b| (a.hosts, a.events, &a.value).cmp(&(b.hosts, b.events, &b.value)));
+    if rare {
+        rows.sort_by(|a, b| (a.hosts, a.events, &a.value).cmp(&(b.hosts, b.events, &b.value)));
+    } else {
+        rows.sort_by(|a, b| (b.hosts, b.events).cmp(&(a.hosts, a.events)).then_with(|| a.value.cmp(&b.value)));
+    }
     if top > 0 {
         rows.truncate(top);
     }
     rows
-}
-
-/// The domain key of a DNS query: its registered domain, else the whole (normalised) name.
-fn domain_key(name: &DnsName) -> &str {
-    name.registered_domain().unwrap_or(name.as_str())
 }
 
 pub fn run(args: StatsArgs) -> Result<ExitCode> {
@@ -127,6 +138,9 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
     let mut source = Map::new();
     // With files, also the per-dimension stacks (counts, first/last seen); see `stack.rs`.
     let mut stack = args.input.es.es.is_none().then(crate::stack::StackCounter::new);
+    let mut single_label = 0u64;
+    // Hosts of every event, as the report and `hunt`'s prevalence count them.
+    let mut all_hosts: BTreeSet<String> = BTreeSet::new();
     match args.input.es.es.clone() {
         Some(url) => pushdown(&url, &args.input, &mut stacks, &mut source)?,
         None => {
@@ -134,29 +148,43 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                 if let Some(stack) = stack.as_mut() {
                     stack.observe(event);
                 }
+                if let Some(host) = event.host.as_deref() {
+                    let key = dnshunt_core::host_key(host);
+                    if !key.is_empty() && !all_hosts.contains(&key) {
+                        all_hosts.insert(key);
+                    }
+                }
                 if let Some(q) = event.dns() {
-                    let host = event.host.as_deref().unwrap_or("");
-                    Stacks::add(&mut stacks.domains, domain_key(&q.query), host, 1);
+                    // One notion of host, domain and image with `hunt`'s prevalence, the report
+                    // and `sysmon-config`: single-label names (`wpad`) are not domains.
+                    let host = dnshunt_core::host_key(event.host.as_deref().unwrap_or(""));
+                    match q.query.domain_key() {
+                        Some(domain) => Stacks::add(&mut stacks.domains, domain, &host, 1),
+                        None => single_label += 1,
+                    }
                     if let Some(image) = &q.process.image {
-                        Stacks::add(&mut stacks.processes, image, host, 1);
+                        Stacks::add(&mut stacks.processes, &dnshunt_prevalence::image_key(image), &host, 1);
                     }
                 }
                 Ok(())
             })?;
             source.insert("mode".into(), json!("local"));
             source.insert("dns_events".into(), json!(report.totals.dns_query));
+            source.insert("dns_events_without_domain".into(), json!(single_label));
+            source.insert("hosts".into(), json!(all_hosts.len()));
         }
     }
     let elapsed = started.elapsed();
     source.insert("elapsed_seconds".into(), json!(elapsed.as_secs_f64()));
-    let domains = rows(&stacks.domains, args.top);
-    let processes = rows(&stacks.processes, args.top);
+    let domains = rows(&stacks.domains, args.top, args.rare);
+    let processes = rows(&stacks.processes, args.top, args.rare);
     let mut out = crate::run::open_output(args.output.as_deref())?;
     match args.format {
         StatsFormat::Json => {
             let mut doc = json!({
                 "source": source,
                 "distinct_domains": stacks.domains.len(),
+                "distinct_dns_hosts": stacks.dns_hosts(),
                 "distinct_processes": stacks.processes.len(),
                 "domains": domains,
                 "processes": processes,
@@ -199,10 +227,16 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
     if !args.input.quiet {
         let how = source.get("mode").and_then(Value::as_str).unwrap_or("");
         eprintln!(
-            "dnshunt: stats ({how}) in {:.2} s: {} registered domains, {} process images",
+            "dnshunt: stats ({how}) in {:.2} s: {}, {}, {}{}",
             elapsed.as_secs_f64(),
-            stacks.domains.len(),
-            stacks.processes.len()
+            counted(stacks.domains.len() as u64, "domain", "domains"),
+            counted(stacks.processes.len() as u64, "process image", "process images"),
+            counted(stacks.dns_hosts() as u64, "host", "hosts"),
+            if all_hosts.is_empty() {
+                " with DNS queries".to_owned()
+            } else {
+                format!(" with DNS queries ({} in all)", all_hosts.len())
+            },
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -282,7 +316,7 @@ fn aggregate(url: &str, input: &InputArgs, window: bool, stacks: &mut Stacks, so
         base.push(json!({ "range": { TIMESTAMP_FIELD: range } }));
     }
     let page = input.es.page_size.clamp(1, 10_000);
-    let (mut pages, mut buckets, mut documents) = (0u64, 0u64, 0u64);
+    let (mut pages, mut buckets, mut documents, mut without_domain) = (0u64, 0u64, 0u64, 0u64);
     let mut used: BTreeSet<String> = BTreeSet::new();
     let mut unusable: BTreeSet<String> = BTreeSet::new();
     let single = groups.len() == 1;
@@ -300,7 +334,7 @@ fn aggregate(url: &str, input: &InputArgs, window: bool, stacks: &mut Stacks, so
                 })
             })
             .collect();
-        let host_of = |keys: &Map<String, Value>| -> String { hosts.iter().find_map(|h| keys.get(&h.name).and_then(Value::as_str)).unwrap_or("").to_owned() };
+        let host_of = |keys: &Map<String, Value>| -> String { dnshunt_core::host_key(hosts.iter().find_map(|h| keys.get(&h.name).and_then(Value::as_str)).unwrap_or("")) };
         let targets: Vec<String> = if single {
             vec![index.to_owned()]
         } else {
@@ -333,9 +367,13 @@ fn aggregate(url: &str, input: &InputArgs, window: bool, stacks: &mut Stacks, so
                             if role == "domain" {
                                 documents += count;
                                 let name = reduce_name.then(|| DnsName::new(value));
-                                Stacks::add(&mut stacks.domains, name.as_ref().map_or(value, domain_key), &host, count);
+                                // The same keys as with files: single-label names are no domain.
+                                match name.as_ref().map_or(Some(value), DnsName::domain_key) {
+                                    Some(domain) => Stacks::add(&mut stacks.domains, domain, &host, count),
+                                    None => without_domain += count,
+                                }
                             } else {
-                                Stacks::add(&mut stacks.processes, value, &host, count);
+                                Stacks::add(&mut stacks.processes, &dnshunt_prevalence::image_key(value), &host, count);
                             }
                         })
                         .with_context(|| format!("aggregating {agg_field} of {index} at {}", client.url()))?;
@@ -352,6 +390,7 @@ fn aggregate(url: &str, input: &InputArgs, window: bool, stacks: &mut Stacks, so
     source.insert("index".into(), json!(index));
     source.insert("index_groups".into(), json!(groups.len()));
     source.insert("dns_events".into(), json!(documents));
+    source.insert("dns_events_without_domain".into(), json!(without_domain));
     source.insert("pages".into(), json!(pages));
     source.insert("buckets".into(), json!(buckets));
     source.insert("fields".into(), json!(used));
@@ -370,15 +409,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rarest_first() {
+    fn most_common_first_or_rarest_first() {
         let mut m = BTreeMap::new();
         Stacks::add(&mut m, "common.example", "a", 5);
         Stacks::add(&mut m, "common.example", "b", 5);
         Stacks::add(&mut m, "rare.example", "a", 9);
         Stacks::add(&mut m, "rarer.example", "a", 1);
-        let r = rows(&m, 0);
+        let r = rows(&m, 0, true);
         assert_eq!(r.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["rarer.example", "rare.example", "common.example"]);
         assert_eq!((r[2].hosts, r[2].events), (2, 10));
-        assert_eq!(rows(&m, 1).len(), 1);
+        assert_eq!(rows(&m, 1, true).len(), 1);
+        let r = rows(&m, 0, false);
+        assert_eq!(r.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["common.example", "rare.example", "rarer.example"]);
     }
 }

@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use dnshunt_core::{image_file_name, DnsName, Event, Finding, Severity};
 use dnshunt_detect::registry::{self, DetectorInputs};
+use dnshunt_detect::stats::counted;
 use dnshunt_detect::{Engine, EngineConfig};
 use dnshunt_sink::sysmon_config::{self, Exclusion};
 
@@ -140,7 +141,7 @@ impl Collector {
     pub fn observe(&mut self, event: &Event) {
         let Some(q) = event.dns() else { return };
         self.total += 1;
-        let Some(domain) = q.query.registered_domain() else {
+        let Some(domain) = q.query.domain_key() else {
             self.without_domain += 1;
             return;
         };
@@ -149,9 +150,9 @@ impl Collector {
             None => self.domains.entry(domain.to_owned()).or_default(),
         };
         tally.queries += 1;
-        let host = event.host.as_deref().unwrap_or("-");
-        if !tally.hosts.contains(host) {
-            tally.hosts.insert(host.to_owned());
+        let host = dnshunt_core::host_key(event.host.as_deref().unwrap_or(""));
+        if !tally.hosts.contains(&host) {
+            tally.hosts.insert(host);
         }
         match q.process.image.as_deref() {
             Some(image) if unusual_image(image) => {
@@ -175,8 +176,8 @@ pub fn vetoes(findings: &[Finding]) -> BTreeMap<String, BTreeSet<String>> {
             .registered_domain
             .as_deref()
             .into_iter()
-            .chain(name.as_ref().and_then(DnsName::registered_domain))
-            .chain(f.evidence.iter().filter_map(|e| e.dns()?.query.registered_domain()));
+            .chain(name.as_ref().and_then(DnsName::domain_key))
+            .chain(f.evidence.iter().filter_map(|e| e.dns()?.query.domain_key()));
         for d in domains {
             out.entry(d.to_owned()).or_default().insert(f.detector.clone());
         }
@@ -217,7 +218,7 @@ pub fn decide(collector: &Collector, vetoes: &BTreeMap<String, BTreeSet<String>>
             let kept_because = if let Some(detectors) = vetoes.get(domain) {
                 Some(format!("findings ({})", detectors.iter().cloned().collect::<Vec<_>>().join(", ")))
             } else if tally.hosts.len() < t.min_hosts {
-                Some(format!("rare: {} hosts (< {})", tally.hosts.len(), t.min_hosts))
+                Some(format!("rare: {} (< {})", counted(tally.hosts.len() as u64, "host", "hosts"), t.min_hosts))
             } else if tally.queries < t.min_queries {
                 Some(format!("rare: {} queries (< {})", tally.queries, t.min_queries))
             } else if tally.ordinary_queries == 0 {
@@ -300,7 +301,7 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
         let total = collector.total;
         let removed: u64 = excluded.iter().map(|e| e.queries).sum();
         eprintln!(
-            "dnshunt: sysmon-config: {} DNS query events, {} registrable domains ({} names without one) in {:.2} s; {} findings",
+            "dnshunt: sysmon-config: {} DNS query events, {} domains ({} lookups of single-label names or addresses) in {:.2} s; {} findings",
             total,
             collector.domains.len(),
             collector.without_domain,
@@ -310,8 +311,20 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
         eprintln!("dnshunt: domains with at least {:.2}% of the DNS events:", args.min_share * 100.0);
         for d in &decisions {
             match &d.kept_because {
-                None => eprintln!("  exclude {:<40} {:>10} queries {:>6.2}%  {} hosts", d.domain, d.queries, d.share * 100.0, d.hosts),
-                Some(why) => eprintln!("  keep    {:<40} {:>10} queries {:>6.2}%  {} hosts: {why}", d.domain, d.queries, d.share * 100.0, d.hosts),
+                None => eprintln!(
+                    "  exclude {:<40} {:>10} queries {:>6.2}%  {}",
+                    d.domain,
+                    d.queries,
+                    d.share * 100.0,
+                    counted(d.hosts as u64, "host", "hosts")
+                ),
+                Some(why) => eprintln!(
+                    "  keep    {:<40} {:>10} queries {:>6.2}%  {}: {why}",
+                    d.domain,
+                    d.queries,
+                    d.share * 100.0,
+                    counted(d.hosts as u64, "host", "hosts")
+                ),
             }
         }
         eprintln!(
@@ -376,7 +389,7 @@ mod tests {
         assert_eq!(verdict("windowsupdate.com"), Some(None));
         assert!(verdict("bad-cdn.net").unwrap().unwrap().starts_with("findings (beacon)"));
         assert!(verdict("scripted.org").unwrap().unwrap().starts_with("only unusual programs"));
-        assert!(verdict("office.com").unwrap().unwrap().starts_with("rare: 1 hosts"));
+        assert!(verdict("office.com").unwrap().unwrap().starts_with("rare: 1 host "));
         // Below the share threshold: not even considered.
         assert_eq!(verdict("rare.example"), None);
         assert!(unusual_image("C:\\Users\\bob\\Downloads\\setup.exe"));
