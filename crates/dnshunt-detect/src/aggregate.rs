@@ -25,7 +25,7 @@ use dnshunt_core::{Finding, Severity, StableHasher};
 use serde::Deserialize;
 
 /// Settings of the aggregation step (`[aggregate]` in the config file).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregateConfig {
     /// Example names (and domains) kept in an aggregated finding's `details` (default 5).

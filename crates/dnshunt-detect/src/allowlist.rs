@@ -20,7 +20,7 @@ use dnshunt_core::{image_file_name, Finding};
 use serde::Deserialize;
 
 /// A process + domain pair of the allowlist.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AllowPair {
     /// Image file name (`teams.exe`) or full path.
@@ -30,7 +30,7 @@ pub struct AllowPair {
 }
 
 /// The `[allowlist]` table of the config file.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AllowlistConfig {
     /// Domains whose look-ups (and their subdomains') never produce findings.

@@ -46,13 +46,22 @@ fn parse(path: &str, text: &str) -> Option<DetectorDoc> {
 
 /// `(field, type, doc)` of the first `pub struct ...Config` in the file.
 fn settings(text: &str) -> Vec<(String, String, String)> {
+    struct_fields(text, None)
+}
+
+/// `(field, type, doc)` of the public fields of `pub struct NAME` in a source file, or of its
+/// first `pub struct ...Config` when `name` is `None`; a field's doc is its `///` lines joined.
+pub fn struct_fields(text: &str, name: Option<&str>) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     let mut in_config = false;
     let mut doc: Vec<String> = Vec::new();
     for line in text.lines() {
         let t = line.trim();
         if !in_config {
-            in_config = t.starts_with("pub struct ") && t.ends_with("Config {");
+            in_config = match name {
+                Some(name) => t == format!("pub struct {name} {{"),
+                None => t.starts_with("pub struct ") && t.ends_with("Config {"),
+            };
             continue;
         }
         if t == "}" {

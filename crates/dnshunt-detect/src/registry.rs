@@ -30,7 +30,7 @@ use crate::detectors::young_domain::{YoungDomain, YoungDomainConfig};
 use crate::indicators::IndicatorSet;
 
 /// Settings of all detectors (`[detectors]` in the config file).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorsConfig {
     pub blocklist: BlocklistConfig,

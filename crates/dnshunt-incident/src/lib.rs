@@ -35,7 +35,7 @@ use dnshunt_core::{file_name_of, image_file_name, Finding, Incident, IncidentPro
 use serde::Deserialize;
 
 /// Settings of incident building (`[incidents]` in the config file).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IncidentConfig {
     /// Findings of one process tree more than this far apart start a new incident (default 24).

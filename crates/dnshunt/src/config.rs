@@ -7,7 +7,7 @@ use dnshunt_detect::registry::DetectorsConfig;
 use serde::Deserialize;
 
 /// The whole config file.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `[detectors.<name>]`: per-detector settings.
@@ -30,7 +30,7 @@ pub struct Config {
 }
 
 /// `[resolvers]`: `addresses = ["10.0.0.53", "fd00:53::/64"]`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResolversConfig {
     /// Addresses or networks (CIDR) of the sanctioned resolvers.
@@ -66,6 +66,116 @@ pub fn parse(text: &str) -> Result<Config> {
         }
     }
     Ok(config)
+}
+
+/// Where each table's settings are documented: `(table, source file, struct)`; a detector's
+/// table is documented by its own file's `...Config` struct.
+const DOCUMENTED: &[(&str, &str, &str)] = &[
+    ("detectors", "crates/dnshunt-detect/src/registry.rs", "DetectorsConfig"),
+    ("enrich", "crates/dnshunt/src/enrich.rs", "EnrichConfig"),
+    ("allowlist", "crates/dnshunt-detect/src/allowlist.rs", "AllowlistConfig"),
+    ("state", "crates/dnshunt/src/state.rs", "StateConfig"),
+    ("aggregate", "crates/dnshunt-detect/src/aggregate.rs", "AggregateConfig"),
+    ("incidents", "crates/dnshunt-incident/src/lib.rs", "IncidentConfig"),
+    ("prevalence", "crates/dnshunt-prevalence/src/config.rs", "PrevalenceConfig"),
+    ("resolvers", "crates/dnshunt/src/config.rs", "ResolversConfig"),
+];
+
+/// `dnshunt.example.toml`: every setting with its default, each with the doc comment of the
+/// field it sets. `read` gives the text of a source file (path relative to the workspace
+/// root); the defaults come from [`Config::default`], so the file cannot drift from the code.
+/// Settings without a default (unset options) are listed commented out.
+pub fn example_toml(read: &dyn Fn(&str) -> String) -> String {
+    use std::fmt::Write as _;
+    let defaults = toml::to_string_pretty(&Config::default()).expect("the config serialises");
+    let top = dnshunt_detect::docs::struct_fields(&read("crates/dnshunt/src/config.rs"), Some("Config"));
+    let fields_of = |table: &str| -> Vec<(String, String, String)> {
+        if let Some(detector) = table.strip_prefix("detectors.") {
+            if detector.contains('.') {
+                // A table inside a detector's (a map such as `record_type.types`).
+                return Vec::new();
+            }
+            return dnshunt_detect::docs::struct_fields(&read(&format!("crates/dnshunt-detect/src/detectors/{detector}.rs")), None);
+        }
+        DOCUMENTED
+            .iter()
+            .find(|(t, _, _)| *t == table)
+            .map(|(_, file, name)| dnshunt_detect::docs::struct_fields(&read(file), Some(name)))
+            .unwrap_or_default()
+    };
+    let comment = |out: &mut String, indent: &str, text: &str| {
+        let mut line = String::new();
+        for word in text.split_whitespace() {
+            if !line.is_empty() && line.len() + word.len() + indent.len() + 3 > 96 {
+                let _ = writeln!(out, "{indent}# {line}");
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            let _ = writeln!(out, "{indent}# {line}");
+        }
+    };
+    let mut out = String::from(
+        "# dnshunt configuration: every setting with its default.\n\
+         #\n\
+         # Generated from the code (`DNSHUNT_BLESS=1 cargo test -p dnshunt --bin dnshunt example_toml`);\n\
+         # a test fails when it is out of date. Copy what you change into your own file and pass it\n\
+         # with `dnshunt hunt --config FILE`: settings left out keep their defaults, and unknown\n\
+         # keys are errors. Detectors are described in docs/detectors.md.\n",
+    );
+    // Tables in order, with the keys each has in the defaults.
+    let mut table = String::new();
+    let mut fields: Vec<(String, String, String)> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let flush_unset = |out: &mut String, fields: &[(String, String, String)], seen: &[String]| {
+        for (field, ty, doc) in fields {
+            // Unset options, and tables of their own that are documented where they start.
+            if ty.starts_with("Option<") && !seen.contains(field) {
+                out.push('\n');
+                comment(out, "", doc);
+                let _ = writeln!(out, "# {field} = ...  (not set by default)");
+            }
+        }
+    };
+    for line in defaults.lines().filter(|l| !l.is_empty()) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            flush_unset(&mut out, &fields, &seen);
+            table = name.to_owned();
+            fields = fields_of(&table);
+            seen.clear();
+            out.push('\n');
+            let doc = match table.split_once('.') {
+                None => top.iter().find(|(f, _, _)| *f == table).map(|(_, _, d)| d.clone()),
+                Some(("detectors", detector)) if !detector.contains('.') => Some(format!("The {detector} detector (docs/detectors.md#{detector}).")),
+                Some((parent, key)) => {
+                    let (parent_table, key) = match key.rsplit_once('.') {
+                        Some((mid, last)) => (format!("{parent}.{mid}"), last),
+                        None => (parent.to_owned(), key),
+                    };
+                    fields_of(&parent_table).into_iter().find(|(f, _, _)| f == key).map(|(_, _, d)| d)
+                }
+            };
+            if let Some(doc) = doc.filter(|d| !d.is_empty()) {
+                comment(&mut out, "", &doc);
+            }
+            let _ = writeln!(out, "{line}");
+            continue;
+        }
+        if let Some((key, _)) = line.split_once(" = ").filter(|_| !line.starts_with(' ') && !line.starts_with(']')) {
+            let key = key.trim().trim_matches('"');
+            seen.push(key.to_owned());
+            if let Some((_, _, doc)) = fields.iter().find(|(f, _, _)| f == key).filter(|(_, _, d)| !d.is_empty()) {
+                comment(&mut out, "", doc);
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    flush_unset(&mut out, &fields, &seen);
+    out
 }
 
 #[cfg(test)]
@@ -108,5 +218,33 @@ mod tests {
         assert_eq!(c.detectors.lookalike.protected, ["corp.example"]);
         let err = parse("[allowlist]\ndomain = []\n").unwrap_err();
         assert!(format!("{err:#}").contains("domain"), "{err:#}");
+    }
+
+    /// The committed `dnshunt.example.toml` is what the code generates, and it loads back to the
+    /// defaults. `DNSHUNT_BLESS=1` rewrites it.
+    #[test]
+    fn example_toml_is_current_and_loads_as_the_defaults() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let generated = example_toml(&read);
+        let path = root.join("dnshunt.example.toml");
+        if std::env::var_os("DNSHUNT_BLESS").is_some() {
+            std::fs::write(&path, &generated).expect("write dnshunt.example.toml");
+        }
+        assert_eq!(parse(&generated).expect("the example parses"), parse("").expect("empty config"));
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "dnshunt.example.toml is stale: DNSHUNT_BLESS=1 cargo test -p dnshunt --bin dnshunt example_toml"
+        );
+        // Every documented top-level table and every detector with settings is in it.
+        for (table, _, _) in DOCUMENTED {
+            assert!(generated.contains(&format!("[{table}]")), "{table}");
+        }
+        for name in dnshunt_detect::registry::DETECTOR_NAMES {
+            let file = root.join(format!("crates/dnshunt-detect/src/detectors/{name}.rs"));
+            let has_settings = std::fs::read_to_string(file).is_ok_and(|t| !dnshunt_detect::docs::struct_fields(&t, None).is_empty());
+            assert_eq!(generated.contains(&format!("[detectors.{name}]")), has_settings, "{name}");
+        }
     }
 }

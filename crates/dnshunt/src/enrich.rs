@@ -55,7 +55,7 @@ pub struct EnrichArgs {
 }
 
 /// `[enrich]` in the config file. Flags add to (lists) or override (single values) it.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnrichConfig {
     /// Folder (or file) of MaxMind DB files.

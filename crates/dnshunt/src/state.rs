@@ -18,7 +18,7 @@ use dnshunt_state::{Entry, RecordReport, StateStore};
 use serde::Deserialize;
 
 /// `[state]` in the config file.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     /// Keep a state store at the default location (or `path`). Default false.

@@ -86,7 +86,7 @@ use serde::Deserialize;
 use crate::stats::{domain_of, host, image, is_local_only, keep_earliest, mad_sorted, median_sorted, quartiles_sorted};
 
 /// Settings of the `beacon` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BeaconConfig {
     /// Fewest distinct timestamps (whole seconds) a series needs. RITA's minimum is 4; DNS

@@ -24,7 +24,7 @@ use crate::indicators::IndicatorSet;
 
 /// Settings of the `blocklist` detector (the lists themselves are given by path on the command
 /// line or in the config and loaded by the binary).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlocklistConfig {
     /// Severity of a match on the query name or a CNAME target.

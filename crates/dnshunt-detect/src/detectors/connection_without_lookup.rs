@@ -66,7 +66,7 @@ use serde::Deserialize;
 use crate::stats::{hash64, host, image, is_local_only, is_public, keep_earliest, user_writable_folder, Network};
 
 /// Settings of the `connection_without_lookup` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectionWithoutLookupConfig {
     /// Lookups a program must have made on the host to count as one that resolves names. Default 5.

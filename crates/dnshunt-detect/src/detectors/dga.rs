@@ -34,7 +34,7 @@ use crate::stats::domain_of;
 
 /// Settings of the `dga` detector. Scores are in `[0, 1]`; a score of `s` is reached by about
 /// `10^(-5·s)` of popular domains (0.6 ≈ 1 in 1,000; 0.8 ≈ 1 in 10,000).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DgaConfig {
     /// Report a lookup when its registrable label scores at least this, after the NXDOMAIN

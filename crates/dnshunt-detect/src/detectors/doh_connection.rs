@@ -137,7 +137,7 @@ const DOH_ADDRESSES: &[&str] = &[
 ];
 
 /// Settings of the `doh_connection` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DohConnectionConfig {
     /// More DoH endpoint names (each also matches the names below it).

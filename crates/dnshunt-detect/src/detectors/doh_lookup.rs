@@ -27,7 +27,7 @@ use crate::detectors::{guid_key, who};
 const BUILTIN_ENDPOINTS: &str = include_str!("../../data/doh_endpoints.txt");
 
 /// Settings of the `doh_lookup` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DohLookupConfig {
     /// More DoH host names (each with its subdomains), in addition to the built-in list.

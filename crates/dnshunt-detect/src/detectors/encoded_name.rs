@@ -42,7 +42,7 @@ pub fn is_infrastructure(name: &DnsName) -> bool {
 }
 
 /// Settings of the `encoded_name` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncodedNameConfig {
     /// A label must be at least this long to count as hex, base32 or base64.

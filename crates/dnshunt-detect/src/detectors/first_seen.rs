@@ -35,7 +35,7 @@ use crate::stats::{host, image, keep_earliest};
 pub const FLEET: &str = "*";
 
 /// Settings of the `first_seen` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FirstSeenConfig {
     /// Report new registered domains. Default true.

@@ -30,7 +30,7 @@ use crate::detectors::who;
 use crate::stats::domain_of;
 
 /// Settings of the `geo` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GeoConfig {
     /// ISO country codes (`KP`, `IR`) whose addresses are flagged.

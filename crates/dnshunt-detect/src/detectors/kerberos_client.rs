@@ -24,7 +24,7 @@ use crate::detectors::{guid_key, who};
 use crate::stats::is_local_only;
 
 /// Settings of the `kerberos_client` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct KerberosClientConfig {
     /// Programs (lower-case image names) that may speak Kerberos themselves. Default:

@@ -38,7 +38,7 @@ use crate::detectors::{guid_key, who};
 const BUILTIN_BRANDS: &str = include_str!("../../data/protected_brands.txt");
 
 /// Settings of the `lookalike` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LookalikeConfig {
     /// Your own registrable domains (`corp.example`), protected in addition to the built-in

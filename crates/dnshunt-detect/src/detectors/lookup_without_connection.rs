@@ -36,7 +36,7 @@ use serde::Deserialize;
 use crate::stats::{domain_of, host, image, is_local_only, keep_earliest};
 
 /// Settings of the `lookup_without_connection` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LookupWithoutConnectionConfig {
     /// Window length in minutes. Default 60.

@@ -44,7 +44,7 @@ use crate::detectors::beacon::Beacon;
 use crate::stats::{hash64, host, image, median_mad_histogram, score_for};
 
 /// Settings of the `nxdomain_storm` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NxdomainStormConfig {
     /// Window length in minutes. Default 5.

@@ -44,7 +44,7 @@ use serde::Deserialize;
 use crate::stats::{domain_of, host, image, median_mad_histogram, median_sorted, robust_z};
 
 /// Settings of the `outlier` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutlierConfig {
     /// Robust z for name length. Default 6.

@@ -47,7 +47,7 @@ use crate::stats::pattern_score;
 const WINDOWS_BINARIES: &str = include_str!("../../data/windows_binaries.txt");
 
 /// Settings of the `process_context` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessContextConfig {
     /// More LOLBin image names (lower case, e.g. `mytool.exe`), judged at `lolbin_severity`.

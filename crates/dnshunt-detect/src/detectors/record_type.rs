@@ -23,7 +23,7 @@ use crate::detectors::{guid_key, who};
 use crate::stats::domain_of;
 
 /// Settings of the `record_type` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordTypeConfig {
     /// Record types to flag (mnemonics, e.g. `TXT`), each with the severity of its findings.

@@ -56,7 +56,7 @@ use serde::Deserialize;
 use crate::stats::{host, image, is_public, keep_earliest, keep_latest, user_writable_folder, Network};
 
 /// Settings of the `resolver_bypass` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResolverBypassConfig {
     /// This fleet's resolvers: addresses or CIDR networks (`10.0.0.53`, `10.20.0.0/24`,

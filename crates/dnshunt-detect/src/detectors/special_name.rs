@@ -33,7 +33,7 @@ use crate::detectors::{guid_key, who};
 use crate::stats::pattern_score;
 
 /// Settings of the `special_name` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpecialNameConfig {
     /// Severity of `.onion`, `.exit` and tor2web gateway look-ups.

@@ -48,7 +48,7 @@ use serde::Deserialize;
 use crate::stats::{entropy_bits_per_char, hash64, host, image, keep_earliest};
 
 /// Settings of the `tunnel_volume` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TunnelVolumeConfig {
     /// Window length in minutes. Default 60.

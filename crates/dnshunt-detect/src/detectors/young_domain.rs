@@ -27,7 +27,7 @@ use crate::detectors::geo::BROWSERS;
 use crate::detectors::who;
 
 /// Settings of the `young_domain` detector.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct YoungDomainConfig {
     /// A registrable domain younger than this many days at the time of the look-up is young.
