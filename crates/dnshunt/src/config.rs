@@ -68,8 +68,11 @@ pub fn parse(text: &str) -> Result<Config> {
     Ok(config)
 }
 
+// The generator of `dnshunt.example.toml` runs as a test (see `tests` below).
+
 /// Where each table's settings are documented: `(table, source file, struct)`; a detector's
 /// table is documented by its own file's `...Config` struct.
+#[cfg(test)]
 const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("detectors", "crates/dnshunt-detect/src/registry.rs", "DetectorsConfig"),
     ("enrich", "crates/dnshunt/src/enrich.rs", "EnrichConfig"),
@@ -85,7 +88,8 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
 /// field it sets. `read` gives the text of a source file (path relative to the workspace
 /// root); the defaults come from [`Config::default`], so the file cannot drift from the code.
 /// Settings without a default (unset options) are listed commented out.
-pub fn example_toml(read: &dyn Fn(&str) -> String) -> String {
+#[cfg(test)]
+fn example_toml(read: &dyn Fn(&str) -> String) -> String {
     use std::fmt::Write as _;
     let defaults = toml::to_string_pretty(&Config::default()).expect("the config serialises");
     let top = dnshunt_detect::docs::struct_fields(&read("crates/dnshunt/src/config.rs"), Some("Config"));
@@ -128,12 +132,11 @@ pub fn example_toml(read: &dyn Fn(&str) -> String) -> String {
          # keys are errors. Detectors are described in docs/detectors.md.\n",
     );
     // Tables in order, with the keys each has in the defaults.
-    let mut table = String::new();
     let mut fields: Vec<(String, String, String)> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     let flush_unset = |out: &mut String, fields: &[(String, String, String)], seen: &[String]| {
         for (field, ty, doc) in fields {
-            // Unset options, and tables of their own that are documented where they start.
+            // Unset options (serialised as nothing).
             if ty.starts_with("Option<") && !seen.contains(field) {
                 out.push('\n');
                 comment(out, "", doc);
@@ -144,8 +147,8 @@ pub fn example_toml(read: &dyn Fn(&str) -> String) -> String {
     for line in defaults.lines().filter(|l| !l.is_empty()) {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             flush_unset(&mut out, &fields, &seen);
-            table = name.to_owned();
-            fields = fields_of(&table);
+            let table = name;
+            fields = fields_of(table);
             seen.clear();
             out.push('\n');
             let doc = match table.split_once('.') {
