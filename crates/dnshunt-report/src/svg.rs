@@ -122,15 +122,23 @@ impl TimeAxis {
     fn ticks(&self, out: &mut String, y: f64) {
         let n_ticks = ((self.plot_w / 150.0) as usize).clamp(2, 7).min(self.n);
         let seconds = self.layout.width_ms < 60_000;
+        // Buckets of a day or more: dates only (with the year, so a span of years reads right).
+        let dates = self.layout.width_ms >= 86_400_000;
+        let span_ms = self.n as i64 * self.layout.width_ms;
         let mut last_day = String::new();
         for k in 0..n_ticks {
             let i = self.first + k * self.n / n_ticks.max(1);
             let t = self.layout.bucket_start(i);
             let label = fmt_time(t, seconds);
-            // The date only when it changes.
             let (day, clock) = label.split_at(10);
-            // The first tick shows the clock only: the page header has the dates.
-            let shown = if k == 0 || day == last_day { clock.trim().to_owned() } else { label.clone() };
+            let shown = if dates {
+                day.to_owned()
+            } else if day == last_day || (k == 0 && span_ms < 86_400_000) {
+                // The date only when it changes; within one day the page header has it.
+                clock.trim().to_owned()
+            } else {
+                label.clone()
+            };
             last_day = day.to_owned();
             let x = self.x(i);
             let _ = write!(out, r#"<line class="axis" x1="{x:.1}" x2="{x:.1}" y1="{y:.1}" y2="{:.1}"/>"#, y + 4.0);
@@ -273,28 +281,35 @@ pub fn share_line(frame: Frame, values: &[Option<f64>], color: &str, label: &str
         }
     }
     let base = TOP + plot_h;
-    if let (Some(first), Some(last)) = (points.first(), points.last()) {
+    // Buckets without queries have no share: the line stops there (a gap stays a gap, never a
+    // slope across empty months), and a lone bucket is a dot.
+    for run in points.chunk_by(|a, b| b.2 == a.2 + 1) {
+        let (first, last) = (run[0], run[run.len() - 1]);
+        if run.len() == 1 {
+            let _ = write!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="2.2" fill="{color}"/>"#, first.0, first.1);
+            continue;
+        }
         let mut d = format!("M{:.1} {base:.1}", first.0);
-        for p in &points {
+        for p in run {
             let _ = write!(d, " L{:.1} {:.1}", p.0, p.1);
         }
         let _ = write!(d, " L{:.1} {base:.1} Z", last.0);
         let _ = write!(out, r#"<path d="{d}" fill="{color}" fill-opacity="0.18"/>"#);
         let mut line = String::new();
-        for (k, p) in points.iter().enumerate() {
+        for (k, p) in run.iter().enumerate() {
             let _ = write!(line, "{}{:.1} {:.1}", if k == 0 { "M" } else { " L" }, p.0, p.1);
         }
         let _ = write!(out, r#"<path d="{line}" fill="none" stroke="{color}" stroke-width="1.6"/>"#);
-        for p in &points {
-            let _ = write!(
-                out,
-                r#"<rect x="{:.1}" y="{TOP}" width="{:.2}" height="{plot_h}" fill="transparent"><title>{}: {:.1}%</title></rect>"#,
-                p.0 - bw / 2.0,
-                bw,
-                esc(&axis.span_label(p.2)),
-                p.3 * 100.0
-            );
-        }
+    }
+    for p in &points {
+        let _ = write!(
+            out,
+            r#"<rect x="{:.1}" y="{TOP}" width="{:.2}" height="{plot_h}" fill="transparent"><title>{}: {:.1}%</title></rect>"#,
+            p.0 - bw / 2.0,
+            bw,
+            esc(&axis.span_label(p.2)),
+            p.3 * 100.0
+        );
     }
     let _ = write!(out, r#"<line class="axis" x1="{LEFT}" x2="{:.1}" y1="{base}" y2="{base}"/>"#, w - RIGHT);
     axis.ticks(&mut out, base);
@@ -364,6 +379,52 @@ mod tests {
     fn escapes_markup_and_quotes() {
         assert_eq!(esc(r#"<script>alert(1)</script>.evil"#), "&lt;script&gt;alert(1)&lt;/script&gt;.evil");
         assert_eq!(esc(r#""><img src=x onerror='a'>"#), "&quot;&gt;&lt;img src=x onerror=&#39;a&#39;&gt;");
+    }
+
+    fn frame(width_ms: i64, n: usize) -> Frame {
+        Frame {
+            width: 900.0,
+            layout: Layout {
+                start_ms: 1_704_067_200_000, // 2024-01-01
+                width_ms,
+            },
+            range: (0, n - 1),
+        }
+    }
+
+    #[test]
+    fn share_line_breaks_at_gaps() {
+        // Two weeks with queries, months without, one lone day, then a run again.
+        let mut values = vec![None; 40];
+        for v in values.iter_mut().take(14) {
+            *v = Some(0.1);
+        }
+        values[25] = Some(0.5);
+        for v in values.iter_mut().skip(30) {
+            *v = Some(0.2);
+        }
+        let svg = share_line(frame(86_400_000, 40), &values, "#000", "NXDOMAIN share");
+        assert_eq!(svg.matches(r##"fill="none" stroke="#000""##).count(), 2, "two runs, two lines: {svg}");
+        assert_eq!(svg.matches("<circle").count(), 1, "the lone day is a dot");
+        assert_eq!(svg.matches("<title>").count(), 25, "every bucket with a share has its tooltip");
+    }
+
+    #[test]
+    fn long_spans_label_dates_with_the_year() {
+        // 240 buckets of 8 days: four years.
+        let svg = share_line(frame(8 * 86_400_000, 240), &[Some(0.1); 240], "#000", "x");
+        let labels: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+            .filter(|l| l.starts_with("20"))
+            .collect();
+        assert!(labels.len() >= 2, "{labels:?}");
+        assert!(labels.iter().all(|l| l.len() == 10 && l.as_bytes()[4] == b'-'), "dates with the year: {labels:?}");
+        assert!(labels.iter().any(|l| l.starts_with("2026") || l.starts_with("2025")), "{labels:?}");
+        // Within one day the first tick is a clock time.
+        let svg = share_line(frame(60_000, 120), &[Some(0.1); 120], "#000", "x");
+        assert!(svg.contains(">00:00<"), "{svg}");
     }
 
     #[test]
