@@ -341,10 +341,7 @@ fn domains(out: &mut String, summary: &Summary) {
     out.push_str("<div class=\"two\">");
     let top = table.top(TOP_DOMAINS);
     let max = top.first().map_or(1, |d| d.count.max(1));
-    for (title, rows, bars) in [
-        ("Most queried registered domains", top, true),
-        ("Rarest registered domains", table.rarest(TOP_DOMAINS), false),
-    ] {
+    for (title, rows, bars) in [("Most queried domains", top, true), ("Rarest domains", table.rarest(TOP_DOMAINS), false)] {
         let _ = write!(
             out,
             "<section><h2>{title}</h2><table><thead><tr><th>Domain</th><th class=\"num\">Queries</th><th class=\"num\">Hosts</th><th class=\"num\">NXDOMAIN</th><th>First seen</th><th>Last seen</th></tr></thead><tbody>"

@@ -394,64 +394,22 @@ struct Image {
     rgb: Vec<u8>,
 }
 
-/// Enough PNG for Chromium's screenshots: 8-bit RGB or RGBA, not interlaced.
+/// Chromium's screenshot as 8-bit RGB, decoded by the `png` crate.
 fn decode_png(bytes: &[u8]) -> Image {
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    let (mut pos, mut idat) = (8, Vec::new());
-    let (mut width, mut height, mut channels) = (0usize, 0usize, 0usize);
-    while pos + 8 <= bytes.len() {
-        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        let kind = &bytes[pos + 4..pos + 8];
-        let data = &bytes[pos + 8..pos + 8 + len];
-        match kind {
-            b"IHDR" => {
-                width = u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
-                height = u32::from_be_bytes(data[4..8].try_into().unwrap()) as usize;
-                assert_eq!((data[8], data[12]), (8, 0), "8-bit, not interlaced");
-                channels = match data[9] {
-                    2 => 3,
-                    6 => 4,
-                    t => panic!("colour type {t}"),
-                };
-            }
-            b"IDAT" => idat.extend_from_slice(data),
-            b"IEND" => break,
-            _ => {}
-        }
-        pos += 12 + len;
+    let mut decoder = png::Decoder::new(bytes);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0u8; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).expect("one frame");
+    let channels = match info.color_type {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => panic!("colour type {other:?}"),
+    };
+    let rgb = pixels[..info.buffer_size()].chunks_exact(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    Image {
+        width: info.width as usize,
+        height: info.height as usize,
+        rgb,
     }
-    let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(&idat[..]).read_to_end(&mut raw).unwrap();
-    let stride = width * channels;
-    let mut pixels = vec![0u8; stride * height];
-    for y in 0..height {
-        let line = &raw[y * (stride + 1)..(y + 1) * (stride + 1)];
-        let (filter, src) = (line[0], &line[1..]);
-        for x in 0..stride {
-            let a = if x >= channels { pixels[y * stride + x - channels] as i32 } else { 0 };
-            let b = if y > 0 { pixels[(y - 1) * stride + x] as i32 } else { 0 };
-            let c = if x >= channels && y > 0 { pixels[(y - 1) * stride + x - channels] as i32 } else { 0 };
-            let predicted = match filter {
-                0 => 0,
-                1 => a,
-                2 => b,
-                3 => (a + b) / 2,
-                4 => {
-                    let p = a + b - c;
-                    let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
-                    if pa <= pb && pa <= pc {
-                        a
-                    } else if pb <= pc {
-                        b
-                    } else {
-                        c
-                    }
-                }
-                f => panic!("filter {f}"),
-            };
-            pixels[y * stride + x] = (src[x] as i32 + predicted) as u8;
-        }
-    }
-    let rgb = pixels.chunks_exact(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
-    Image { width, height, rgb }
 }
