@@ -175,13 +175,15 @@ pub(crate) fn load_blocklists(paths: &[std::path::PathBuf], quiet: bool) -> Resu
         let started = Instant::now();
         let parsed = set.add_list(&name, &text);
         if !quiet {
+            // How long loading took only when it is worth knowing (large feeds).
+            let secs = started.elapsed().as_secs_f64();
             eprintln!(
-                "dnshunt: blocklist {}: {}, {}, {} ({:.3} s)",
+                "dnshunt: blocklist {}: {}, {}, {}{}",
                 path.display(),
                 counted(parsed.domains as u64, "domain", "domains"),
                 counted(parsed.addresses as u64, "address", "addresses"),
                 counted(parsed.networks as u64, "network", "networks"),
-                started.elapsed().as_secs_f64()
+                if secs >= 0.1 { format!(", loaded in {secs:.1} s") } else { String::new() }
             );
             if parsed.rejected > 0 {
                 eprintln!(

@@ -135,3 +135,67 @@ fn summary_is_short_aligned_and_names_the_top_hosts_processes_and_domains() {
     // "1 address", not "1 addresses".
     assert!(stderr.contains("4 domains, 1 address, 1 network"), "{stderr}");
 }
+
+/// What a real terminal shows (tmux at `cols` columns, `capture-pane -e` keeps the colours):
+/// stdout and stderr of `hunt` on the example, with `env` set.
+fn in_tmux(cols: u16, env: &str) -> Option<String> {
+    let have_tmux = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !have_tmux {
+        assert!(std::env::var_os("CI").is_none(), "tmux is needed for the terminal test (CI is set)");
+        println!("skipped: tmux not found");
+        return None;
+    }
+    let socket = format!("dnshunt-test-{}-{cols}-{}", std::process::id(), env.len());
+    let tmux = |args: &[&str]| Command::new("tmux").arg("-L").arg(&socket).args(args).output().expect("tmux runs");
+    let bin = env!("CARGO_BIN_EXE_dnshunt");
+    let example = example("incident");
+    let script = format!(
+        "cd '{}' && env -u COLUMNS {env} '{bin}' hunt . --blocklist blocklist.txt; echo \"[exit $?]\"; sleep 30",
+        example.display()
+    );
+    let (c, r) = (cols.to_string(), "60".to_owned());
+    let started = tmux(&["-f", "/dev/null", "new-session", "-d", "-x", &c, "-y", &r, &script]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let mut screen = String::new();
+    for _ in 0..200 {
+        screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-e"]).stdout).into_owned();
+        if screen.contains("[exit ") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    tmux(&["kill-server"]);
+    assert!(screen.contains("[exit 0]"), "{screen}");
+    Some(screen)
+}
+
+#[test]
+fn a_real_terminal_gets_colour_and_one_line_per_incident() {
+    for cols in [80u16, 160] {
+        let Some(screen) = in_tmux(cols, "") else { return };
+        assert!(screen.contains('\u{1b}'), "{cols} columns: colour on a terminal:\n{screen}");
+        let rows: Vec<&str> = screen.lines().filter(|l| severity_rank(&strip(l)).is_some()).collect();
+        assert_eq!(rows.len(), 3, "{cols} columns, one line per incident (nothing wrapped):\n{screen}");
+        assert!(rows.iter().all(|l| visible_width(l) <= cols as usize), "{screen}");
+        let Some(plain) = in_tmux(cols, "NO_COLOR=1") else { return };
+        assert!(!plain.contains('\u{1b}'), "{cols} columns: NO_COLOR:\n{plain}");
+    }
+}
+
+/// A line with its colour codes taken out.
+fn strip(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) && c != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
