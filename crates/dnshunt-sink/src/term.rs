@@ -103,24 +103,27 @@ pub fn fit(text: &str, max: usize) -> String {
     s
 }
 
-/// The number of characters a line shows, ANSI colour sequences left out (for tests and
-/// alignment of painted text).
-pub fn visible_width(line: &str) -> usize {
-    let mut n = 0;
+/// A line with its ANSI colour sequences (`ESC [ … final-byte`) taken out.
+pub fn strip_colour(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-byte (0x40..=0x7e).
             for c in chars.by_ref() {
                 if ('@'..='~').contains(&c) && c != '[' {
                     break;
                 }
             }
         } else {
-            n += 1;
+            out.push(c);
         }
     }
-    n
+    out
+}
+
+/// The number of characters a line shows, colour sequences left out (for alignment and tests).
+pub fn visible_width(line: &str) -> usize {
+    strip_colour(line).chars().count()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use common::example;
-use dnshunt_sink::term::visible_width;
+use dnshunt_sink::term::{strip_colour as strip, visible_width};
 
 /// `dnshunt hunt` on the shipped example with `env` set, stdout and stderr captured (a pipe, so
 /// the program sees no terminal).
@@ -180,22 +180,4 @@ fn a_real_terminal_gets_colour_and_one_line_per_incident() {
         let Some(plain) = in_tmux(cols, "NO_COLOR=1") else { return };
         assert!(!plain.contains('\u{1b}'), "{cols} columns: NO_COLOR:\n{plain}");
     }
-}
-
-/// A line with its colour codes taken out.
-fn strip(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) && c != '[' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
