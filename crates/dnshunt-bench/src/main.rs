@@ -4,6 +4,9 @@
 //! - `gen SRC OUT MB`: writes `OUT` by repeating the JSON lines of `SRC` until it holds `MB`
 //!   megabytes, renaming the host of each copy (`…-r<n>`, 50 hosts in turn).
 //! - `json FILE [threads]`: a bare `serde_json::Value` parse of every line; prints lines/s, MB/s.
+//! - `names N OUT`: N DNS queries (flat Sysmon JSON lines), every one for a distinct name under
+//!   one of N/4 distinct domains, from 50 hosts and 20 programs, one a second: the worst case
+//!   for tables keyed by name (the memory benchmark `scripts/bench-names.sh`).
 //! - `intel N OUT`: an indicator list of N entries (80 % domains with a family tag, 15 %
 //!   addresses, 5 % networks), deterministic, for the list-loading benchmark.
 //! - `evtx FILE COPIES [threads]`: the `evtx` crate's JSON rendering of FILE, COPIES times, and
@@ -21,8 +24,9 @@ fn main() -> Result<()> {
         Some("gen") if args.len() == 4 => gen(&args[1], &args[2], args[3].parse()?),
         Some("json") if args.len() >= 2 => json(&args[1], args.get(2).map_or(Ok(1), |t| t.parse())?),
         Some("intel") if args.len() == 3 => intel(args[1].parse()?, &args[2]),
+        Some("names") if args.len() == 3 => names(args[1].parse()?, &args[2]),
         Some("evtx") if args.len() >= 3 => evtx(&args[1], args[2].parse()?, args.get(3).map_or(Ok(1), |t| t.parse())?),
-        _ => bail!("usage: dnshunt-bench gen SRC OUT MB | json FILE [threads] | evtx FILE COPIES [threads] | intel N OUT"),
+        _ => bail!("usage: dnshunt-bench gen SRC OUT MB | json FILE [threads] | evtx FILE COPIES [threads] | intel N OUT | names N OUT"),
     }
 }
 
@@ -49,6 +53,43 @@ fn gen(src: &str, out: &str, megabytes: u64) -> Result<()> {
     }
     w.flush()?;
     eprintln!("wrote {out}: {:.0} MB, {} copies of {} lines", written as f64 / 1e6, copy, lines.len());
+    Ok(())
+}
+
+fn names(n: u64, out: &str) -> Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out).with_context(|| format!("creating {out}"))?);
+    // 2024-03-01 00:00:00 UTC, then one query a second.
+    let start = 1_709_251_200i64;
+    for i in 0..n {
+        let t = start + i as i64;
+        let (days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+        // Days since 1970 → civil date (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        let host = i % HOSTS;
+        let program = i % 20;
+        writeln!(
+            w,
+            r#"{{"SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws{host:02}.corp.example","EventID":22,"UtcTime":"{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.000","ProcessGuid":"{{5d1{program:05x}-2b25-5d12-0000-0010{host:08x}}}","ProcessId":"{}","QueryName":"n{i:x}.d{:x}.net","QueryStatus":"0","QueryResults":"::ffff:10.{}.{}.{};","Image":"C:\\Program Files\\App{program}\\app{program}.exe"}}"#,
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60,
+            1000 + program,
+            i / 4,
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255,
+        )?;
+    }
+    w.flush()?;
+    eprintln!("wrote {out}: {n} DNS queries with distinct names");
     Ok(())
 }
 

@@ -3,27 +3,32 @@
 //! seen; for domains also how many distinct hosts. The long-tail view: `dnshunt stats PATH...`
 //! prints the most common values, `--rare` the least common.
 //!
-//! Memory is bounded by the distinct values (and, for domains, the distinct domain/host
-//! pairs), never by the number of events.
+//! Memory is bounded: at most `max_values` distinct values per dimension are kept (default
+//! [`DEFAULT_MAX_VALUES`]; the queries of further values are counted as "not listed"), hosts are
+//! interned as 32-bit ids, and nothing grows with the number of events.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use dnshunt_core::{Event, RecordType, Timestamp};
 use serde::Serialize;
 
+/// Distinct values kept per dimension unless `stats --max-values` says otherwise: about 130
+/// bytes each, so the six dimensions stay within about 400 MB however many names there are.
+pub const DEFAULT_MAX_VALUES: usize = 1_000_000;
+
 /// One counted value.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Count {
     events: u64,
-    first: Option<Timestamp>,
-    last: Option<Timestamp>,
-    /// Distinct hosts, kept only for the dimensions that report them.
-    hosts: Option<BTreeSet<String>>,
+    first: Timestamp,
+    last: Timestamp,
+    /// Distinct hosts (interned ids, sorted), kept only for the dimensions that report them.
+    hosts: Option<Vec<u32>>,
 }
 
 impl Count {
     fn hosts(&self) -> Option<usize> {
-        self.hosts.as_ref().map(BTreeSet::len)
+        self.hosts.as_ref().map(Vec::len)
     }
 }
 
@@ -87,32 +92,55 @@ pub struct StackRow {
 }
 
 /// Counts per dimension.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StackCounter {
-    tables: HashMap<Dimension, HashMap<String, Count>>,
+    tables: HashMap<Dimension, HashMap<Box<str>, Count>>,
+    /// Per dimension, queries of values not kept because `max_values` were already.
+    not_listed: HashMap<Dimension, u64>,
+    hosts: crate::stats::HostIds,
+    max_values: usize,
     pub dns_events: u64,
 }
 
 impl StackCounter {
-    pub fn new() -> StackCounter {
-        StackCounter::default()
+    pub fn new(max_values: usize) -> StackCounter {
+        StackCounter {
+            tables: HashMap::new(),
+            not_listed: HashMap::new(),
+            hosts: crate::stats::HostIds::default(),
+            max_values: max_values.max(1),
+            dns_events: 0,
+        }
     }
 
-    fn add(&mut self, dim: Dimension, value: &str, host: &str, time: Timestamp) {
+    fn add(&mut self, dim: Dimension, value: &str, host: u32, time: Timestamp) {
         let table = self.tables.entry(dim).or_default();
+        if !table.contains_key(value) && table.len() >= self.max_values {
+            *self.not_listed.entry(dim).or_default() += 1;
+            return;
+        }
         let count = match table.get_mut(value) {
             Some(c) => c,
-            None => table.entry(value.to_owned()).or_default(),
+            None => table.entry(value.into()).or_insert(Count {
+                events: 0,
+                first: time,
+                last: time,
+                hosts: dim.tracks_hosts().then(Vec::new),
+            }),
         };
         count.events += 1;
-        count.first = Some(count.first.map_or(time, |t| t.min(time)));
-        count.last = Some(count.last.map_or(time, |t| t.max(time)));
-        if dim.tracks_hosts() {
-            let hosts = count.hosts.get_or_insert_with(BTreeSet::new);
-            if !hosts.contains(host) {
-                hosts.insert(host.to_owned());
+        count.first = count.first.min(time);
+        count.last = count.last.max(time);
+        if let Some(hosts) = count.hosts.as_mut() {
+            if let Err(at) = hosts.binary_search(&host) {
+                hosts.insert(at, host);
             }
         }
+    }
+
+    /// Queries of values beyond `max_values` in a dimension (not listed, but counted).
+    pub fn not_listed(&self, dim: Dimension) -> u64 {
+        self.not_listed.get(&dim).copied().unwrap_or(0)
     }
 
     /// Counts one event (only DNS queries count).
@@ -122,8 +150,9 @@ impl StackCounter {
         // The keys `hunt`'s prevalence, the report and `sysmon-config` count under: one host
         // whether named short or in full, images case-insensitive, and no domain for
         // single-label names (`wpad`, `localhost`).
-        let host = dnshunt_core::host_key(event.host.as_deref().unwrap_or(""));
-        let host = if host.is_empty() { "-" } else { host.as_str() };
+        let host_key = dnshunt_core::host_key(event.host.as_deref().unwrap_or(""));
+        let host_name = if host_key.is_empty() { "-" } else { host_key.as_str() };
+        let host = self.hosts.id(host_name);
         let time = event.time;
         if let Some(domain) = q.query.domain_key() {
             self.add(Dimension::RegisteredDomain, domain, host, time);
@@ -131,7 +160,7 @@ impl StackCounter {
         self.add(Dimension::QueryName, q.query.as_str(), host, time);
         let image = q.process.image.as_deref().map(dnshunt_prevalence::image_key);
         self.add(Dimension::Image, image.as_deref().unwrap_or("-"), host, time);
-        self.add(Dimension::Host, host, host, time);
+        self.add(Dimension::Host, host_name, host, time);
         // Each distinct type once; named only after de-duplicating the codes.
         let mut types: Vec<RecordType> = q.answers.iter().map(|a| a.rtype).collect();
         types.sort_unstable();
@@ -159,7 +188,7 @@ impl StackCounter {
     pub fn rows(&self, dim: Dimension, top: usize, rare: bool) -> Vec<StackRow> {
         let Some(table) = self.tables.get(&dim) else { return Vec::new() };
         // Sorted and cut before the rows are built: only the kept values are formatted.
-        let mut counts: Vec<(&String, &Count)> = table.iter().collect();
+        let mut counts: Vec<(&Box<str>, &Count)> = table.iter().collect();
         if rare {
             counts.sort_by(|(av, a), (bv, b)| (a.events, a.hosts(), av).cmp(&(b.events, b.hosts(), bv)));
         } else {
@@ -171,11 +200,11 @@ impl StackCounter {
         counts
             .into_iter()
             .map(|(value, c)| StackRow {
-                value: value.clone(),
+                value: value.to_string(),
                 count: c.events,
                 hosts: c.hosts(),
-                first_seen: c.first.map(|t| t.to_string()),
-                last_seen: c.last.map(|t| t.to_string()),
+                first_seen: Some(c.first.to_string()),
+                last_seen: Some(c.last.to_string()),
             })
             .collect()
     }
@@ -186,7 +215,11 @@ impl StackCounter {
         for dim in DIMENSIONS {
             map.insert(
                 dim.key().to_owned(),
-                serde_json::json!({ "distinct": self.distinct(dim), "rows": self.rows(dim, top, rare) }),
+                serde_json::json!({
+                    "distinct": self.distinct(dim),
+                    "not_listed_queries": self.not_listed(dim),
+                    "rows": self.rows(dim, top, rare),
+                }),
             );
         }
         serde_json::Value::Object(map)
@@ -219,7 +252,11 @@ impl StackCounter {
             let mut table = Table::new();
             table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
             let with_hosts = dim.tracks_hosts();
-            let mut header = vec![format!("{} ({} distinct)", dim.title(), self.distinct(dim)), "DNS queries".to_owned()];
+            let distinct = match self.not_listed(dim) {
+                0 => format!("{} distinct", self.distinct(dim)),
+                n => format!("{}+ distinct; {n} queries of further values not listed", self.distinct(dim)),
+            };
+            let mut header = vec![format!("{} ({distinct})", dim.title()), "DNS queries".to_owned()];
             if with_hosts {
                 header.push("hosts".to_owned());
             }
@@ -270,7 +307,7 @@ pub(crate) mod tests {
 
     #[test]
     fn counts_first_last_and_hosts_per_domain() {
-        let mut c = StackCounter::new();
+        let mut c = StackCounter::new(DEFAULT_MAX_VALUES);
         c.observe(&query("a.example.com", "h1", "C:\\x.exe", 3_000, 0));
         c.observe(&query("b.example.com", "h2", "C:\\x.exe", 1_000, 0));
         c.observe(&query("b.example.com", "h2", "C:\\y.exe", 2_000, 0));
@@ -292,5 +329,20 @@ pub(crate) mod tests {
         let text = String::from_utf8(csv).unwrap();
         assert!(text.starts_with("dimension,value,count,hosts,first_seen,last_seen\n"));
         assert!(text.contains("registered_domain,example.com,3,2,"));
+    }
+
+    #[test]
+    fn values_beyond_the_bound_are_counted_not_listed() {
+        let mut c = StackCounter::new(2);
+        for (i, name) in ["a.example.com", "b.example.net", "c.example.org", "a.example.com"].iter().enumerate() {
+            c.observe(&query(name, "h1", "C:\\x.exe", i as i64 * 1000, 0));
+        }
+        assert_eq!(c.distinct(Dimension::QueryName), 2);
+        assert_eq!(c.not_listed(Dimension::QueryName), 1, "c.example.org came third");
+        let rows = c.rows(Dimension::QueryName, 0, false);
+        assert_eq!((rows[0].value.as_str(), rows[0].count), ("a.example.com", 2), "kept values go on counting");
+        assert_eq!(c.not_listed(Dimension::Host), 0);
+        let json = c.to_json(0, false);
+        assert_eq!(json["query_name"]["not_listed_queries"], 1);
     }
 }

@@ -18,7 +18,7 @@
 //!
 //! With files, the same numbers are computed locally from the normalised events.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +53,11 @@ pub struct StatsArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Distinct values kept per table: a memory bound (about 130 bytes a value). The queries of
+    /// values beyond it are counted and reported as not listed.
+    #[arg(long, default_value_t = crate::stack::DEFAULT_MAX_VALUES, value_name = "N")]
+    pub max_values: usize,
+
     /// List the least common values first (fewest hosts, then fewest queries) instead of the
     /// most common.
     #[arg(long)]
@@ -67,38 +72,83 @@ pub enum StatsFormat {
     Csv,
 }
 
-/// Hosts and events of one value.
+/// Hosts as 32-bit ids: a value's host set costs 4 bytes a host, not a string.
+#[derive(Debug, Default)]
+pub(crate) struct HostIds {
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl HostIds {
+    pub(crate) fn id(&mut self, host: &str) -> u32 {
+        if let Some(id) = self.ids.get(host) {
+            return *id;
+        }
+        let id = self.ids.len() as u32;
+        self.ids.insert(host.into(), id);
+        id
+    }
+
+    /// Distinct hosts, the empty name (no host) left out.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len() - usize::from(self.ids.contains_key(""))
+    }
+}
+
+/// Hosts (sorted ids) and events of one value.
 #[derive(Debug, Default)]
 struct Tally {
     events: u64,
-    hosts: BTreeSet<String>,
+    hosts: Vec<u32>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stacks {
-    domains: BTreeMap<String, Tally>,
-    processes: BTreeMap<String, Tally>,
+    domains: BTreeMap<Box<str>, Tally>,
+    processes: BTreeMap<Box<str>, Tally>,
+    hosts: HostIds,
+    max_values: usize,
+    /// Queries of values not kept because `max_values` were already.
+    not_listed: u64,
 }
 
 impl Stacks {
-    /// Distinct hosts that made DNS queries.
-    fn dns_hosts(&self) -> usize {
-        self.processes
-            .values()
-            .chain(self.domains.values())
-            .flat_map(|t| t.hosts.iter())
-            .collect::<BTreeSet<_>>()
-            .len()
+    fn new(max_values: usize) -> Stacks {
+        Stacks {
+            domains: BTreeMap::new(),
+            processes: BTreeMap::new(),
+            hosts: HostIds::default(),
+            max_values: max_values.max(1),
+            not_listed: 0,
+        }
     }
 
-    fn add(map: &mut BTreeMap<String, Tally>, value: &str, host: &str, events: u64) {
+    /// Distinct hosts that made DNS queries.
+    fn dns_hosts(&self) -> usize {
+        self.hosts.len()
+    }
+
+    fn add_domain(&mut self, value: &str, host: &str, events: u64) {
+        let host = self.hosts.id(host);
+        Self::add(&mut self.domains, value, host, events, self.max_values, &mut self.not_listed);
+    }
+
+    fn add_process(&mut self, value: &str, host: &str, events: u64) {
+        let host = self.hosts.id(host);
+        Self::add(&mut self.processes, value, host, events, self.max_values, &mut self.not_listed);
+    }
+
+    fn add(map: &mut BTreeMap<Box<str>, Tally>, value: &str, host: u32, events: u64, max: usize, not_listed: &mut u64) {
+        if !map.contains_key(value) && map.len() >= max {
+            *not_listed += events;
+            return;
+        }
         let tally = match map.get_mut(value) {
             Some(t) => t,
-            None => map.entry(value.to_owned()).or_default(),
+            None => map.entry(value.into()).or_default(),
         };
         tally.events += events;
-        if !tally.hosts.contains(host) {
-            tally.hosts.insert(host.to_owned());
+        if let Err(at) = tally.hosts.binary_search(&host) {
+            tally.hosts.insert(at, host);
         }
     }
 }
@@ -112,11 +162,11 @@ struct Row {
 
 /// Most common first (most hosts, then most events), or with `rare` rarest first (fewest
 /// hosts, then fewest events); ties by name, so the output is stable.
-fn rows(map: &BTreeMap<String, Tally>, top: usize, rare: bool) -> Vec<Row> {
+fn rows(map: &BTreeMap<Box<str>, Tally>, top: usize, rare: bool) -> Vec<Row> {
     let mut rows: Vec<Row> = map
         .iter()
         .map(|(v, t)| Row {
-            value: v.clone(),
+            value: v.to_string(),
             hosts: t.hosts.len(),
             events: t.events,
         })
@@ -134,10 +184,10 @@ fn rows(map: &BTreeMap<String, Tally>, top: usize, rare: bool) -> Vec<Row> {
 
 pub fn run(args: StatsArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let mut stacks = Stacks::default();
+    let mut stacks = Stacks::new(args.max_values);
     let mut source = Map::new();
     // With files, also the per-dimension stacks (counts, first/last seen); see `stack.rs`.
-    let mut stack = args.input.es.es.is_none().then(crate::stack::StackCounter::new);
+    let mut stack = args.input.es.es.is_none().then(|| crate::stack::StackCounter::new(args.max_values));
     let mut single_label = 0u64;
     // Hosts of every event, as the report and `hunt`'s prevalence count them.
     let mut all_hosts: BTreeSet<String> = BTreeSet::new();
@@ -159,11 +209,11 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                     // and `sysmon-config`: single-label names (`wpad`) are not domains.
                     let host = dnshunt_core::host_key(event.host.as_deref().unwrap_or(""));
                     match q.query.domain_key() {
-                        Some(domain) => Stacks::add(&mut stacks.domains, domain, &host, 1),
+                        Some(domain) => stacks.add_domain(domain, &host, 1),
                         None => single_label += 1,
                     }
                     if let Some(image) = &q.process.image {
-                        Stacks::add(&mut stacks.processes, &dnshunt_prevalence::image_key(image), &host, 1);
+                        stacks.add_process(&dnshunt_prevalence::image_key(image), &host, 1);
                     }
                 }
                 Ok(())
@@ -185,6 +235,8 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                 "source": source,
                 "distinct_domains": stacks.domains.len(),
                 "distinct_dns_hosts": stacks.dns_hosts(),
+                "not_listed_queries": stacks.not_listed,
+                "max_values": stacks.max_values,
                 "distinct_processes": stacks.processes.len(),
                 "domains": domains,
                 "processes": processes,
@@ -238,6 +290,15 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                 format!(" with DNS queries ({} in all)", all_hosts.len())
             },
         );
+        let in_stacks = stack.as_ref().map_or(0, |s| crate::stack::DIMENSIONS.iter().map(|d| s.not_listed(*d)).max().unwrap_or(0));
+        let not_listed = stacks.not_listed.max(in_stacks);
+        if not_listed > 0 {
+            eprintln!(
+                "dnshunt: stats: a table has more than {} distinct values: the queries of further values ({}) are counted but not listed (--max-values raises the bound, at about 130 bytes a value)",
+                args.max_values,
+                dnshunt_report::group(not_listed)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -269,18 +330,14 @@ pub(crate) struct ClusterCounts {
 }
 
 pub(crate) fn cluster_counts(url: &str, input: &InputArgs) -> Result<ClusterCounts> {
-    let mut stacks = Stacks::default();
+    let mut stacks = Stacks::new(usize::MAX);
     let mut source = Map::new();
     aggregate(url, input, false, &mut stacks, &mut source)?;
-    let mut hosts: BTreeSet<&str> = BTreeSet::new();
-    let convert = |map: &BTreeMap<String, Tally>| -> Vec<(String, u64, u64)> { map.iter().map(|(v, t)| (v.clone(), t.hosts.len() as u64, t.events)).collect() };
-    for t in stacks.domains.values().chain(stacks.processes.values()) {
-        hosts.extend(t.hosts.iter().map(String::as_str).filter(|h| !h.is_empty()));
-    }
+    let convert = |map: &BTreeMap<Box<str>, Tally>| -> Vec<(String, u64, u64)> { map.iter().map(|(v, t)| (v.to_string(), t.hosts.len() as u64, t.events)).collect() };
     Ok(ClusterCounts {
         domains: convert(&stacks.domains),
         processes: convert(&stacks.processes),
-        hosts: hosts.len() as u64,
+        hosts: stacks.dns_hosts() as u64,
     })
 }
 
@@ -369,11 +426,11 @@ fn aggregate(url: &str, input: &InputArgs, window: bool, stacks: &mut Stacks, so
                                 let name = reduce_name.then(|| DnsName::new(value));
                                 // The same keys as with files: single-label names are no domain.
                                 match name.as_ref().map_or(Some(value), DnsName::domain_key) {
-                                    Some(domain) => Stacks::add(&mut stacks.domains, domain, &host, count),
+                                    Some(domain) => stacks.add_domain(domain, &host, count),
                                     None => without_domain += count,
                                 }
                             } else {
-                                Stacks::add(&mut stacks.processes, &dnshunt_prevalence::image_key(value), &host, count);
+                                stacks.add_process(&dnshunt_prevalence::image_key(value), &host, count);
                             }
                         })
                         .with_context(|| format!("aggregating {agg_field} of {index} at {}", client.url()))?;
@@ -410,16 +467,30 @@ mod tests {
 
     #[test]
     fn most_common_first_or_rarest_first() {
-        let mut m = BTreeMap::new();
-        Stacks::add(&mut m, "common.example", "a", 5);
-        Stacks::add(&mut m, "common.example", "b", 5);
-        Stacks::add(&mut m, "rare.example", "a", 9);
-        Stacks::add(&mut m, "rarer.example", "a", 1);
-        let r = rows(&m, 0, true);
+        let mut stacks = Stacks::new(10);
+        stacks.add_domain("common.example", "a", 5);
+        stacks.add_domain("common.example", "b", 5);
+        stacks.add_domain("rare.example", "a", 9);
+        stacks.add_domain("rarer.example", "a", 1);
+        let m = &stacks.domains;
+        let r = rows(m, 0, true);
         assert_eq!(r.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["rarer.example", "rare.example", "common.example"]);
         assert_eq!((r[2].hosts, r[2].events), (2, 10));
-        assert_eq!(rows(&m, 1, true).len(), 1);
-        let r = rows(&m, 0, false);
+        assert_eq!(rows(m, 1, true).len(), 1);
+        let r = rows(m, 0, false);
         assert_eq!(r.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["common.example", "rare.example", "rarer.example"]);
+        assert_eq!(stacks.dns_hosts(), 2);
+    }
+
+    #[test]
+    fn values_beyond_the_bound_are_counted_not_listed() {
+        let mut stacks = Stacks::new(2);
+        stacks.add_domain("a.example", "h", 1);
+        stacks.add_domain("b.example", "h", 1);
+        stacks.add_domain("c.example", "h", 4);
+        stacks.add_domain("a.example", "h2", 1);
+        assert_eq!(stacks.domains.len(), 2);
+        assert_eq!(stacks.not_listed, 4);
+        assert_eq!(stacks.domains.get("a.example").map(|t| (t.events, t.hosts.len())), Some((2, 2)));
     }
 }
