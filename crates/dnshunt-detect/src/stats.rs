@@ -190,6 +190,18 @@ pub fn keep_earliest(slot: &mut Option<Event>, event: &Event) {
     }
 }
 
+/// [`keep_earliest`] for a boxed slot: detectors that hold one event per key for millions of
+/// keys keep it on the heap, so a key without one costs a pointer.
+pub fn keep_earliest_boxed(slot: &mut Option<Box<Event>>, event: &Event) {
+    let replace = match slot {
+        None => true,
+        Some(e) => (event.time, &event.origin.file, event.origin.line, event.origin.record) < (e.time, &e.origin.file, e.origin.line, e.origin.record),
+    };
+    if replace {
+        *slot = Some(Box::new(event.clone()));
+    }
+}
+
 /// Keeps the latest of two events (by time, then origin).
 pub fn keep_latest(slot: &mut Option<Event>, event: &Event) {
     let replace = match slot {

@@ -83,7 +83,7 @@ use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
 use dnshunt_enrich::rank::RankTable;
 use serde::Deserialize;
 
-use crate::stats::{domain_of, host, image, is_local_only, keep_earliest, mad_sorted, median_sorted, quartiles_sorted};
+use crate::stats::{domain_of, host, image, is_local_only, mad_sorted, median_sorted, quartiles_sorted};
 
 /// Settings of the `beacon` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -182,7 +182,11 @@ struct SeriesKey {
 struct Series {
     seconds: Vec<i64>,
     count: u64,
-    first: Option<Event>,
+    /// The earliest event from the second on: most series never get a second event, and a
+    /// whole event per series is most of the memory when names are many. A series of one
+    /// event is never a beacon, so no finding loses its evidence.
+    first: Option<Box<Event>>,
+    first_time: dnshunt_core::Timestamp,
     last_time: dnshunt_core::Timestamp,
 }
 
@@ -340,7 +344,8 @@ impl Beacon {
         } else {
             self.dropped += 1;
         }
-        keep_earliest(&mut series.first, event);
+        series.first_time = if series.count == 1 { event.time } else { series.first_time.min(event.time) };
+        crate::stats::keep_earliest_boxed(&mut series.first, event);
         series.last_time = series.last_time.max(event.time);
     }
 
@@ -624,7 +629,7 @@ impl Detector for Beacon {
         let hosts: HashMap<&str, usize> = hosts.into_iter().map(|(t, h)| (t, h.len())).collect();
         for (key, s, score, rita) in &found {
             let Some(first) = &s.first else { continue };
-            let last_time = s.last_time.max(first.time);
+            let last_time = s.last_time;
             let severity = if score.score >= 0.90 {
                 Severity::High
             } else if score.score >= 0.80 {
@@ -650,7 +655,7 @@ impl Detector for Beacon {
             let explanation = format!(
                 "{shown} {what} {} times from {} to {}; {} of {} intervals lie within {}–{} s (median {:.0} s), where a random (memoryless) series puts at most {:.0} % (chance below 1e-{:.0}), and the timer explains {:.0} % of the time: beacon score {:.2}, the pattern of an implant calling home{fleet}",
                 s.count,
-                first.time,
+                s.first_time,
                 last_time,
                 p.in_window,
                 p.intervals,
@@ -692,6 +697,7 @@ impl Detector for Beacon {
                 f = f.with_detail("rank", rank);
             }
             f.count = s.count;
+            f.time = s.first_time;
             f.time_last = last_time;
             out.push(f);
         }

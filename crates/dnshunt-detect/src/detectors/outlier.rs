@@ -126,7 +126,11 @@ fn keep_top(top: &mut Vec<(usize, Event)>, value: usize, event: &Event) {
 #[derive(Debug, Default)]
 struct Domain {
     count: u64,
-    first: Option<Event>,
+    first_time: dnshunt_core::Timestamp,
+    /// The earliest lookup from the second on: a domain looked up once is never reported
+    /// (`min_domain_volume`), and a whole event per domain is most of the memory when domains
+    /// are many.
+    first: Option<Box<Event>>,
 }
 
 pub struct Outlier {
@@ -188,7 +192,8 @@ impl Detector for Outlier {
         if self.domains.contains_key(&dkey) || self.domains.len() < self.config.max_keys {
             let d = self.domains.entry(dkey).or_default();
             d.count += 1;
-            crate::stats::keep_earliest(&mut d.first, event);
+            d.first_time = if d.count == 1 { event.time } else { d.first_time.min(event.time) };
+            crate::stats::keep_earliest_boxed(&mut d.first, event);
         }
     }
 
@@ -297,6 +302,7 @@ impl Detector for Outlier {
                         .with_detail("robust_z", (z * 10.0).round() / 10.0);
                     f.registered_domain = Some(domain.clone());
                     f.count = d.count;
+                    f.time = d.first_time;
                     out.push(f);
                 }
             }
