@@ -69,13 +69,18 @@ pub(crate) fn read_all(
         Some(es) => es.spawn(read_options(input)),
         None => dnshunt_source::spawn(inputs, read_options(input)),
     };
-    let progress = progress_bar(input);
+    // A cluster's size is not known here; files are measured before reading.
+    let sized: &[String] = if es.is_some() { &[] } else { &paths };
+    let mut progress = progress_bar(input, sized);
     let mut report = ReadReport::default();
     let mut bytes = 0u64;
     let mut span = summary::Span::default();
     for msg in rx {
         match msg {
             Message::FileStart { id, name, format } => {
+                if let Some(p) = progress.as_mut() {
+                    p.start(id, &name);
+                }
                 let file = report.file_mut(id);
                 file.name = name;
                 file.format = format;
@@ -97,8 +102,13 @@ pub(crate) fn read_all(
                 file.bytes += n;
                 bytes += n;
                 report.add_problems(problems);
-                if let Some(pb) = &progress {
-                    pb.set_message(format!("{} events, {:.1} MB, {} files", report.totals.events(), bytes as f64 / 1e6, report.files.len()));
+                if let Some(p) = progress.as_mut() {
+                    let files = counted(report.files.len() as u64, "file", "files");
+                    p.advance(
+                        id,
+                        n,
+                        &format!("{} events, {:.1} MB, {files}", dnshunt_report::group(report.totals.events()), bytes as f64 / 1e6),
+                    );
                 }
             }
             Message::Skipped { id, problem } => {
@@ -119,8 +129,8 @@ pub(crate) fn read_all(
     if let Some(es) = es {
         es.finish()?;
     }
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
+    if let Some(p) = progress {
+        p.bar.finish_and_clear();
     }
     Ok((report, started.elapsed(), span))
 }
@@ -156,14 +166,82 @@ pub(crate) fn checked_paths(input: &InputArgs) -> Result<Vec<String>> {
     Ok(ok)
 }
 
-fn progress_bar(input: &InputArgs) -> Option<ProgressBar> {
+/// The progress line on a terminal: percent, bytes and time left when every input is a plain
+/// file of known size (files and directories without archives), a spinner otherwise (stdin,
+/// `.gz`/`.zip`, a cluster).
+struct Progress {
+    bar: ProgressBar,
+    /// Bytes of each file being read: what it reports, never more than its size on disk (an
+    /// EVTX file reports its size when it starts).
+    files: std::collections::HashMap<u32, (u64, u64)>,
+    known: bool,
+}
+
+impl Progress {
+    fn start(&mut self, id: u32, name: &str) {
+        let size = std::fs::metadata(name).map_or(0, |m| m.len());
+        self.files.insert(id, (0, size));
+    }
+
+    fn advance(&mut self, id: u32, n: u64, message: &str) {
+        if self.known {
+            if let Some((done, size)) = self.files.get_mut(&id) {
+                let before = *done;
+                *done = (*done + n).min(*size);
+                self.bar.inc(*done - before);
+            }
+        }
+        self.bar.set_message(message.to_owned());
+    }
+}
+
+/// The total size of `paths` when it is known: regular files and directories walked, none of
+/// them compressed; `None` for stdin, archives or anything else.
+fn known_size(paths: &[String]) -> Option<u64> {
+    fn walk(path: &std::path::Path, depth: usize, total: &mut u64) -> bool {
+        let Ok(meta) = std::fs::metadata(path) else { return false };
+        if meta.is_dir() {
+            if depth > 32 {
+                return false;
+            }
+            let Ok(entries) = std::fs::read_dir(path) else { return false };
+            return entries.flatten().all(|e| walk(&e.path(), depth + 1, total));
+        }
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        if !meta.is_file() || name.ends_with(".gz") || name.ends_with(".zip") {
+            return false;
+        }
+        *total += meta.len();
+        true
+    }
+    let mut total = 0;
+    let all = !paths.is_empty() && paths.iter().all(|p| p != "-" && walk(std::path::Path::new(p), 0, &mut total));
+    (all && total > 0).then_some(total)
+}
+
+fn progress_bar(input: &InputArgs, paths: &[String]) -> Option<Progress> {
     if input.quiet || input.no_progress || !io::stderr().is_terminal() {
         return None;
     }
-    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    pb.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("static template"));
-    pb.enable_steady_tick(Duration::from_millis(120));
-    Some(pb)
+    let total = known_size(paths);
+    let bar = match total {
+        Some(total) => {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(ProgressStyle::with_template("{spinner} {percent:>3}% {bytes}/{total_bytes}, {eta} left: {msg}").expect("static template"));
+            bar
+        }
+        None => {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("static template"));
+            bar
+        }
+    };
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(Progress {
+        bar,
+        files: std::collections::HashMap::new(),
+        known: total.is_some(),
+    })
 }
 
 pub(crate) fn load_blocklists(paths: &[std::path::PathBuf], quiet: bool) -> Result<IndicatorSet> {
