@@ -30,9 +30,9 @@ const EVTX_CHUNK: u64 = 65536;
 const MAX_RECORDS_PER_CHUNK: u64 = 65536 / 28;
 
 pub fn read_path(file: &FileCtx, path: &Path, bytes: u64, options: &ReadOptions, threads: usize, out: &Sender<Message>) -> bool {
-    let ranges = std::fs::File::open(path).map(|mut f| chunk_ranges(&mut f, bytes)).unwrap_or_default();
+    let heads = std::fs::File::open(path).map(|mut f| chunk_ranges(&mut f, bytes)).unwrap_or_default();
     match EvtxParser::from_path(path) {
-        Ok(parser) => read(file, parser, bytes, &ranges, options, threads, out),
+        Ok(parser) => read(file, parser, bytes, &heads, options, threads, out),
         Err(e) => file_error(file, format!("not a readable EVTX file: {e}"), out),
     }
 }
@@ -44,12 +44,12 @@ pub fn read_stream(file: &FileCtx, data: Seekable, options: &ReadOptions, thread
         Ok(r) => r,
         Err(e) => return file_error(file, format!("cannot read the temporary copy: {e}"), out),
     };
-    let ranges = chunk_ranges(&mut reader, len);
+    let heads = chunk_ranges(&mut reader, len);
     if let Err(e) = reader.rewind() {
         return file_error(file, format!("cannot read the temporary copy: {e}"), out);
     }
     match EvtxParser::from_read_seek(reader) {
-        Ok(parser) => read(file, parser, len, &ranges, options, threads, out),
+        Ok(parser) => read(file, parser, len, &heads, options, threads, out),
         Err(e) => file_error(file, format!("not a readable EVTX file: {e}"), out),
     }
 }
@@ -70,18 +70,23 @@ fn file_error(file: &FileCtx, error: String, out: &Sender<Message>) -> bool {
 }
 
 /// The record ids (first, last) each chunk's header names, by chunk number; `None` for an empty
-/// chunk or one whose header is unreadable. The last entry may be a chunk cut short.
-fn chunk_ranges<R: Read + Seek>(reader: &mut R, len: u64) -> Vec<Option<(u64, u64)>> {
+/// chunk or one whose header is unreadable. The last entry may be a chunk cut short. Also, per
+/// chunk, whether its header is blank (all zero: a chunk never written).
+fn chunk_ranges<R: Read + Seek>(reader: &mut R, len: u64) -> (Vec<Option<(u64, u64)>>, Vec<bool>) {
     let body = len.saturating_sub(EVTX_HEADER_BLOCK);
     let chunks = body.div_ceil(EVTX_CHUNK);
     let mut ranges = Vec::with_capacity(chunks as usize);
-    let mut header = [0u8; 40];
+    let mut blank = Vec::with_capacity(chunks as usize);
+    let mut header = Vec::with_capacity(128);
     for n in 0..chunks {
         let at = EVTX_HEADER_BLOCK + n * EVTX_CHUNK;
-        let read = reader.seek(SeekFrom::Start(at)).and_then(|_| reader.read_exact(&mut header));
-        ranges.push(read.ok().and_then(|()| range_of(&header)));
+        header.clear();
+        let read = reader.seek(SeekFrom::Start(at)).and_then(|_| (&mut *reader).take(128).read_to_end(&mut header));
+        let head: Option<&[u8; 40]> = header.get(..40).and_then(|h| h.try_into().ok());
+        ranges.push(head.filter(|_| read.is_ok()).and_then(range_of));
+        blank.push(read.is_ok() && header.len() >= 40 && header.iter().all(|&b| b == 0));
     }
-    ranges
+    (ranges, blank)
 }
 
 /// (first, last) record id of a chunk header, when it is one and is plausible.
@@ -102,7 +107,10 @@ struct Tally {
     first_error: Option<String>,
 }
 
-fn read<T: Read + Seek>(file: &FileCtx, parser: EvtxParser<T>, bytes: u64, ranges: &[Option<(u64, u64)>], options: &ReadOptions, threads: usize, out: &Sender<Message>) -> bool {
+type ChunkHeads = (Vec<Option<(u64, u64)>>, Vec<bool>);
+
+fn read<T: Read + Seek>(file: &FileCtx, parser: EvtxParser<T>, bytes: u64, heads: &ChunkHeads, options: &ReadOptions, threads: usize, out: &Sender<Message>) -> bool {
+    let (ranges, blank) = (&heads.0[..], &heads.1[..]);
     let settings = ParserSettings::new().num_threads(threads).indent(false).separate_json_attributes(false);
     let mut parser = parser.with_configuration(settings);
     let mut batch = BatchBuilder::new(file, options);
@@ -191,20 +199,44 @@ fn read<T: Read + Seek>(file: &FileCtx, parser: EvtxParser<T>, bytes: u64, range
                     lost,
                 );
             }
-            None => batch.lost(
-                Origin::record(&file.name, last_good_id + 1),
-                format!(
-                    "EVTX chunk {n} (file offset {offset:#x}) is damaged ({error}) and so is its header: an unknown number of records are lost (counted as the {} errors seen)",
-                    tally.errors
+            None => match between_neighbours(ranges, n) {
+                // The chunks before and after it name the record ids that are missing.
+                Some((first, last)) => {
+                    let lost = (last - first + 1).saturating_sub(tally.ok).max(tally.errors);
+                    batch.lost(
+                        Origin::record(&file.name, first),
+                        format!(
+                            "EVTX chunk {n} (file offset {offset:#x}) is damaged ({error}) and so is its header: {lost} records are lost (record ids {first}-{last}, the ids between the chunks before and after it)"
+                        ),
+                        lost,
+                    );
+                }
+                // A chunk never written (blank header) with damage in it held no records.
+                None if blank.get(n).copied().unwrap_or(false) => {}
+                None => batch.lost(
+                    Origin::record(&file.name, last_good_id + 1),
+                    format!(
+                        "EVTX chunk {n} (file offset {offset:#x}) is damaged ({error}) and so is its header: an unknown number of records are lost (counted as the {} errors seen)",
+                        tally.errors
+                    ),
+                    tally.errors,
                 ),
-                tally.errors,
-            ),
+            },
         }
     }
     for message in unattributed {
         batch.bad(Origin::record(&file.name, last_good_id + 1), format!("corrupt EVTX data: {message}"));
     }
     batch.flush(out)
+}
+
+/// The record ids a chunk with an unreadable header held, from its neighbours: the ids after
+/// the last of the chunk before it and before the first of the chunk after it (when both are
+/// known and leave a plausible gap; a log that wrapped around may not).
+fn between_neighbours(ranges: &[Option<(u64, u64)>], n: usize) -> Option<(u64, u64)> {
+    let (_, before) = ranges.get(n.checked_sub(1)?).copied().flatten()?;
+    let (after, _) = ranges.get(n + 1).copied().flatten()?;
+    (after > before + 1 && after - before - 1 <= MAX_RECORDS_PER_CHUNK).then(|| (before + 1, after - 1))
 }
 
 fn note(damaged: &mut BTreeMap<usize, Tally>, chunk: usize, message: String) {
@@ -289,7 +321,11 @@ mod tests {
         let at = |n: u64| (EVTX_HEADER_BLOCK + n * EVTX_CHUNK) as usize;
         file[at(0)..at(0) + 40].copy_from_slice(&header(1, 50));
         file[at(2)..at(2) + 40].copy_from_slice(&header(101, 140));
-        let ranges = chunk_ranges(&mut std::io::Cursor::new(&file), file.len() as u64);
+        let (ranges, blank) = chunk_ranges(&mut std::io::Cursor::new(&file), file.len() as u64);
         assert_eq!(ranges, [Some((1, 50)), None, Some((101, 140))]);
+        assert_eq!(blank, [false, true, false]);
+        assert_eq!(between_neighbours(&ranges, 1), Some((51, 100)));
+        assert_eq!(between_neighbours(&ranges, 0), None);
+        assert_eq!(between_neighbours(&[Some((500, 600)), None, Some((1, 50))], 1), None, "wrapped around");
     }
 }

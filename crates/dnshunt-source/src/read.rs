@@ -511,10 +511,10 @@ impl Producer {
         let ctx = self.new_file(&name, "xml");
         let mut head = Vec::new();
         let head_error = (&mut reader).take(64 << 10).read_to_end(&mut head).err();
-        if let Some(rest) = head.strip_prefix(b"\xef\xbb\xbf") {
-            head = rest.to_vec();
-        }
         let consumed: Counter = Rc::new(Cell::new(head.len() as u64));
+        if head.starts_with(b"\xef\xbb\xbf") {
+            head.drain(..3);
+        }
         let mut cutter = xml_reader::Cutter::new(head, Counted::new(reader, consumed.clone()), self.options.limits.max_record);
         if let Some(e) = head_error {
             cutter.set_read_error(e);

@@ -157,7 +157,8 @@ impl<R: Read> Cutter<R> {
         let finder = memmem::Finder::new(OPEN);
         loop {
             let Some(i) = finder.find(&self.buf[*from..]) else {
-                *from = self.buf.len().saturating_sub(OPEN.len()).max(*from);
+                // What may be the start of `<Event` or `</Event>` is looked at again.
+                *from = self.buf.len().saturating_sub(CLOSE.len() - 1).max(*from);
                 return None;
             };
             let at = *from + i;
@@ -178,6 +179,9 @@ impl<R: Read> Cutter<R> {
 
     /// Runs to the end of the input, handing each cut to `emit` (false: stop).
     pub(crate) fn run(&mut self, emit: &mut dyn FnMut(Cut<'_>) -> bool) {
+        while !self.eof && self.buf.iter().all(u8::is_ascii_whitespace) {
+            self.refill();
+        }
         if self.buf.starts_with(b"\xff\xfe") || self.buf.starts_with(b"\xfe\xff") {
             // UTF-16 is what `wevtutil` writes when redirected in some consoles: say so.
             emit(Cut::Lost {
@@ -187,10 +191,33 @@ impl<R: Read> Cutter<R> {
             });
             return;
         }
+        let first = self.buf.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|&b| b != b'<') {
+            let message = "not XML: the input does not start with `<` (text before the first event is skipped)".to_owned();
+            if !emit(Cut::Lost { line: 1, ordinal: 0, message }) {
+                return;
+            }
+        }
         let close = memmem::Finder::new(CLOSE);
         let mut search = 0usize;
+        // The end of an oversized event skipped before its end was seen is not a damaged one.
+        let mut skipping_oversized = false;
         loop {
-            let Some(mut start) = self.find_open(&mut search) else {
+            let gap = search;
+            let found = self.find_open(&mut search);
+            // `</Event>` between events: an event whose opening tag is damaged.
+            let gap_end = found.unwrap_or(search);
+            for at in close.find_iter(&self.buf[gap..gap_end]).map(|i| gap + i).collect::<Vec<_>>() {
+                if std::mem::take(&mut skipping_oversized) {
+                    continue;
+                }
+                let line = self.line_at(at);
+                let message = "</Event> without its <Event> (the opening tag is damaged): the event is lost".to_owned();
+                if !emit(Cut::Lost { line, ordinal: 0, message }) {
+                    return;
+                }
+            }
+            let Some(mut start) = found else {
                 let keep = search.min(self.buf.len());
                 self.drop_before(keep);
                 search = 0;
@@ -199,6 +226,7 @@ impl<R: Read> Cutter<R> {
                 }
                 continue;
             };
+            skipping_oversized = false;
             self.ordinal += 1;
             let ordinal = self.ordinal;
             let line = self.line_at(start);
@@ -243,7 +271,7 @@ impl<R: Read> Cutter<R> {
                     return;
                 }
             };
-            match end {
+            match end.filter(|end| end - start <= self.max_record) {
                 Some(end) => {
                     if !emit(Cut::Event {
                         bytes: &self.buf[start..end],
@@ -260,7 +288,13 @@ impl<R: Read> Cutter<R> {
                         return;
                     }
                     // Go on at the next event, dropping this one as the search passes it.
-                    search = start + OPEN.len();
+                    match end {
+                        Some(end) => search = end,
+                        None => {
+                            search = start + OPEN.len();
+                            skipping_oversized = true;
+                        }
+                    }
                 }
             }
         }
@@ -383,4 +417,109 @@ fn attributes(e: &quick_xml::events::BytesStart<'_>, raw: &mut RawRecord<'static
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (line, ordinal, text) of the events and (line, message) of the losses.
+    type Cuts = (Vec<(u64, u64, String)>, Vec<(u64, String)>);
+
+    fn cut_with(text: &[u8], max_record: usize, one_byte: bool) -> Cuts {
+        let mut events = Vec::new();
+        let mut lost = Vec::new();
+        let mut emit = |cut: Cut<'_>| {
+            match cut {
+                Cut::Event { bytes, line, ordinal } => events.push((line, ordinal, String::from_utf8_lossy(bytes).into_owned())),
+                Cut::Lost { line, message, .. } => lost.push((line, message)),
+            }
+            true
+        };
+        if one_byte {
+            Cutter::new(Vec::new(), OneByte(text), max_record).run(&mut emit);
+        } else {
+            Cutter::new(Vec::new(), text, max_record).run(&mut emit);
+        }
+        (events, lost)
+    }
+
+    fn cut(text: &str) -> Cuts {
+        let whole = cut_with(text.as_bytes(), 1 << 20, false);
+        assert_eq!(whole, cut_with(text.as_bytes(), 1 << 20, true), "byte by byte");
+        whole
+    }
+
+    struct OneByte<'a>(&'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.0[0];
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn events_are_cut_with_lines_and_ordinals() {
+        let (events, lost) = cut("<?xml version=\"1.0\"?>\r\n<Events>\r\n<Event xmlns='x'><EventData><Data Name='a'>1</Data></EventData></Event>\r\n<Event>\r\n<EventID>2</EventID></Event>\r\n</Events>\r\n");
+        assert!(lost.is_empty(), "{lost:?}");
+        assert_eq!(events.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>(), [(3, 1), (4, 2)]);
+        assert!(events[1].2.starts_with("<Event>") && events[1].2.ends_with("</Event>"));
+    }
+
+    #[test]
+    fn an_unclosed_event_ends_at_the_next_one() {
+        let (events, lost) = cut("<Event><a>1</a>\n<Event><a>2</a></Event>\n");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].2, "<Event><a>1</a>\n");
+        assert!(lost.is_empty());
+    }
+
+    #[test]
+    fn a_truncated_last_event_is_lost_and_counted() {
+        let (events, lost) = cut("<Event><a>1</a></Event>\n<Event><a>2</a></Ev");
+        assert_eq!(events.len(), 1);
+        assert_eq!(lost.len(), 1);
+        assert_eq!(lost[0].0, 2);
+        assert!(lost[0].1.contains("truncated"), "{}", lost[0].1);
+    }
+
+    #[test]
+    fn a_damaged_opening_tag_is_counted() {
+        let (events, lost) = cut("<Event><a>1</a></Event>\n<Evxnt><a>2</a></Event>\n<Event><a>3</a></Event>\n");
+        assert_eq!(events.len(), 2);
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert_eq!(lost[0].0, 2);
+    }
+
+    #[test]
+    fn an_oversized_event_is_skipped_and_the_next_is_read() {
+        let big = format!("<Event><a>{}</a></Event>", "x".repeat(5000));
+        let text = format!("<Event><a>1</a></Event>\n{big}\n<Event><a>3</a></Event>\n");
+        let (events, lost) = cut_with(text.as_bytes(), 1000, true);
+        assert_eq!(events.iter().map(|e| e.1).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(lost.len(), 1);
+        assert!(lost[0].1.contains("larger than 1000 bytes"));
+    }
+
+    #[test]
+    fn text_that_is_not_xml_and_utf16_are_said() {
+        let (events, lost) = cut("garbage\n<Event><a>1</a></Event>");
+        assert_eq!(events.len(), 1);
+        assert_eq!(lost.len(), 1);
+        let (events, lost) = cut_with(b"\xff\xfe<\0E\0", 1 << 20, false);
+        assert!(events.is_empty());
+        assert!(lost[0].1.contains("UTF-16"));
+    }
+
+    #[test]
+    fn parse_event_reads_a_sysmon_event() {
+        let raw = parse_event("<Event><System><EventID>22</EventID><Computer>h</Computer></System><EventData><Data Name='QueryName'>a.example</Data></EventData></Event>").unwrap();
+        assert_eq!(raw.event_id, Some(22));
+        assert!(parse_event("<Event><System></Sys></Event>").is_err());
+    }
 }
