@@ -26,9 +26,10 @@ pub const MAX_DECOMPRESSION_RATIO: u64 = 100;
 pub const DECOMPRESSION_FLOOR: u64 = 1 << 30;
 
 /// EVTX and `.zip` read from a `.gz`, a `.zip` member or standard input need random access: up to
-/// this many bytes they are held in memory, beyond it they are spilled to an unnamed temporary
-/// file (in `TMPDIR`), so memory stays bounded whatever their size.
-pub const MAX_IN_MEMORY_STREAM: usize = 256 << 20;
+/// this many bytes they are held in memory (Sysmon's own log is 64 MiB unless configured larger),
+/// beyond it they are spilled to an unnamed temporary file (in `TMPDIR`), so memory stays
+/// bounded whatever their size.
+pub const MAX_IN_MEMORY_STREAM: usize = 64 << 20;
 
 /// The most a spilled stream may take on disk. A longer stream is cut here: "... larger than
 /// 16 GiB, the most dnshunt copies to a temporary file; decompress or save it to a file and read

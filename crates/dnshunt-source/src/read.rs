@@ -496,7 +496,8 @@ impl Producer {
             let _ = self.jobs.send(Job::JsonRecords(job));
         }
         if let Some((e, line)) = splitter.take_read_error() {
-            self.read_error(&ctx, Some(line), &e);
+            // Reading stopped in `line`: what came before it was read.
+            self.read_error(&ctx, Some(line + 1), &e);
         } else if let Some(line) = splitter.ended_open() {
             self.stopped(
                 &ctx,
@@ -545,7 +546,8 @@ impl Producer {
             let _ = self.jobs.send(Job::Xml(job));
         }
         if let Some((e, line)) = cutter.take_read_error() {
-            self.read_error(&ctx, Some(line), &e);
+            // Reading stopped in `line`: what came before it was read.
+            self.read_error(&ctx, Some(line + 1), &e);
         }
     }
 
