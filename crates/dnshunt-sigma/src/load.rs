@@ -624,6 +624,7 @@ level: high
             let started = Instant::now();
             let (rules, report) = load_texts(&[("deep.yml".to_owned(), deep)]);
             let took = started.elapsed();
+            println!("refused in {took:?}");
             assert!(rules.is_empty());
             assert_eq!(report.skipped.len(), 1);
             assert!(report.skipped[0].reason.contains("nested more than 64 deep"), "{}", report.skipped[0].reason);
