@@ -181,7 +181,10 @@ fn read_rule_file(path: &Path) -> Result<String, String> {
     }
     // The file may have grown since: read no more than the limit allows.
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    (&mut file).take(MAX_RULE_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|err| format!("unreadable: {err}"))?;
+    (&mut file)
+        .take(MAX_RULE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("unreadable: {err}"))?;
     if bytes.len() as u64 > MAX_RULE_FILE_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
@@ -194,7 +197,9 @@ fn refuse_before_parsing(text: &str) -> Option<String> {
         return Some(format!("rule file larger than {} MiB ({} bytes): not parsed", MAX_RULE_FILE_BYTES >> 20, text.len()));
     }
     if flow_depth_exceeds(text, MAX_RULE_NESTING) {
-        return Some(format!("parse error: YAML nested more than {MAX_RULE_NESTING} deep ([ ] or {{ }} inside each other): not parsed"));
+        return Some(format!(
+            "parse error: YAML nested more than {MAX_RULE_NESTING} deep ([ ] or {{ }} inside each other): not parsed"
+        ));
     }
     None
 }
@@ -618,7 +623,11 @@ level: high
     #[test]
     fn a_rule_nested_100000_deep_is_refused_in_milliseconds() {
         for deep in [
-            format!("title: t\ndetection:\n  sel:\n    QueryName: {}1{}\n  condition: sel\n", "[".repeat(100_000), "]".repeat(100_000)),
+            format!(
+                "title: t\ndetection:\n  sel:\n    QueryName: {}1{}\n  condition: sel\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
             format!("title: t\ndetection:\n  sel: {}1{}\n", "{a: ".repeat(100_000), "}".repeat(100_000)),
         ] {
             let started = Instant::now();

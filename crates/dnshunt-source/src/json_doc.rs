@@ -92,9 +92,17 @@ enum Mode {
     Between,
     InUnit(Unit),
     /// Skipping the rest of a response after its `hits.hits`, `depth` containers deep.
-    SkipTail { depth: usize, in_string: bool },
+    SkipTail {
+        depth: usize,
+        in_string: bool,
+    },
     /// Looking for the next record after damage, from `from`.
-    Resync { from: usize, line: u64, damage: Damage, searched: usize },
+    Resync {
+        from: usize,
+        line: u64,
+        damage: Damage,
+        searched: usize,
+    },
     Done,
 }
 
@@ -134,10 +142,7 @@ impl<R: Read> Splitter<R> {
             line_blank: true,
             eof: false,
             read_error: None,
-            levels: vec![Level {
-                top: true,
-                ..Level::default()
-            }],
+            levels: vec![Level { top: true, ..Level::default() }],
             mode: Mode::Between,
             max_record,
             ended_in_tail: false,
@@ -523,10 +528,7 @@ impl<R: Read> Splitter<R> {
                 return false;
             }
         }
-        self.levels.push(Level {
-            hits: true,
-            ..Level::default()
-        });
+        self.levels.push(Level { hits: true, ..Level::default() });
         self.line_blank = false;
         self.mode = Mode::Between;
         true
@@ -758,7 +760,10 @@ mod tests {
             out
         };
         assert_eq!(whole.records, tiny.records, "byte by byte");
-        assert_eq!(whole.lost.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>(), tiny.lost.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>());
+        assert_eq!(
+            whole.lost.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>(),
+            tiny.lost.iter().map(|l| (l.0, l.1)).collect::<Vec<_>>()
+        );
         whole
     }
 
@@ -815,7 +820,9 @@ mod tests {
     fn a_truncated_array_keeps_every_complete_record() {
         let mut text = String::from("[\n");
         for i in 0..100 {
-            text.push_str(&format!("  {{\n    \"EventID\": 22,\n    \"QueryName\": \"n{i}.example.org\",\n    \"nested\": {{\"a\": [1, 2]}}\n  }},\n"));
+            text.push_str(&format!(
+                "  {{\n    \"EventID\": 22,\n    \"QueryName\": \"n{i}.example.org\",\n    \"nested\": {{\"a\": [1, 2]}}\n  }},\n"
+            ));
         }
         // In the middle of a record (at a record's end, nothing is lost but the array is open).
         let cut = &text[..text.len() * 95 / 100 - 20];

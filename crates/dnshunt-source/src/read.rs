@@ -348,7 +348,10 @@ impl Producer {
         }
         self.file_error(
             name,
-            format!("containers nested more than {} deep (.gz or .zip inside .gz or .zip ...): refused", self.options.limits.max_depth),
+            format!(
+                "containers nested more than {} deep (.gz or .zip inside .gz or .zip ...): refused",
+                self.options.limits.max_depth
+            ),
         );
         false
     }
@@ -406,7 +409,13 @@ impl Producer {
                 // The format inside is sniffed from the decompressed bytes; origins keep the
                 // name the user gave.
                 let produced: Counter = Rc::default();
-                let decoder = Bounded::new(flate2::bufread::MultiGzDecoder::new(reader), nesting.raw.clone(), produced, &self.options.limits, "gzip stream");
+                let decoder = Bounded::new(
+                    flate2::bufread::MultiGzDecoder::new(reader),
+                    nesting.raw.clone(),
+                    produced,
+                    &self.options.limits,
+                    "gzip stream",
+                );
                 self.stream(name, Box::new(BufReader::with_capacity(1 << 20, decoder)), None, &nesting.inside());
             }
             Sniffed::Zip => {
@@ -436,7 +445,10 @@ impl Producer {
                 };
                 drop(reader);
                 let ctx = self.new_file(&name, "evtx");
-                let _ = self.jobs.send(Job::EvtxStream { file: ctx.clone(), data: buffered.data });
+                let _ = self.jobs.send(Job::EvtxStream {
+                    file: ctx.clone(),
+                    data: buffered.data,
+                });
                 if let Some(reason) = buffered.stopped {
                     self.stopped(&ctx, None, format!("{reason}; the records after that point are not read"));
                 }

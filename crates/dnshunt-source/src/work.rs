@@ -25,12 +25,7 @@ pub enum DocPiece {
     /// The record at `range` of the job's bytes.
     Record { range: Range<usize>, line: u64, ordinal: Option<u64> },
     /// Records lost to damage (or to a limit), counted.
-    Lost {
-        line: u64,
-        record: Option<u64>,
-        count: u64,
-        message: String,
-    },
+    Lost { line: u64, record: Option<u64>, count: u64, message: String },
 }
 
 /// Records of a document, cut out by the reading thread: their bytes back to back, and where
@@ -69,12 +64,23 @@ impl DocJob {
 
 /// Work for a parser thread.
 pub enum Job {
-    JsonLines { file: FileCtx, first_line: u64, bytes: Vec<u8> },
+    JsonLines {
+        file: FileCtx,
+        first_line: u64,
+        bytes: Vec<u8>,
+    },
     /// Records of a whole JSON document (array, search response, objects one after another).
     JsonRecords(DocJob),
-    EvtxFile { file: FileCtx, path: PathBuf, bytes: u64 },
+    EvtxFile {
+        file: FileCtx,
+        path: PathBuf,
+        bytes: u64,
+    },
     /// EVTX read from a container or standard input, held in memory or in a temporary file.
-    EvtxStream { file: FileCtx, data: Seekable },
+    EvtxStream {
+        file: FileCtx,
+        data: Seekable,
+    },
     /// `<Event>` elements of an XML document.
     Xml(DocJob),
 }

@@ -248,7 +248,7 @@ fn a_search_response_with_an_invalid_byte_loses_nothing() {
     let response = seed("es_response.json");
     // A cp1252 byte inside the first hit's executable: decoded with U+FFFD, one warning.
     let text = String::from_utf8(response.clone()).unwrap();
-    let at = text.match_indices("\"executable\" : \"").nth(0).unwrap().0 + "\"executable\" : \"".len() + 1;
+    let at = text.find("\"executable\" : \"").unwrap() + "\"executable\" : \"".len() + 1;
     let mut invalid = response.clone();
     invalid.insert(at, 0xe9);
     let path = dir.write("invalid_byte.json", &invalid);
@@ -464,7 +464,9 @@ impl Rng {
 
 #[test]
 fn evtx_damage_is_counted_in_records_exactly() {
-    let Some(original) = real_evtx("evtx_damage_is_counted_in_records_exactly") else { return };
+    let Some(original) = real_evtx("evtx_damage_is_counted_in_records_exactly") else {
+        return;
+    };
     let dir = Scratch::new("evtx-exact");
     let path = dir.write("original.evtx", &original);
     let clean = read(&[&path]);
@@ -510,7 +512,9 @@ fn evtx_damage_is_counted_in_records_exactly() {
 
 #[test]
 fn evtx_from_a_stream_is_spilled_to_disk_not_held_in_memory() {
-    let Some(original) = real_evtx("evtx_from_a_stream_is_spilled_to_disk_not_held_in_memory") else { return };
+    let Some(original) = real_evtx("evtx_from_a_stream_is_spilled_to_disk_not_held_in_memory") else {
+        return;
+    };
     let dir = Scratch::new("evtx-spill");
     let gz = dir.write("log.evtx.gz", &gzip(&original));
     let plain = dir.write("log.evtx", &original);
@@ -528,7 +532,13 @@ fn evtx_from_a_stream_is_spilled_to_disk_not_held_in_memory() {
     assert!(out.problems.is_empty(), "{:?}", out.problems);
     // A zip member the same way, under --input-format evtx.
     let archive = dir.write("triage.zip", &zip(&[("Sysmon.evtx", &original)]));
-    let out = read_opts(&[&archive], ReadOptions { format: InputFormat::Evtx, ..spill });
+    let out = read_opts(
+        &[&archive],
+        ReadOptions {
+            format: InputFormat::Evtx,
+            ..spill
+        },
+    );
     assert_eq!(out.totals, expected);
 
     // With at most 300 KiB on disk, the first chunks are read and the cut is said.

@@ -22,7 +22,12 @@ fn a_fifo_on_the_command_line_never_blocks_the_inputs_after_it() {
     let seed = fixture("seed/flat.ndjson");
     for strict in [false, true] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dnshunt"));
-        cmd.arg("events").arg(&fifo).arg("/dev/zero").arg(&seed).args(["--format", "jsonl", "-q", "--summary-json"]).arg(&summary);
+        cmd.arg("events")
+            .arg(&fifo)
+            .arg("/dev/zero")
+            .arg(&seed)
+            .args(["--format", "jsonl", "-q", "--summary-json"])
+            .arg(&summary);
         if strict {
             cmd.arg("--strict");
         }
