@@ -530,6 +530,15 @@ fn evtx_from_a_stream_is_spilled_to_disk_not_held_in_memory() {
     let out = read_opts(&[&gz], spill.clone());
     assert_eq!(out.totals, expected);
     assert!(out.problems.is_empty(), "{:?}", out.problems);
+    // `--input-format evtx` names what is inside the .gz: it is still opened.
+    let out = read_opts(
+        &[&gz],
+        ReadOptions {
+            format: InputFormat::Evtx,
+            ..spill.clone()
+        },
+    );
+    assert_eq!(out.totals, expected);
     // A zip member the same way, under --input-format evtx.
     let archive = dir.write("triage.zip", &zip(&[("Sysmon.evtx", &original)]));
     let out = read_opts(
