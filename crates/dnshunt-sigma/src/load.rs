@@ -14,6 +14,19 @@ use serde::Serialize;
 /// The logsource categories whose events dnshunt models (product `windows`).
 pub const CATEGORIES: [&str; 3] = ["dns_query", "network_connection", "process_creation"];
 
+/// The largest rule file read. Sigma rules are a few kilobytes (SigmaHQ's largest are tens); a
+/// larger file is skipped with "rule file larger than 1 MiB" before it is parsed. Compiling a
+/// rule's value lists takes time that grows faster than their length (a 1 MiB list takes about
+/// 1.5 s, 2 MiB about 5 s), which this bounds too.
+pub const MAX_RULE_FILE_BYTES: u64 = 1 << 20;
+
+/// The deepest nesting of YAML flow collections (`[...]`, `{...}`) in a rule file. The YAML
+/// parser's time grows with the square of this depth (a rule nested 100,000 deep took 20-29 s to
+/// be refused); rules nest a few levels. Deeper files are skipped with "nested more than 64 deep"
+/// by a linear scan before parsing. (Block nesting by indentation is refused by the YAML parser
+/// itself beyond 128 levels, in linear time.)
+pub const MAX_RULE_NESTING: usize = 64;
+
 /// What is known about a loaded rule beyond what the engine reports on a match.
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleMeta {
@@ -106,27 +119,35 @@ impl RuleSet {
 fn rule_files(paths: &[PathBuf], skipped: &mut Vec<Skipped>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
-        if path.is_file() {
-            files.push(path.clone());
-            continue;
-        }
-        if !path.is_dir() {
-            skipped.push(file_problem(path, "unreadable: no such file or directory".to_owned()));
-            continue;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {
+                files.push(path.clone());
+                continue;
+            }
+            Ok(meta) if meta.is_dir() => {}
+            // A FIFO would block the loader until something writes to it.
+            Ok(_) => {
+                skipped.push(file_problem(path, NOT_REGULAR.to_owned()));
+                continue;
+            }
+            Err(err) => {
+                skipped.push(file_problem(path, format!("unreadable: {err}")));
+                continue;
+            }
         }
         for entry in walkdir::WalkDir::new(path).follow_links(true) {
             match entry {
-                Ok(e) if e.file_type().is_file() => {
-                    let is_yaml = e
-                        .path()
-                        .extension()
-                        .and_then(|x| x.to_str())
-                        .is_some_and(|x| x.eq_ignore_ascii_case("yml") || x.eq_ignore_ascii_case("yaml"));
-                    if is_yaml {
+                Ok(e) if e.file_type().is_dir() => {}
+                Ok(e) if !e.file_type().is_file() => {
+                    if has_yaml_extension(e.path()) {
+                        skipped.push(file_problem(e.path(), NOT_REGULAR.to_owned()));
+                    }
+                }
+                Ok(e) => {
+                    if has_yaml_extension(e.path()) {
                         files.push(e.into_path());
                     }
                 }
-                Ok(_) => {}
                 Err(err) => skipped.push(file_problem(err.path().unwrap_or(path), format!("unreadable: {err}"))),
             }
         }
@@ -134,6 +155,185 @@ fn rule_files(paths: &[PathBuf], skipped: &mut Vec<Skipped>) -> Vec<PathBuf> {
     files.sort();
     files.dedup();
     files
+}
+
+/// Why a FIFO, socket or device is not read as a rule file.
+const NOT_REGULAR: &str = "unreadable: not a regular file (a FIFO, socket or device could block or never end)";
+
+fn has_yaml_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| x.eq_ignore_ascii_case("yml") || x.eq_ignore_ascii_case("yaml"))
+}
+
+/// Reads a rule file, refusing one that is not a regular file or is larger than
+/// [`MAX_RULE_FILE_BYTES`] before reading it.
+fn read_rule_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let too_large = |len: u64| format!("rule file larger than {} MiB ({len} bytes): not parsed", MAX_RULE_FILE_BYTES >> 20);
+    let mut file = std::fs::File::open(path).map_err(|err| format!("unreadable: {err}"))?;
+    let meta = file.metadata().map_err(|err| format!("unreadable: {err}"))?;
+    if !meta.is_file() {
+        return Err(NOT_REGULAR.to_owned());
+    }
+    if meta.len() > MAX_RULE_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    // The file may have grown since: read no more than the limit allows.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&mut file)
+        .take(MAX_RULE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("unreadable: {err}"))?;
+    if bytes.len() as u64 > MAX_RULE_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|err| format!("unreadable: not UTF-8 text ({err})"))
+}
+
+/// Why a rule text is not parsed at all: too large, or nested too deeply (see the limits).
+fn refuse_before_parsing(text: &str) -> Option<String> {
+    if text.len() as u64 > MAX_RULE_FILE_BYTES {
+        return Some(format!("rule file larger than {} MiB ({} bytes): not parsed", MAX_RULE_FILE_BYTES >> 20, text.len()));
+    }
+    if flow_depth_exceeds(text, MAX_RULE_NESTING) {
+        return Some(format!(
+            "parse error: YAML nested more than {MAX_RULE_NESTING} deep ([ ] or {{ }} inside each other): not parsed"
+        ));
+    }
+    None
+}
+
+/// Whether the YAML flow collections (`[...]`, `{...}`) of `text` nest deeper than `limit`,
+/// found in one pass without parsing: quoted scalars, comments and block scalars (`|`, `>`) are
+/// skipped, and in block context a bracket counts only where a value starts (inside a plain
+/// scalar such as `a[1]` it is text).
+fn flow_depth_exceeds(text: &str, limit: usize) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut depth = 0usize;
+    // In block context: at the start of a value (where `[` or `{` opens a flow collection).
+    let mut value_start = true;
+    // In a block scalar: the indentation of the line that opened it.
+    let mut block_scalar: Option<usize> = None;
+    let mut line_start = true;
+    while i < bytes.len() {
+        if line_start && depth == 0 {
+            line_start = false;
+            let indent = bytes[i..].iter().take_while(|&&b| b == b' ').count();
+            let rest = &bytes[i + indent..];
+            let blank = rest.first().is_none_or(|&b| b == b'\n' || b == b'\r');
+            if let Some(parent) = block_scalar {
+                if blank || indent > parent {
+                    i = (skip_line(bytes, i) + 1).min(bytes.len());
+                    line_start = true;
+                    continue;
+                }
+                block_scalar = None;
+            }
+            i += indent;
+            value_start = true;
+            continue;
+        }
+        let b = bytes[i];
+        if b == b'\n' {
+            i += 1;
+            line_start = true;
+            continue;
+        }
+        if depth > 0 {
+            line_start = false;
+            match b {
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > limit {
+                        return true;
+                    }
+                }
+                b']' | b'}' => {
+                    depth -= 1;
+                    value_start = false;
+                }
+                b'\'' | b'"' => {
+                    i = skip_quoted(bytes, i);
+                    continue;
+                }
+                b'#' if i > 0 && bytes[i - 1].is_ascii_whitespace() => {
+                    i = skip_line(bytes, i);
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        // Block context.
+        match b {
+            b' ' | b'\t' | b'\r' => i += 1,
+            b'#' if value_start || i == 0 || bytes[i - 1].is_ascii_whitespace() => i = skip_line(bytes, i),
+            b'[' | b'{' if value_start => {
+                depth = 1;
+                if depth > limit {
+                    return true;
+                }
+                i += 1;
+            }
+            b'\'' | b'"' if value_start => {
+                i = skip_quoted(bytes, i);
+                value_start = false;
+            }
+            b'|' | b'>' if value_start => {
+                let line_begin = bytes[..i].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
+                let indent = bytes[line_begin..].iter().take_while(|&&c| c == b' ').count();
+                block_scalar = Some(indent);
+                i = skip_line(bytes, i);
+            }
+            // Sequence entries and explicit keys: a value starts after them.
+            b'-' | b'?' if value_start && bytes.get(i + 1).is_none_or(|c| c.is_ascii_whitespace()) => i += 1,
+            // Anchors and tags come before a value.
+            b'&' | b'!' if value_start => {
+                while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+            }
+            b':' if bytes.get(i + 1).is_none_or(|c| c.is_ascii_whitespace()) => {
+                value_start = true;
+                i += 1;
+            }
+            _ => {
+                value_start = false;
+                i += 1;
+            }
+        }
+    }
+    false
+}
+
+/// The index after the end of the line holding `i` (its newline stays to be seen).
+fn skip_line(bytes: &[u8], i: usize) -> usize {
+    bytes[i..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| i + p)
+}
+
+/// The index after the quoted scalar opening at `i` (`'...'` with `''`, `"..."` with `\`).
+fn skip_quoted(bytes: &[u8], i: usize) -> usize {
+    let quote = bytes[i];
+    let mut j = i + 1;
+    while j < bytes.len() {
+        let c = bytes[j];
+        if quote == b'"' && c == b'\\' {
+            j += 2;
+            continue;
+        }
+        if c == quote {
+            if quote == b'\'' && bytes.get(j + 1) == Some(&b'\'') {
+                j += 2;
+                continue;
+            }
+            return j + 1;
+        }
+        j += 1;
+    }
+    bytes.len()
 }
 
 fn file_problem(path: &Path, reason: String) -> Skipped {
@@ -171,9 +371,9 @@ pub fn load(paths: &[PathBuf]) -> (RuleSet, LoadReport) {
     let files = rule_files(paths, &mut skipped);
     let mut texts = Vec::with_capacity(files.len());
     for file in &files {
-        match std::fs::read_to_string(file) {
+        match read_rule_file(file) {
             Ok(t) => texts.push((file.display().to_string(), t)),
-            Err(err) => skipped.push(file_problem(file, format!("unreadable: {err}"))),
+            Err(reason) => skipped.push(file_problem(file, reason)),
         }
     }
     let (rules, mut report) = load_texts(&texts);
@@ -194,6 +394,10 @@ pub fn load_texts(texts: &[(String, String)]) -> (RuleSet, LoadReport) {
     let mut filters: Vec<(FilterRule, String)> = Vec::new();
     for (shown, text) in texts {
         let file = Path::new(shown);
+        if let Some(reason) = refuse_before_parsing(text) {
+            report.skipped.push(file_problem(file, reason));
+            continue;
+        }
         let collection = match rsigma_parser::parse_sigma_yaml(text) {
             Ok(c) => c,
             Err(err) => {
@@ -375,4 +579,115 @@ pub fn load_texts(texts: &[(String, String)]) -> (RuleSet, LoadReport) {
 
 pub(crate) fn level_name(level: &Level) -> &'static str {
     level.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    const RULE: &str = "title: Suspicious lookup
+id: 0d8d4a3e-1111-4a4a-9c9c-000000000001
+logsource:
+  product: windows
+  category: dns_query
+detection:
+  selection:
+    QueryName|endswith:
+      - '.example.org'
+      - \"[weird]{name}\"
+    Image|contains: a[1]{2}   # a comment with [ and {
+  filter: {Image: [a, b, {c: [d]}]}
+  condition: selection and not filter
+description: |
+  Text with [ brackets { that never close
+  and more [[[[
+level: high
+";
+
+    #[test]
+    fn flow_depth_is_measured_without_parsing() {
+        assert!(!flow_depth_exceeds(RULE, 4));
+        assert!(flow_depth_exceeds(RULE, 3), "filter nests four deep");
+        let deep = format!("a: {}1{}\n", "[".repeat(65), "]".repeat(65));
+        assert!(flow_depth_exceeds(&deep, MAX_RULE_NESTING));
+        let ok = format!("a: {}1{}\n", "[".repeat(64), "]".repeat(64));
+        assert!(!flow_depth_exceeds(&ok, MAX_RULE_NESTING));
+        // Multi-line flow collections, quoted scalars across lines, `''` in single quotes.
+        assert!(!flow_depth_exceeds("a: [1,\n  2, '[[''[',\n  \"[\\\"[\"]\nb: c\n", 1));
+        // The sample rule loads.
+        let (rules, report) = load_texts(&[("rule.yml".to_owned(), RULE.to_owned())]);
+        assert_eq!(rules.len(), 1, "{:?}", report.skipped);
+    }
+
+    #[test]
+    fn a_rule_nested_100000_deep_is_refused_in_milliseconds() {
+        for deep in [
+            format!(
+                "title: t\ndetection:\n  sel:\n    QueryName: {}1{}\n  condition: sel\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
+            format!("title: t\ndetection:\n  sel: {}1{}\n", "{a: ".repeat(100_000), "}".repeat(100_000)),
+        ] {
+            let started = Instant::now();
+            let (rules, report) = load_texts(&[("deep.yml".to_owned(), deep)]);
+            let took = started.elapsed();
+            println!("refused in {took:?}");
+            assert!(rules.is_empty());
+            assert_eq!(report.skipped.len(), 1);
+            assert!(report.skipped[0].reason.contains("nested more than 64 deep"), "{}", report.skipped[0].reason);
+            // Milliseconds in a release build; generous for debug builds on a busy machine.
+            assert!(took < Duration::from_millis(500), "took {took:?}");
+        }
+    }
+
+    #[test]
+    fn a_rule_file_over_the_size_limit_is_refused() {
+        let mut big = RULE.to_owned();
+        while (big.len() as u64) <= MAX_RULE_FILE_BYTES {
+            big.push_str("# padding padding padding padding padding padding padding padding\n");
+        }
+        let started = Instant::now();
+        let (rules, report) = load_texts(&[("big.yml".to_owned(), big.clone())]);
+        assert!(rules.is_empty());
+        assert!(report.skipped[0].reason.starts_with("rule file larger than 1 MiB"), "{}", report.skipped[0].reason);
+        assert!(started.elapsed() < Duration::from_millis(500));
+
+        // From disk: refused from its size, before it is read.
+        let dir = std::env::temp_dir().join(format!("dnshunt-sigma-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("big.yml"), &big).unwrap();
+        std::fs::write(dir.join("ok.yml"), RULE).unwrap();
+        let (rules, report) = load(std::slice::from_ref(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(rules.len(), 1);
+        assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+        assert!(report.skipped[0].path.ends_with("big.yml"));
+        assert!(report.skipped[0].reason.starts_with("rule file larger than 1 MiB"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_not_waited_on() {
+        let dir = std::env::temp_dir().join(format!("dnshunt-sigma-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("rule.yml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            println!("skipped: mkfifo is not available");
+            return;
+        }
+        std::fs::write(dir.join("ok.yml"), RULE).unwrap();
+        // Named directly, and found in a directory: both refused at once.
+        for paths in [vec![fifo.clone(), dir.join("ok.yml")], vec![dir.clone()]] {
+            let started = Instant::now();
+            let (rules, report) = load(&paths);
+            assert!(started.elapsed() < Duration::from_secs(2));
+            assert_eq!(rules.len(), 1);
+            assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+            assert!(report.skipped[0].reason.contains("not a regular file"), "{}", report.skipped[0].reason);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -10,12 +10,16 @@
 
 pub mod elastic;
 mod evtx_reader;
+mod json_doc;
 pub mod json_visit;
+pub mod limits;
 mod read;
 mod report;
+mod stream;
 mod work;
 mod xml_reader;
 
+pub use limits::Limits;
 pub use read::{spawn, Input, InputFormat, ReadOptions};
 pub use report::{Counts, FileReport, Problem, ProblemKind, ReadReport};
 pub use work::Message;

@@ -1,16 +1,22 @@
 //! Finding inputs, recognising formats, and cutting them into jobs for the workers.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Cursor, Read, Seek};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dnshunt_core::{Origin, Timestamp};
 
+use crate::json_doc;
+use crate::limits::Limits;
 use crate::report::{Problem, ProblemKind};
-use crate::work::{self, FileCtx, Job, Message};
+use crate::stream::{buffer_for_seeking, Bounded, Counted, Counter};
+use crate::work::{self, DocJob, DocPiece, FileCtx, Job, Message};
+use crate::xml_reader;
 
 /// The input format, when the user wants to override detection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -46,10 +52,10 @@ pub struct ReadOptions {
     pub format: InputFormat,
     /// Parser threads (0: one per core).
     pub threads: usize,
-    /// Bytes of line-delimited JSON per job.
+    /// Bytes of line-delimited JSON (or of a document's records) per job.
     pub block_size: usize,
-    /// Longer lines are skipped and counted as bad.
-    pub max_line: usize,
+    /// What one record, one container and one stream may cost (see [`crate::limits`]).
+    pub limits: Limits,
     /// Only events at or after / before these times are kept.
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
@@ -61,7 +67,7 @@ impl Default for ReadOptions {
             format: InputFormat::Auto,
             threads: 0,
             block_size: 1 << 20,
-            max_line: 16 << 20,
+            limits: Limits::default(),
             since: None,
             until: None,
         }
@@ -96,7 +102,7 @@ pub fn spawn(inputs: Vec<Input>, options: ReadOptions) -> (Receiver<Message>, Jo
         };
         for input in inputs {
             match input {
-                Input::Stdin => producer.stream("-".into(), Box::new(io::stdin().lock()), None),
+                Input::Stdin => producer.stdin(),
                 Input::Path(path) => producer.path(&path),
             }
         }
@@ -162,6 +168,55 @@ fn sniff(head: &[u8], name: &str) -> Sniffed {
     }
 }
 
+/// Where a stream comes from: the count of bytes read from the file or standard input under it
+/// (what decompression ratios are measured against) and how many containers it is inside.
+#[derive(Clone)]
+struct Nesting {
+    raw: Counter,
+    depth: usize,
+}
+
+impl Nesting {
+    fn top(raw: Counter) -> Self {
+        Nesting { raw, depth: 0 }
+    }
+
+    fn inside(&self) -> Self {
+        Nesting {
+            raw: self.raw.clone(),
+            depth: self.depth + 1,
+        }
+    }
+}
+
+/// What a path is when it is not a regular file or a directory.
+fn special_kind(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = file_type;
+    "not a regular file"
+}
+
+/// The message for an input that is not a regular file: reading it could block forever (a FIFO
+/// with no writer) or never end (`/dev/zero`).
+fn not_regular(kind: &str) -> String {
+    format!("{kind}, not a regular file: refused, as reading it could block or never end; to read a stream, send it to standard input and name `-`")
+}
+
 impl Producer {
     fn new_file(&mut self, name: &str, format: &str) -> FileCtx {
         let id = self.next_file;
@@ -191,13 +246,25 @@ impl Producer {
         let _ = self.msgs.send(Message::FileError { id: ctx.id, error, problem });
     }
 
+    fn stdin(&mut self) {
+        let raw: Counter = Rc::default();
+        let reader = Counted::new(io::stdin().lock(), raw.clone());
+        self.stream("-".into(), Box::new(reader), None, &Nesting::top(raw));
+    }
+
     fn path(&mut self, path: &Path) {
         if path.is_dir() {
             let mut files: Vec<PathBuf> = Vec::new();
             for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
                 match entry {
                     Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
-                    Ok(_) => {}
+                    Ok(e) if e.file_type().is_dir() => {}
+                    // FIFOs, sockets, devices found in a walk: never opened (a FIFO would block
+                    // every input after it), but said, not silently passed over.
+                    Ok(e) => {
+                        let kind = special_kind(&e.file_type());
+                        self.file_error(&e.path().display().to_string(), not_regular(kind));
+                    }
                     Err(e) => self.file_error(&e.path().map_or_else(|| path.display().to_string(), |p| p.display().to_string()), e.to_string()),
                 }
             }
@@ -213,9 +280,21 @@ impl Producer {
     /// tool output) are expected and only counted; a file named by the user must be readable.
     fn file(&mut self, path: &Path, walked: bool) {
         let name = path.display().to_string();
+        // Looked at before opening: opening a FIFO blocks until something writes to it.
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => return self.file_error(&name, not_regular(special_kind(&meta.file_type()))),
+            Ok(_) => {}
+            Err(e) => return self.file_error(&name, format!("cannot open: {e}")),
+        }
         let mut file = match File::open(path) {
             Ok(f) => f,
             Err(e) => return self.file_error(&name, format!("cannot open: {e}")),
+        };
+        // The same check on what was opened (the path may have changed in between).
+        let len = match file.metadata() {
+            Ok(meta) if !meta.is_file() => return self.file_error(&name, not_regular(special_kind(&meta.file_type()))),
+            Ok(meta) => meta.len(),
+            Err(e) => return self.file_error(&name, format!("cannot read: {e}")),
         };
         let mut head = [0u8; 8];
         let n = read_up_to(&mut file, &mut head).unwrap_or(0);
@@ -232,18 +311,24 @@ impl Producer {
             let _ = self.msgs.send(Message::Ignored { name });
             return;
         }
+        let raw: Counter = Rc::default();
         match sniffed {
-            Sniffed::Zip => self.zip(&name, file),
+            Sniffed::Zip => {
+                raw.set(len);
+                self.zip(&name, BufReader::new(file), &Nesting::top(raw));
+            }
             Sniffed::Evtx => {
                 let ctx = self.new_file(&name, "evtx");
-                let len = file.metadata().map_or(0, |m| m.len());
                 let _ = self.jobs.send(Job::EvtxFile {
                     file: ctx,
                     path: path.to_owned(),
                     bytes: len,
                 });
             }
-            _ => self.stream(name, Box::new(BufReader::with_capacity(1 << 20, file)), Some(sniffed)),
+            _ => {
+                let reader = Counted::new(BufReader::with_capacity(1 << 20, file), raw.clone());
+                self.stream(name, Box::new(reader), Some(sniffed), &Nesting::top(raw));
+            }
         }
     }
 
@@ -256,11 +341,31 @@ impl Producer {
         }
     }
 
-    fn zip<R: Read + Seek>(&mut self, name: &str, reader: R) {
+    /// Refuses a container nested too deeply; true when `nesting` is still allowed.
+    fn depth_ok(&mut self, name: &str, nesting: &Nesting) -> bool {
+        if nesting.depth < self.options.limits.max_depth {
+            return true;
+        }
+        self.file_error(
+            name,
+            format!(
+                "containers nested more than {} deep (.gz or .zip inside .gz or .zip ...): refused",
+                self.options.limits.max_depth
+            ),
+        );
+        false
+    }
+
+    /// The members of a zip archive; `nesting.raw` holds the compressed bytes the archive stands
+    /// for (its own size on disk, or what was read under it).
+    fn zip<R: Read + Seek>(&mut self, name: &str, reader: R, nesting: &Nesting) {
         let mut archive = match zip::ZipArchive::new(reader) {
             Ok(a) => a,
             Err(e) => return self.file_error(name, format!("not a readable zip archive: {e}")),
         };
+        // All members together may expand only so far.
+        let produced: Counter = Rc::default();
+        let limits = self.options.limits.clone();
         for i in 0..archive.len() {
             let member = match archive.by_index(i) {
                 Ok(m) => m,
@@ -277,12 +382,14 @@ impl Producer {
                 self.file_error(&member_name, "encrypted zip members are not supported".to_owned());
                 continue;
             }
-            self.stream(member_name, Box::new(BufReader::with_capacity(1 << 20, member)), None);
+            let inside = nesting.inside();
+            let bounded = Bounded::new(member, nesting.raw.clone(), produced.clone(), &limits, "zip archive");
+            self.stream(member_name, Box::new(BufReader::with_capacity(1 << 20, bounded)), None, &inside);
         }
     }
 
     /// Reads a stream whose format is known or must be sniffed from its first bytes.
-    fn stream(&mut self, name: String, mut reader: Box<dyn BufRead + '_>, sniffed: Option<Sniffed>) {
+    fn stream(&mut self, name: String, mut reader: Box<dyn BufRead + '_>, sniffed: Option<Sniffed>, nesting: &Nesting) {
         let sniffed = match sniffed.filter(|s| *s != Sniffed::Unknown && *s != Sniffed::Gzip) {
             Some(s) => s,
             None => {
@@ -296,38 +403,64 @@ impl Producer {
         };
         match sniffed {
             Sniffed::Gzip => {
+                if !self.depth_ok(&name, nesting) {
+                    return;
+                }
                 // The format inside is sniffed from the decompressed bytes; origins keep the
                 // name the user gave.
-                let decoder = BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(reader));
-                self.stream(name, Box::new(decoder), None);
+                let produced: Counter = Rc::default();
+                let decoder = Bounded::new(
+                    flate2::bufread::MultiGzDecoder::new(reader),
+                    nesting.raw.clone(),
+                    produced,
+                    &self.options.limits,
+                    "gzip stream",
+                );
+                self.stream(name, Box::new(BufReader::with_capacity(1 << 20, decoder)), None, &nesting.inside());
             }
-            Sniffed::Zip | Sniffed::Evtx => {
-                // Both need random access: read the stream into memory.
-                let mut bytes = Vec::new();
-                if let Err(e) = reader.read_to_end(&mut bytes) {
-                    return self.file_error(&name, format!("cannot read: {e}"));
+            Sniffed::Zip => {
+                if !self.depth_ok(&name, nesting) {
+                    return;
                 }
-                if sniffed == Sniffed::Zip {
-                    self.zip(&name, Cursor::new(bytes));
-                } else {
-                    let ctx = self.new_file(&name, "evtx");
-                    let _ = self.jobs.send(Job::EvtxBytes { file: ctx, bytes });
+                // Random access: held in memory, or in a temporary file when large.
+                let buffered = match buffer_for_seeking(&mut reader, &self.options.limits) {
+                    Ok(b) => b,
+                    Err(e) => return self.file_error(&name, format!("cannot read: {e}")),
+                };
+                drop(reader);
+                let stopped = buffered.stopped;
+                match buffered.data.into_reader() {
+                    Ok(seekable) => self.zip(&name, seekable, &nesting.inside()),
+                    Err(e) => return self.file_error(&name, format!("cannot read the temporary copy: {e}")),
+                }
+                if let Some(reason) = stopped {
+                    self.file_error(&name, format!("the zip archive was not read to its end: {reason}"));
                 }
             }
-            Sniffed::Xml => {
-                let mut bytes = Vec::new();
-                if let Err(e) = reader.read_to_end(&mut bytes) {
-                    return self.file_error(&name, format!("cannot read: {e}"));
+            Sniffed::Evtx => {
+                // Random access: held in memory, or in a temporary file when large.
+                let buffered = match buffer_for_seeking(&mut reader, &self.options.limits) {
+                    Ok(b) => b,
+                    Err(e) => return self.file_error(&name, format!("cannot read: {e}")),
+                };
+                drop(reader);
+                let ctx = self.new_file(&name, "evtx");
+                let _ = self.jobs.send(Job::EvtxStream {
+                    file: ctx.clone(),
+                    data: buffered.data,
+                });
+                if let Some(reason) = buffered.stopped {
+                    self.stopped(&ctx, None, format!("{reason}; the records after that point are not read"));
                 }
-                let ctx = self.new_file(&name, "xml");
-                let _ = self.jobs.send(Job::Xml { file: ctx, bytes });
             }
+            Sniffed::Xml => self.xml(name, reader),
             Sniffed::Json => self.json(name, reader),
             Sniffed::Unknown => self.file_error(&name, "not a recognised format (EVTX, JSON, XML, .gz or .zip); use --input-format to force one".to_owned()),
         }
     }
 
-    /// JSON: line-delimited (cut into blocks at line ends) or whole documents.
+    /// JSON: line-delimited (cut into blocks at line ends) or whole documents (cut into records
+    /// as they stream by).
     fn json<R: BufRead>(&mut self, name: String, mut reader: R) {
         // Look at the first lines to tell NDJSON from a pretty-printed document. A read error
         // (a truncated .gz) keeps what was read before it: those events are still good.
@@ -341,14 +474,92 @@ impl Producer {
         if is_line_delimited(&head) {
             let ctx = self.new_file(&name, "json-lines");
             self.json_lines(ctx, head, reader, head_error);
-        } else {
-            let mut bytes = head;
-            let error = head_error.or_else(|| reader.read_to_end(&mut bytes).err());
-            let ctx = self.new_file(&name, "json");
-            let _ = self.jobs.send(Job::JsonDocument { file: ctx.clone(), bytes });
-            if let Some(e) = error {
-                self.read_error(&ctx, None, &e);
+            return;
+        }
+        let ctx = self.new_file(&name, "json");
+        let consumed: Counter = Rc::new(Cell::new(head.len() as u64));
+        let mut splitter = json_doc::Splitter::new(head, Counted::new(reader, consumed.clone()), self.options.limits.max_record);
+        if let Some(e) = head_error {
+            splitter.set_read_error(e);
+        }
+        let mut job = DocJob::new(&ctx);
+        let mut reported = 0u64;
+        let block = self.options.block_size.max(4096);
+        let jobs = &self.jobs;
+        splitter.run(&mut |piece| {
+            match piece {
+                json_doc::Piece::Record { bytes, line, ordinal } => job.push_record(bytes, line, ordinal),
+                json_doc::Piece::Lost { line, count, message } => job.pieces.push(DocPiece::Lost {
+                    line,
+                    record: None,
+                    count,
+                    message,
+                }),
             }
+            if job.bytes.len() >= block {
+                job.input_bytes = consumed.get() - reported;
+                reported = consumed.get();
+                return jobs.send(Job::JsonRecords(std::mem::replace(&mut job, DocJob::new(&ctx)))).is_ok();
+            }
+            true
+        });
+        job.input_bytes = consumed.get() - reported;
+        if !job.is_empty() {
+            let _ = self.jobs.send(Job::JsonRecords(job));
+        }
+        if let Some((e, line)) = splitter.take_read_error() {
+            // Reading stopped in `line`: what came before it was read.
+            self.read_error(&ctx, Some(line + 1), &e);
+        } else if let Some(line) = splitter.ended_open() {
+            self.stopped(
+                &ctx,
+                Some(line),
+                "the document ends inside an array or a search response (not closed): the input looks cut short, and records after its end are missing".to_owned(),
+            );
+        }
+    }
+
+    /// XML: cut into `<Event>` elements as it streams by.
+    fn xml<R: BufRead>(&mut self, name: String, mut reader: R) {
+        let ctx = self.new_file(&name, "xml");
+        let mut head = Vec::new();
+        let head_error = (&mut reader).take(64 << 10).read_to_end(&mut head).err();
+        let consumed: Counter = Rc::new(Cell::new(head.len() as u64));
+        if head.starts_with(b"\xef\xbb\xbf") {
+            head.drain(..3);
+        }
+        let mut cutter = xml_reader::Cutter::new(head, Counted::new(reader, consumed.clone()), self.options.limits.max_record);
+        if let Some(e) = head_error {
+            cutter.set_read_error(e);
+        }
+        let mut job = DocJob::new(&ctx);
+        let mut reported = 0u64;
+        let block = self.options.block_size.max(4096);
+        let jobs = &self.jobs;
+        cutter.run(&mut |cut| {
+            match cut {
+                xml_reader::Cut::Event { bytes, line, ordinal } => job.push_record(bytes, line, Some(ordinal)),
+                xml_reader::Cut::Lost { line, ordinal, message } => job.pieces.push(DocPiece::Lost {
+                    line,
+                    record: (ordinal > 0).then_some(ordinal),
+                    count: 1,
+                    message,
+                }),
+            }
+            if job.bytes.len() >= block {
+                job.input_bytes = consumed.get() - reported;
+                reported = consumed.get();
+                return jobs.send(Job::Xml(std::mem::replace(&mut job, DocJob::new(&ctx)))).is_ok();
+            }
+            true
+        });
+        job.input_bytes = consumed.get() - reported;
+        if !job.is_empty() {
+            let _ = self.jobs.send(Job::Xml(job));
+        }
+        if let Some((e, line)) = cutter.take_read_error() {
+            // Reading stopped in `line`: what came before it was read.
+            self.read_error(&ctx, Some(line + 1), &e);
         }
     }
 
@@ -358,6 +569,11 @@ impl Producer {
             Some(line) => format!("read error after line {}: {e}; the rest of the file is lost", line.saturating_sub(1)),
             None => format!("read error: {e}; the rest of the file is lost"),
         };
+        self.stopped(file, line, message);
+    }
+
+    /// Reports that reading a file stopped early, with why.
+    fn stopped(&mut self, file: &FileCtx, line: Option<u64>, message: String) {
         let origin = Origin {
             file: file.name.clone(),
             line,
@@ -379,7 +595,7 @@ impl Producer {
 
     fn json_lines<R: Read>(&mut self, file: FileCtx, mut buf: Vec<u8>, mut reader: R, head_error: Option<io::Error>) {
         let block = self.options.block_size.max(4096);
-        let max_line = self.options.max_line.max(block);
+        let max_line = self.options.limits.max_record.max(block);
         let mut next_line: u64 = 1;
         let mut eof = head_error.is_some();
         let mut read_error = head_error;
@@ -430,7 +646,7 @@ impl Producer {
                 let problem = Problem {
                     kind: ProblemKind::BadRecord,
                     origin: Origin::line(&file.name, line),
-                    message: format!("line longer than {max_line} bytes; skipped"),
+                    message: format!("line longer than {max_line} bytes (the limit for one record); skipped"),
                 };
                 let _ = self.msgs.send(Message::Skipped { id: file.id, problem });
                 next_line = line + 1;

@@ -1,5 +1,6 @@
 //! Workers: parse a job's bytes, normalise the records, and send batches of events.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use dnshunt_core::{normalize, Event, Origin, Outcome, RawRecord};
 use crate::json_visit;
 use crate::read::ReadOptions;
 use crate::report::{Counts, Problem, ProblemKind};
+use crate::stream::Seekable;
 
 /// A file being read: its number in the run and its display name.
 #[derive(Clone, Debug)]
@@ -17,13 +19,70 @@ pub struct FileCtx {
     pub name: Arc<str>,
 }
 
+/// One record cut out of a document (JSON or XML) by the reading thread, or records lost there.
+#[derive(Debug)]
+pub enum DocPiece {
+    /// The record at `range` of the job's bytes.
+    Record { range: Range<usize>, line: u64, ordinal: Option<u64> },
+    /// Records lost to damage (or to a limit), counted.
+    Lost { line: u64, record: Option<u64>, count: u64, message: String },
+}
+
+/// Records of a document, cut out by the reading thread: their bytes back to back, and where
+/// each is. `input_bytes` is how much of the input they stand for (with what lies between).
+pub struct DocJob {
+    pub file: FileCtx,
+    pub bytes: Vec<u8>,
+    pub pieces: Vec<DocPiece>,
+    pub input_bytes: u64,
+}
+
+impl DocJob {
+    pub fn new(file: &FileCtx) -> Self {
+        DocJob {
+            file: file.clone(),
+            bytes: Vec::new(),
+            pieces: Vec::new(),
+            input_bytes: 0,
+        }
+    }
+
+    pub fn push_record(&mut self, bytes: &[u8], line: u64, ordinal: Option<u64>) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        self.pieces.push(DocPiece::Record {
+            range: start..self.bytes.len(),
+            line,
+            ordinal,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty() && self.input_bytes == 0
+    }
+}
+
 /// Work for a parser thread.
 pub enum Job {
-    JsonLines { file: FileCtx, first_line: u64, bytes: Vec<u8> },
-    JsonDocument { file: FileCtx, bytes: Vec<u8> },
-    EvtxFile { file: FileCtx, path: PathBuf, bytes: u64 },
-    EvtxBytes { file: FileCtx, bytes: Vec<u8> },
-    Xml { file: FileCtx, bytes: Vec<u8> },
+    JsonLines {
+        file: FileCtx,
+        first_line: u64,
+        bytes: Vec<u8>,
+    },
+    /// Records of a whole JSON document (array, search response, objects one after another).
+    JsonRecords(DocJob),
+    EvtxFile {
+        file: FileCtx,
+        path: PathBuf,
+        bytes: u64,
+    },
+    /// EVTX read from a container or standard input, held in memory or in a temporary file.
+    EvtxStream {
+        file: FileCtx,
+        data: Seekable,
+    },
+    /// `<Event>` elements of an XML document.
+    Xml(DocJob),
 }
 
 /// What the readers tell the pipeline.
@@ -56,10 +115,10 @@ pub fn run(jobs: Receiver<Job>, out: Sender<Message>, options: &ReadOptions, thr
     for job in jobs {
         let ok = match job {
             Job::JsonLines { file, first_line, bytes } => json_lines(&file, first_line, &bytes, options, &out),
-            Job::JsonDocument { file, bytes } => json_document(&file, &bytes, options, &out),
+            Job::JsonRecords(job) => json_records(&job, options, &out),
             Job::EvtxFile { file, path, bytes } => crate::evtx_reader::read_path(&file, &path, bytes, options, threads, &out),
-            Job::EvtxBytes { file, bytes } => crate::evtx_reader::read_bytes(&file, bytes, options, threads, &out),
-            Job::Xml { file, bytes } => crate::xml_reader::read(&file, &bytes, options, &out),
+            Job::EvtxStream { file, data } => crate::evtx_reader::read_stream(&file, data, options, threads, &out),
+            Job::Xml(job) => crate::xml_reader::read(&job, options, &out),
         };
         if !ok {
             // The receiver is gone (the pipeline stopped early, e.g. `| head`): stop quietly.
@@ -133,12 +192,29 @@ impl<'o> BatchBuilder<'o> {
 
     /// Counts a record that could not be read at all.
     pub fn bad(&mut self, origin: Origin, reason: String) {
-        self.counts.bad_records += 1;
+        self.lost(origin, reason, 1);
+    }
+
+    /// Counts `count` records lost to one defect, with one example.
+    pub fn lost(&mut self, origin: Origin, reason: String, count: u64) {
+        self.counts.bad_records += count;
         if self.problems.len() < PROBLEMS_PER_BATCH {
             self.problems.push(Problem {
                 kind: ProblemKind::BadRecord,
                 origin,
                 message: reason,
+            });
+        }
+    }
+
+    /// Counts a warning about a record that is kept (text that had to be repaired).
+    pub fn warn(&mut self, origin: Origin, message: String) {
+        self.counts.warnings += 1;
+        if self.problems.len() < PROBLEMS_PER_BATCH {
+            self.problems.push(Problem {
+                kind: ProblemKind::Warning,
+                origin,
+                message,
             });
         }
     }
@@ -175,90 +251,91 @@ fn json_lines(file: &FileCtx, first_line: u64, bytes: &[u8], options: &ReadOptio
             continue;
         }
         records.clear();
+        let origin = Origin::line(&file.name, line_no);
         match json_visit::parse_document(line, &mut records) {
-            Ok(()) => {
-                let many = records.len() > 1;
-                for (i, raw) in records.drain(..).enumerate() {
-                    let mut origin = Origin::line(&file.name, line_no);
-                    if many {
-                        origin.record = Some(i as u64 + 1);
-                    }
-                    batch.record(raw, origin);
+            Ok(()) => add_records(&mut batch, &mut records, &origin),
+            Err(e) => {
+                records.clear();
+                if !parse_repaired(line, &mut batch, &origin) {
+                    batch.bad(origin, describe_json_error(&e, line));
                 }
             }
-            Err(e) => batch.bad(Origin::line(&file.name, line_no), describe_json_error(&e, line)),
         }
     }
     batch.flush(out)
 }
 
-/// Whole JSON documents, possibly several in a row, possibly separated by `evtx_dump`'s
-/// `Record N` lines.
-fn json_document(file: &FileCtx, bytes: &[u8], options: &ReadOptions, out: &Sender<Message>) -> bool {
-    let mut batch = BatchBuilder::new(file, options);
-    batch.add_bytes(bytes.len() as u64);
-    let mut offset = 0;
+/// Files the records of one JSON value, numbered when there are several.
+fn add_records<'a>(batch: &mut BatchBuilder<'_>, records: &mut Vec<RawRecord<'a>>, origin: &Origin) {
+    let many = records.len() > 1;
+    for (i, raw) in records.drain(..).enumerate() {
+        let mut origin = origin.clone();
+        if many {
+            origin.record = Some(i as u64 + 1);
+        }
+        batch.record(raw, origin);
+    }
+}
+
+/// A JSON record that did not parse may be text that is not UTF-8 (a cp1252 `é` in a path):
+/// decoded with U+FFFD for the bad bytes, it is kept with a counted warning rather than lost.
+/// False when that is not it (the caller counts the record as bad).
+fn parse_repaired(bytes: &[u8], batch: &mut BatchBuilder<'_>, origin: &Origin) -> bool {
+    if std::str::from_utf8(bytes).is_ok() {
+        return false;
+    }
+    let invalid: usize = bytes.utf8_chunks().map(|c| c.invalid().len()).sum();
+    let repaired = String::from_utf8_lossy(bytes);
     let mut records = Vec::new();
-    let mut doc_no = 0u64;
-    while offset < bytes.len() {
-        let rest = &bytes[offset..];
-        let skip_ws = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        if skip_ws == rest.len() {
-            break;
-        }
-        let start = offset + skip_ws;
-        let line_no = 1 + memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64;
-        let tail = &bytes[start..];
-        if tail.starts_with(b"Record ") {
-            // evtx_dump's separator line.
-            offset = start + memchr::memchr(b'\n', tail).map_or(tail.len(), |i| i + 1);
-            continue;
-        }
-        let mut de = serde_json::Deserializer::from_slice(tail).into_iter::<serde::de::IgnoredAny>();
-        let consumed = match de.next() {
-            Some(Ok(_)) => de.byte_offset(),
-            Some(Err(e)) => {
-                batch.bad(
-                    Origin::line(&file.name, line_no + e.line().saturating_sub(1) as u64),
-                    format!("invalid JSON: {e}; the rest of the file is skipped"),
-                );
-                break;
-            }
-            None => break,
-        };
-        doc_no += 1;
-        records.clear();
-        match json_visit::parse_document(&tail[..consumed], &mut records) {
-            Ok(()) => {
-                let many = records.len() > 1;
-                // Hits of a whole search response: point at the line where each hit opens.
-                let mut cursor = 0;
-                for (i, raw) in records.drain(..).enumerate() {
-                    let mut hit_line = line_no;
-                    if let Some(id) = raw.es_id.as_deref().filter(|_| many) {
-                        let needle = format!("\"{id}\"");
-                        if let Some(at) = memchr::memmem::find(&tail[cursor..consumed], needle.as_bytes()) {
-                            // The hit opens at the last `{` before its `_id` (`_index` and `_id`
-                            // lead every hit Elasticsearch and OpenSearch write).
-                            let id_at = cursor + at;
-                            let open = memchr::memrchr(b'{', &tail[cursor..id_at]).map_or(id_at, |i| cursor + i);
-                            hit_line = line_no + memchr::memchr_iter(b'\n', &tail[..open]).count() as u64;
-                            cursor = id_at + needle.len();
+    if json_visit::parse_document(repaired.as_bytes(), &mut records).is_err() {
+        return false;
+    }
+    batch.warn(origin.clone(), invalid_utf8_message(invalid));
+    add_records(batch, &mut records, origin);
+    true
+}
+
+/// The warning for text that was not UTF-8.
+pub(crate) fn invalid_utf8_message(invalid_bytes: usize) -> String {
+    let bytes = if invalid_bytes == 1 { "1 byte".to_owned() } else { format!("{invalid_bytes} bytes") };
+    format!("not UTF-8: {bytes} replaced by U+FFFD (the record is kept; the text may have been written in another code page)")
+}
+
+/// Records of a JSON document, cut out by the reading thread (see `json_doc`).
+fn json_records(job: &DocJob, options: &ReadOptions, out: &Sender<Message>) -> bool {
+    let file = &job.file;
+    let mut batch = BatchBuilder::new(file, options);
+    batch.add_bytes(job.input_bytes);
+    let mut records = Vec::new();
+    for piece in &job.pieces {
+        match piece {
+            DocPiece::Record { range, line, ordinal } => {
+                let text = &job.bytes[range.clone()];
+                let mut origin = Origin::line(&file.name, *line);
+                origin.record = *ordinal;
+                records.clear();
+                match json_visit::parse_document(text, &mut records) {
+                    // An object holding several records (hits nested where the reading thread
+                    // does not look for them) numbers them.
+                    Ok(()) => add_records(&mut batch, &mut records, &origin),
+                    Err(e) => {
+                        records.clear();
+                        if !parse_repaired(text, &mut batch, &origin) {
+                            origin.line = Some(line + e.line().saturating_sub(1) as u64);
+                            batch.bad(origin, describe_json_error(&e, text));
                         }
-                    }
-                    let mut origin = Origin::line(&file.name, hit_line);
-                    if many {
-                        origin.record = Some(i as u64 + 1);
-                    }
-                    batch.record(raw, origin);
-                    if !batch.maybe_flush(out) {
-                        return false;
                     }
                 }
             }
-            Err(e) => batch.bad(Origin::line(&file.name, line_no), format!("document {doc_no}: {e}")),
+            DocPiece::Lost { line, record, count, message } => {
+                let mut origin = Origin::line(&file.name, *line);
+                origin.record = *record;
+                batch.lost(origin, message.clone(), *count);
+            }
         }
-        offset = start + consumed;
+        if !batch.maybe_flush(out) {
+            return false;
+        }
     }
     batch.flush(out)
 }

@@ -153,6 +153,9 @@ pub(crate) fn checked_paths(input: &InputArgs) -> Result<Vec<String>> {
         let path = std::path::Path::new(arg);
         let readable = match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => std::fs::read_dir(path).map(|_| ()),
+            // Not opened here: opening a FIFO blocks until something writes to it. The reader
+            // refuses FIFOs, sockets and devices with a counted problem and goes on.
+            Ok(meta) if !meta.is_file() => Ok(()),
             Ok(_) => File::open(path).map(|_| ()),
             Err(e) => Err(e),
         };
