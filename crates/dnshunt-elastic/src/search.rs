@@ -51,6 +51,26 @@ impl Client {
         }
     }
 
+    /// The open indices `pattern` (an index pattern, alias, data stream or comma-separated list)
+    /// names now: `Ok(Some(names))`, empty when a wildcard matches nothing; `Ok(None)` when the
+    /// cluster will not say (a user without the `monitor` privilege, a proxy that does not pass
+    /// `_cat`, an answer that is not the list): reading then finds out. A concrete index that
+    /// does not exist is an error.
+    pub fn matching_indices(&self, pattern: &str) -> Result<Option<Vec<String>>, EsError> {
+        let what = "listing the indices of the pattern";
+        let path = format!("/_cat/indices/{}?format=json&h=index&expand_wildcards=open", encode_path_segment(pattern));
+        let reply = self.request(Method::GET, &path, None, what)?;
+        if !reply.is_success() {
+            let err = self.status_error(&reply, what);
+            return match (reply.status, err.error_type()) {
+                (404, Some("index_not_found_exception")) => Err(err),
+                _ => Ok(None),
+            };
+        }
+        let Ok(Value::Array(rows)) = reply.json() else { return Ok(None) };
+        Ok(Some(rows.iter().filter_map(|r| r.get("index").and_then(Value::as_str)).map(str::to_owned).collect()))
+    }
+
     /// Closes a point in time (a missing one is not an error: it may have expired).
     pub fn close_pit(&self, id: &str) -> Result<(), EsError> {
         let (path, body) = match self.distribution() {

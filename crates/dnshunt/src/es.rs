@@ -50,6 +50,11 @@ pub struct EsArgs {
     #[arg(long, value_name = "JSON", help_heading = "Elasticsearch / OpenSearch")]
     pub es_query: Option<String>,
 
+    /// Go on (and find nothing, exit status 0) when the index pattern matches no index; without
+    /// it that is an error (exit status 1), as a missing input file is.
+    #[arg(long, help_heading = "Elasticsearch / OpenSearch")]
+    pub allow_empty: bool,
+
     /// Read in this many parallel slices (one thread each).
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Elasticsearch / OpenSearch")]
     pub slices: usize,
@@ -139,6 +144,18 @@ pub fn client_config(url: &str, es: &EsArgs) -> ClientConfig {
 /// Connects and identifies the cluster.
 pub fn connect(url: &str, es: &EsArgs) -> Result<Client> {
     Ok(Client::connect(&client_config(url, es))?)
+}
+
+/// An index pattern that matches no index is an error (a script must never take "0 findings"
+/// from a typo for a clean fleet) unless `--allow-empty` is given.
+pub fn check_pattern(client: &Client, es: &EsArgs) -> Result<()> {
+    let pattern = &es.index;
+    match client.matching_indices(pattern).with_context(|| format!("--index {pattern}"))? {
+        Some(indices) if indices.is_empty() && !es.allow_empty => {
+            bail!("--index {pattern} matches no open index on {} (--allow-empty goes on and finds nothing)", client.url())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Where the checkpoint is kept, if anywhere.
@@ -246,6 +263,7 @@ impl EsInput {
         }
         let query = parse_query(input.es.es_query.as_deref())?;
         let client = connect(url, &input.es)?;
+        check_pattern(&client, &input.es)?;
         let mut config = EsReadConfig::new(input.es.index.clone());
         config.slices = input.es.slices;
         config.page_size = input.es.page_size.clamp(1, 10_000);

@@ -351,6 +351,7 @@ fn aggregate(url: &str, input: &InputArgs, window: bool, stacks: &mut Stacks, so
         anyhow::bail!("give either files or --es, not both");
     }
     let client = crate::es::connect(url, &input.es)?;
+    crate::es::check_pattern(&client, &input.es)?;
     let index = input.es.index.as_str();
     let user_query = crate::es::parse_query(input.es.es_query.as_deref())?;
     let all: Vec<&str> = DOMAIN_FIELDS.iter().chain(HOST_FIELDS).chain(PROCESS_FIELDS).copied().collect();

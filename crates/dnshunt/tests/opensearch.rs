@@ -587,8 +587,12 @@ fn pushed_down_stack_counts_equal_the_local_ones() {
     let pushed = stats_rows(&pushed);
     assert!(!local.0.is_empty() && !local.1.is_empty());
     assert_eq!(local, pushed, "stack counts computed locally vs by the cluster");
-    // The rarest domain comes first.
-    assert!(local.0.windows(2).all(|w| w[0].1 <= w[1].1));
+    // The most common domain comes first (most hosts, then most queries); `--rare` turns it.
+    assert!(local.0.windows(2).all(|w| (w[0].1, w[0].2) >= (w[1].1, w[1].2)), "{:?}", local.0);
+    let mut rare_args = local_args.clone();
+    rare_args.push("--rare");
+    let rare = stats_rows(&run_with(&os(&rare_args), false, None));
+    assert!(rare.0.windows(2).all(|w| (w[0].1, w[0].2) <= (w[1].1, w[1].2)), "{:?}", rare.0);
 }
 
 /// Runs the binary with extra environment variables.
@@ -928,4 +932,29 @@ impl Indices {
             Err(_) => 0,
         }
     }
+}
+
+/// An index pattern that matches nothing is an error, as a missing input file is, unless
+/// `--allow-empty`; a concrete index that does not exist is an error whatever the flag.
+#[test]
+fn a_pattern_matching_no_index_is_an_error_unless_allow_empty() {
+    let Some(url) = node("a_pattern_matching_no_index_is_an_error_unless_allow_empty") else {
+        return;
+    };
+    let pattern = format!("{}-*", unique("nothing"));
+    for args in [&["hunt", "--no-checkpoint"][..], &["events"], &["stats"]] {
+        let command = args[0];
+        let mut all = args.to_vec();
+        all.extend(["--es", &url, "--index", &pattern, "-q"]);
+        let (code, _, stderr) = run_env(&all, &[]);
+        assert_eq!(code, 1, "{command}: {stderr}");
+        assert!(stderr.contains("matches no open index") && stderr.contains(&pattern), "{command}: {stderr}");
+    }
+    let (code, stdout, stderr) = run_env(&["hunt", "--es", &url, "--index", &pattern, "--allow-empty", "--no-checkpoint", "--format", "jsonl"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let concrete = unique("missing");
+    let (code, _, stderr) = run_env(&["events", "--es", &url, "--index", &concrete, "--allow-empty", "-q"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("index_not_found") || stderr.contains("no such index"), "{stderr}");
 }
