@@ -245,6 +245,17 @@ pub fn spawn(client: Arc<Client>, config: EsReadConfig, options: ReadOptions) ->
     (rx, handle)
 }
 
+/// How many documents a read of `config` will go through (`_count` with the same query), for a
+/// progress display; `None` when the cluster does not say.
+pub fn count(client: &Client, config: &EsReadConfig, options: &ReadOptions) -> Option<u64> {
+    let query = build_query(config.resume.as_ref(), config.query.as_ref(), options.since, options.until);
+    let path = format!("/{}/_count", dnshunt_elastic::encode_path_segment(&config.index));
+    let body = client
+        .json(dnshunt_elastic::Method::POST, &path, Some(&json!({ "query": query })), "counting the documents to read")
+        .ok()?;
+    body.get("count").and_then(Value::as_u64)
+}
+
 fn read(client: &Arc<Client>, config: &EsReadConfig, options: &ReadOptions, slices: usize, out: Sender<Message>) -> Result<EsReadOutcome, EsError> {
     let (pit, method) = if config.force_scroll {
         (None, "scroll (asked for)".to_owned())

@@ -304,6 +304,11 @@ impl EsInput {
         }))
     }
 
+    /// How many documents the read will go through, when the cluster says (for progress).
+    pub fn count(&self, options: &ReadOptions) -> Option<u64> {
+        dnshunt_source::elastic::count(&self.client, &self.config, options)
+    }
+
     /// Starts the slice readers; messages arrive like those of the file readers.
     pub fn spawn(&self, options: ReadOptions) -> (Receiver<Message>, JoinHandle<()>) {
         let (rx, inner) = dnshunt_source::elastic::spawn(self.client.clone(), self.config.clone(), options);

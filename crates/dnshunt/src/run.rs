@@ -69,9 +69,11 @@ pub(crate) fn read_all(
         Some(es) => es.spawn(read_options(input)),
         None => dnshunt_source::spawn(inputs, read_options(input)),
     };
-    // A cluster's size is not known here; files are measured before reading.
-    let sized: &[String] = if es.is_some() { &[] } else { &paths };
-    let mut progress = progress_bar(input, sized);
+    // Files are measured before reading, a cluster counts its documents.
+    let mut progress = progress_bar(input, || match es {
+        Some(es) => es.count(&read_options(input)).map(Total::Records),
+        None => known_size(&paths).map(Total::Bytes),
+    });
     let mut report = ReadReport::default();
     let mut bytes = 0u64;
     let mut span = summary::Span::default();
@@ -107,6 +109,7 @@ pub(crate) fn read_all(
                     p.advance(
                         id,
                         n,
+                        counts.records(),
                         &format!("{} events, {:.1} MB, {files}", dnshunt_report::group(report.totals.events()), bytes as f64 / 1e6),
                     );
                 }
@@ -169,30 +172,43 @@ pub(crate) fn checked_paths(input: &InputArgs) -> Result<Vec<String>> {
     Ok(ok)
 }
 
-/// The progress line on a terminal: percent, bytes and time left when every input is a plain
-/// file of known size (files and directories without archives), a spinner otherwise (stdin,
-/// `.gz`/`.zip`, a cluster).
+/// What a run's progress is measured in, when its total is known.
+enum Total {
+    /// Bytes of plain files.
+    Bytes(u64),
+    /// Documents of a cluster.
+    Records(u64),
+}
+
+/// The progress line on a terminal: percent and time left when the total is known (plain files
+/// of known size, a cluster's document count), a spinner otherwise (stdin, `.gz`/`.zip`).
 struct Progress {
     bar: ProgressBar,
     /// Bytes of each file being read: what it reports, never more than its size on disk (an
     /// EVTX file reports its size when it starts).
     files: std::collections::HashMap<u32, (u64, u64)>,
-    known: bool,
+    total: Option<Total>,
 }
 
 impl Progress {
     fn start(&mut self, id: u32, name: &str) {
-        let size = std::fs::metadata(name).map_or(0, |m| m.len());
-        self.files.insert(id, (0, size));
+        if matches!(self.total, Some(Total::Bytes(_))) {
+            let size = std::fs::metadata(name).map_or(0, |m| m.len());
+            self.files.insert(id, (0, size));
+        }
     }
 
-    fn advance(&mut self, id: u32, n: u64, message: &str) {
-        if self.known {
-            if let Some((done, size)) = self.files.get_mut(&id) {
-                let before = *done;
-                *done = (*done + n).min(*size);
-                self.bar.inc(*done - before);
+    fn advance(&mut self, id: u32, bytes: u64, records: u64, message: &str) {
+        match self.total {
+            Some(Total::Bytes(_)) => {
+                if let Some((done, size)) = self.files.get_mut(&id) {
+                    let before = *done;
+                    *done = (*done + bytes).min(*size);
+                    self.bar.inc(*done - before);
+                }
             }
+            Some(Total::Records(_)) => self.bar.inc(records),
+            None => {}
         }
         self.bar.set_message(message.to_owned());
     }
@@ -222,28 +238,24 @@ fn known_size(paths: &[String]) -> Option<u64> {
     (all && total > 0).then_some(total)
 }
 
-fn progress_bar(input: &InputArgs, paths: &[String]) -> Option<Progress> {
+/// The progress display, only on a terminal; `total` is asked for only then.
+fn progress_bar(input: &InputArgs, total: impl FnOnce() -> Option<Total>) -> Option<Progress> {
     if input.quiet || input.no_progress || !io::stderr().is_terminal() {
         return None;
     }
-    let total = known_size(paths);
-    let bar = match total {
-        Some(total) => {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            bar.set_style(ProgressStyle::with_template("{spinner} {percent:>3}% {bytes}/{total_bytes}, {eta} left: {msg}").expect("static template"));
-            bar
-        }
-        None => {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("static template"));
-            bar
-        }
+    let total = total();
+    let (len, template) = match total {
+        Some(Total::Bytes(n)) => (Some(n), "{spinner} {percent:>3}% {bytes}/{total_bytes}, {eta} left: {msg}"),
+        Some(Total::Records(n)) => (Some(n), "{spinner} {percent:>3}% {human_pos}/{human_len} documents, {eta} left: {msg}"),
+        None => (None, "{spinner} {elapsed} {msg}"),
     };
+    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template(template).expect("static template"));
     bar.enable_steady_tick(Duration::from_millis(120));
     Some(Progress {
         bar,
         files: std::collections::HashMap::new(),
-        known: total.is_some(),
+        total,
     })
 }
 
