@@ -256,6 +256,11 @@ fn insert_lines_before(out: &mut String, existing: &str, end: usize, lines: &str
 /// are not repeated); without one, a new rule group is inserted before `</EventFiltering>`
 /// (or an `<EventFiltering>` before `</Sysmon>`).
 pub fn merge(existing: &str, exclusions: &[Exclusion]) -> Result<String, MergeError> {
+    // The XML reader's positions do not count a leading byte order mark: merge the text after
+    // it (positions then match), and give the mark back.
+    if let Some(body) = existing.strip_prefix('\u{feff}') {
+        return merge(body, exclusions).map(|merged| format!("\u{feff}{merged}"));
+    }
     let layout = layout(existing)?;
     let already = |d: &str| {
         let dotted = format!(".{d}");
@@ -357,5 +362,25 @@ mod tests {
         assert!(dns_exclusions(&bare).unwrap().len() == 2);
         assert!(matches!(merge("<NotSysmon/>", &[]), Err(MergeError::NotSysmon)));
         assert!(matches!(merge("<Sysmon><a></Sysmon>", &[]), Err(MergeError::Xml { .. })));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_kept_and_positions_stay_right() {
+        let new = [Exclusion {
+            domain: "example.com".into(),
+            queries: 1,
+            share: 0.5,
+            hosts: 1,
+        }];
+        let config = "\u{feff}<Sysmon schemaversion=\"4.90\">\n  <EventFiltering>\n  </EventFiltering>\n</Sysmon>\n";
+        let merged = merge(config, &new).expect("merges");
+        assert!(merged.starts_with("\u{feff}<Sysmon"), "{merged}");
+        assert_eq!(merged.matches('\u{feff}').count(), 1);
+        assert!(merged.contains("<QueryName condition=\"end with\">.example.com</QueryName>"), "{merged}");
+        assert_eq!(merge(&merged, &new).expect("merges again"), merged, "idempotent");
+        // Fuzzed inputs: a mark before text that is barely XML never panics.
+        for text in ["\u{feff}<Sysmon>\u{e9}\u{e9}</Sysmon>", "\u{feff}-<Sysmon>|Ha\0\0\0\0\0\0\u{3}\u{feff}-</Sysmon>"] {
+            let _ = merge(text, &new);
+        }
     }
 }
