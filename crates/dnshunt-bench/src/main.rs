@@ -5,8 +5,10 @@
 //!   megabytes, renaming the host of each copy (`…-r<n>`, 50 hosts in turn).
 //! - `json FILE [threads]`: a bare `serde_json::Value` parse of every line; prints lines/s, MB/s.
 //! - `names N OUT`: N DNS queries (flat Sysmon JSON lines), every one for a distinct name under
-//!   one of N/4 distinct domains, from 50 hosts and 20 programs, one a second: the worst case
-//!   for tables keyed by name (the memory benchmark `scripts/bench-names.sh`).
+//!   one of N/4 distinct domains, from 50 hosts and 20 programs, one a second, with a connection
+//!   to a distinct address every 10th query and a process start every 50th: the worst case
+//!   for tables keyed by name, address or process (the memory benchmark
+//!   `scripts/bench-names.sh`).
 //! - `intel N OUT`: an indicator list of N entries (80 % domains with a family tag, 15 %
 //!   addresses, 5 % networks), deterministic, for the list-loading benchmark.
 //! - `evtx FILE COPIES [threads]`: the `evtx` crate's JSON rendering of FILE, COPIES times, and
@@ -75,21 +77,49 @@ fn names(n: u64, out: &str) -> Result<()> {
         let y = yoe + era * 400 + i64::from(m <= 2);
         let host = i % HOSTS;
         let program = i % 20;
+        let time = format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.000", rem / 3600, rem % 3600 / 60, rem % 60);
         writeln!(
             w,
-            r#"{{"SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws{host:02}.corp.example","EventID":22,"UtcTime":"{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.000","ProcessGuid":"{{5d1{program:05x}-2b25-5d12-0000-0010{host:08x}}}","ProcessId":"{}","QueryName":"n{i:x}.d{:x}.net","QueryStatus":"0","QueryResults":"::ffff:10.{}.{}.{};","Image":"C:\\Program Files\\App{program}\\app{program}.exe"}}"#,
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60,
+            r#"{{"SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws{host:02}.corp.example","EventID":22,"UtcTime":"{time}","ProcessGuid":"{{5d1{program:05x}-2b25-5d12-0000-0010{host:08x}}}","ProcessId":"{}","QueryName":"n{i:x}.d{:x}.net","QueryStatus":"0","QueryResults":"::ffff:10.{}.{}.{};","Image":"C:\\Program Files\\App{program}\\app{program}.exe"}}"#,
             1000 + program,
             i / 4,
             (i >> 16) & 255,
             (i >> 8) & 255,
             i & 255,
         )?;
+        // Every 10th query, a connection to a distinct public address no lookup returned (for
+        // the tables keyed by address); every 50th, a process of its own (the process join).
+        if i % 10 == 0 {
+            let a = i / 10;
+            writeln!(
+                w,
+                r#"{{"SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws{host:02}.corp.example","EventID":3,"UtcTime":"{time}","ProcessGuid":"{{5d1{program:05x}-2b25-5d12-0000-0010{host:08x}}}","ProcessId":"{}","Image":"C:\\Program Files\\App{program}\\app{program}.exe","Protocol":"tcp","Initiated":"true","SourceIp":"10.1.{}.{}","SourcePort":"{}","DestinationIp":"{}.{}.{}.{}","DestinationPort":"443"}}"#,
+                1000 + program,
+                host / 256,
+                host % 256,
+                49152 + a % 16384,
+                45 + (a >> 24) % 100,
+                (a >> 16) & 255,
+                (a >> 8) & 255,
+                a & 255,
+            )?;
+        }
+        if i % 50 == 0 {
+            writeln!(
+                w,
+                r#"{{"SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws{host:02}.corp.example","EventID":1,"UtcTime":"{time}","ProcessGuid":"{{6e2{:05x}-2b25-5d12-0000-0010{host:08x}}}","ProcessId":"{}","Image":"C:\\Windows\\System32\\cmd.exe","CommandLine":"cmd.exe /c job {i}","ParentProcessGuid":"{{5d1{program:05x}-2b25-5d12-0000-0010{host:08x}}}","ParentProcessId":"{}","ParentImage":"C:\\Program Files\\App{program}\\app{program}.exe","User":"CORP\\user{host}"}}"#,
+                (i / 50) & 0xfffff,
+                2000 + (i / 50) % 60000,
+                1000 + program,
+            )?;
+        }
     }
     w.flush()?;
-    eprintln!("wrote {out}: {n} DNS queries with distinct names");
+    eprintln!(
+        "wrote {out}: {n} DNS queries with distinct names, {} connections, {} process starts",
+        n.div_ceil(10),
+        n.div_ceil(50)
+    );
     Ok(())
 }
 

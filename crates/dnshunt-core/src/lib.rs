@@ -18,7 +18,7 @@ mod status;
 mod time;
 
 pub use answer::{parse_ip, parse_query_results, Answer, AnswerData, RecordType};
-pub use detector::Detector;
+pub use detector::{BoundReached, Detector, FindingSink};
 pub use event::*;
 pub use finding::{Finding, ProcessContext, Severity, StableHasher};
 pub use guid::Guid;

@@ -18,10 +18,18 @@
 //!
 //! Ids are stable (the detector, host, process and domain, or the detector, host and process),
 //! so a re-run or an incremental cluster run writes the same ids.
+//!
+//! Memory: the engine holds per-name findings in full (a few KB each, with their evidence) only
+//! up to `max_findings_per_process` per detector, host and process, and `max_findings` in all
+//! ([`Tallies`]). Beyond that a new name is tallied: its lookups, NXDOMAIN answers, score and
+//! times still count in the folded finding (`tallied_findings` in its details), it is just not
+//! an example. The first names seen are the ones kept, so a flood of names cannot hide the
+//! process behind it, and one of tens of millions of random names costs tens of bytes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
 
-use dnshunt_core::{Finding, Severity, StableHasher};
+use dnshunt_core::{Finding, Severity, StableHasher, Timestamp};
 use serde::Deserialize;
 
 /// Settings of the aggregation step (`[aggregate]` in the config file).
@@ -39,6 +47,12 @@ pub struct AggregateConfig {
     /// Highest score of a `dga` burst (default 90: corroboration makes an incident critical,
     /// not one detector).
     pub dga_max_score: u8,
+    /// Per-name findings held in full per detector, host and process (default 200); the names
+    /// beyond are tallied (counted in the folded finding, not listed as examples).
+    pub max_findings_per_process: usize,
+    /// Per-name findings held in full in all (default 100,000, a few hundred MB at most); past
+    /// it each detector, host and process keeps its first finding and tallies the rest.
+    pub max_findings: usize,
 }
 
 impl Default for AggregateConfig {
@@ -48,7 +62,19 @@ impl Default for AggregateConfig {
             many_domains: 3,
             dga_name_weight: 0.45,
             dga_max_score: 90,
+            max_findings_per_process: 200,
+            max_findings: 100_000,
         }
+    }
+}
+
+impl AggregateConfig {
+    /// Lowers `max_findings` to what `bytes` holds (a held per-name finding with its evidence
+    /// takes about 6.5 KB, measured on a DGA-like flood).
+    pub fn fit_memory(&mut self, bytes: u64) -> Vec<crate::registry::Fitted> {
+        let mut out = Vec::new();
+        crate::registry::fit(&mut out, "aggregate.max_findings", &mut self.max_findings, bytes, 1.0, 6_500);
+        out
     }
 }
 
@@ -56,7 +82,7 @@ impl Default for AggregateConfig {
 pub const PER_NAME_DETECTORS: [&str; 7] = ["dga", "encoded_name", "lookalike", "outlier", "record_type", "young_domain", "blocklist"];
 
 /// Whether a finding is about one name (and so may be folded with others).
-fn is_per_name(f: &Finding) -> bool {
+pub fn is_per_name(f: &Finding) -> bool {
     if !PER_NAME_DETECTORS.contains(&f.detector.as_str()) || f.query_name.is_none() {
         return false;
     }
@@ -85,9 +111,173 @@ fn is_nxdomain(f: &Finding) -> bool {
     f.evidence.iter().find_map(|e| e.dns()).is_some_and(|q| q.status.is_nxdomain())
 }
 
+/// A group of per-name findings: detector, host and process.
+type GroupKey = (String, String, String);
+
+fn group_key(f: &Finding) -> GroupKey {
+    (f.detector.clone(), f.host.clone().unwrap_or_default(), process_key(f))
+}
+
+/// The per-name findings the engine did not hold in full, summed per group (see the module
+/// doc): what [`aggregate_with`] adds to the folded findings.
+#[derive(Debug)]
+pub struct Tallies {
+    max_per_group: usize,
+    max_held: usize,
+    dga_name_weight: f64,
+    held: usize,
+    groups: HashMap<GroupKey, Group>,
+    /// Ids already tallied, so a name looked up again is not a new name (at most
+    /// [`MAX_TALLIED_IDS`]; past it a repeat counts as a name again).
+    ids: HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
+    /// Findings tallied instead of held (distinct ids, as far as `ids` tells).
+    pub tallied: u64,
+}
+
+/// Ids of tallied findings remembered (16 to 32 bytes each).
+pub const MAX_TALLIED_IDS: usize = 2_000_000;
+
+/// Distinct domains of tallied findings counted per group (past it the count is a lower bound).
+const MAX_TALLIED_DOMAINS: usize = 1_000_000;
+
+#[derive(Debug, Default)]
+struct Group {
+    held: usize,
+    held_domains: HashSet<String>,
+    /// Tallies of findings under a domain that has held findings.
+    per_domain: HashMap<String, Tally>,
+    /// Tallies of findings under other domains, and how many distinct such domains.
+    others: Tally,
+    other_domains: HashSet<u64>,
+}
+
+/// The sums of tallied findings that a fold needs.
+#[derive(Clone, Copy, Debug)]
+struct Tally {
+    findings: u64,
+    events: u64,
+    nxdomain: u64,
+    /// The product of (1 - weight × score) of `dga` findings (see [`fold`]).
+    dga_miss: f64,
+    first: Timestamp,
+    last: Timestamp,
+    max_score: u8,
+    max_severity: Severity,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            findings: 0,
+            events: 0,
+            nxdomain: 0,
+            dga_miss: 1.0,
+            first: Timestamp(i64::MAX),
+            last: Timestamp(i64::MIN),
+            max_score: 0,
+            max_severity: Severity::Info,
+        }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, f: &Finding, new_name: bool, dga_name_weight: f64) {
+        self.events += f.count;
+        self.first = self.first.min(f.time);
+        self.last = self.last.max(f.time_last);
+        if new_name {
+            self.findings += 1;
+            self.nxdomain += u64::from(is_nxdomain(f));
+            if f.detector == "dga" {
+                self.dga_miss *= 1.0 - dga_name_weight * (f.score as f64 / 100.0);
+            }
+        }
+        self.max_score = self.max_score.max(f.score);
+        self.max_severity = self.max_severity.max(f.severity);
+    }
+
+    fn absorb(&mut self, other: &Tally) {
+        self.findings += other.findings;
+        self.events += other.events;
+        self.nxdomain += other.nxdomain;
+        self.dga_miss *= other.dga_miss;
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        self.max_score = self.max_score.max(other.max_score);
+        self.max_severity = self.max_severity.max(other.max_severity);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events == 0 && self.findings == 0
+    }
+}
+
+impl Tallies {
+    pub fn new(config: &AggregateConfig) -> Tallies {
+        Tallies {
+            max_per_group: config.max_findings_per_process.max(1),
+            max_held: config.max_findings,
+            dga_name_weight: config.dga_name_weight,
+            held: 0,
+            groups: HashMap::new(),
+            ids: HashSet::new(),
+            hasher: Default::default(),
+            tallied: 0,
+        }
+    }
+
+    /// Whether the engine may hold `f`, a finding whose id it does not hold yet: findings
+    /// that are not per-name always, per-name ones within the bounds (a slot is taken). When
+    /// not, the engine passes it to [`Tallies::tally`] (or drops it as allowlisted).
+    pub fn hold(&mut self, f: &Finding) -> bool {
+        if !is_per_name(f) {
+            return true;
+        }
+        let room = if self.held < self.max_held { self.max_per_group } else { 1 };
+        let group = self.groups.entry(group_key(f)).or_default();
+        if group.held >= room {
+            return false;
+        }
+        group.held += 1;
+        self.held += 1;
+        group.held_domains.insert(domain_key(f));
+        true
+    }
+
+    /// Counts a per-name finding [`Tallies::hold`] did not let the engine hold.
+    pub fn tally(&mut self, f: &Finding) {
+        let id = self.hasher.hash_one(&f.id);
+        let new_name = if self.ids.contains(&id) {
+            false
+        } else {
+            if self.ids.len() < MAX_TALLIED_IDS {
+                self.ids.insert(id);
+            }
+            self.tallied += 1;
+            true
+        };
+        let domain = domain_key(f);
+        let group = self.groups.entry(group_key(f)).or_default();
+        if group.held_domains.contains(&domain) {
+            group.per_domain.entry(domain).or_default().add(f, new_name, self.dga_name_weight);
+        } else {
+            if group.other_domains.len() < MAX_TALLIED_DOMAINS {
+                group.other_domains.insert(self.hasher.hash_one(&domain));
+            }
+            group.others.add(f, new_name, self.dga_name_weight);
+        }
+    }
+}
+
 /// Folds per-name findings; other findings pass through unchanged. The result is sorted like
 /// the input order is not: callers sort.
 pub fn aggregate(findings: Vec<Finding>, config: &AggregateConfig, max_evidence: usize) -> Vec<Finding> {
+    aggregate_with(findings, Tallies::new(config), config, max_evidence)
+}
+
+/// [`aggregate`], with the findings the engine tallied instead of holding.
+pub fn aggregate_with(findings: Vec<Finding>, mut tallies: Tallies, config: &AggregateConfig, max_evidence: usize) -> Vec<Finding> {
     let mut out = Vec::with_capacity(findings.len());
     // (detector, host, process) → registered domain → findings.
     let mut groups: BTreeMap<(String, String, String), BTreeMap<String, Vec<Finding>>> = BTreeMap::new();
@@ -100,35 +290,43 @@ pub fn aggregate(findings: Vec<Finding>, config: &AggregateConfig, max_evidence:
         }
     }
     for ((detector, host, process), by_domain) in groups {
+        let mut tally = tallies.groups.remove(&(detector.clone(), host.clone(), process.clone())).unwrap_or_default();
         // A DGA's names are each under a domain of their own: every two of them are a burst.
         let threshold = if detector == "dga" { 2 } else { config.many_domains.max(2) };
-        let many = by_domain.len() >= threshold;
+        // Tallied names under domains not held make the group many-domained in any case (the
+        // group was past its bound already).
+        let many = by_domain.len() + tally.other_domains.len() >= threshold || !tally.others.is_empty();
         if many {
+            let mut sum = tally.others;
+            tally.per_domain.values().for_each(|t| sum.absorb(t));
             let parts: Vec<Finding> = by_domain.into_values().flatten().collect();
             let key = ["process", process.as_str()];
-            out.push(fold(parts, &detector, &host, &key, config, max_evidence));
+            out.push(fold(parts, &sum, tally.other_domains.len(), &detector, &host, &key, config, max_evidence));
         } else {
             for (domain, parts) in by_domain {
-                if parts.len() == 1 && detector != "dga" {
+                let sum = tally.per_domain.remove(&domain).unwrap_or_default();
+                if parts.len() == 1 && detector != "dga" && sum.is_empty() {
                     out.extend(parts);
                     continue;
                 }
                 let key = ["domain", process.as_str(), domain.as_str()];
-                out.push(fold(parts, &detector, &host, &key, config, max_evidence));
+                out.push(fold(parts, &sum, 0, &detector, &host, &key, config, max_evidence));
             }
         }
     }
     out
 }
 
-/// One finding from several of one detector, host and process.
-fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], config: &AggregateConfig, max_evidence: usize) -> Finding {
+/// One finding from several of one detector, host and process, and the tally of those not
+/// held (`extra_domains`: distinct domains among them that no held finding has).
+#[allow(clippy::too_many_arguments)]
+fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: &str, host: &str, key: &[&str], config: &AggregateConfig, max_evidence: usize) -> Finding {
     // The strongest finding (earliest on a tie) speaks for the group.
     parts.sort_by(|a, b| b.score.cmp(&a.score).then(a.time.cmp(&b.time)).then(a.id.cmp(&b.id)));
-    let n_findings = parts.len();
+    let n_findings = parts.len() + tally.findings as usize;
     let mut names: BTreeSet<(dnshunt_core::Timestamp, String)> = BTreeSet::new();
     let mut domains: BTreeSet<String> = BTreeSet::new();
-    let mut n_nxdomain = 0usize;
+    let mut n_nxdomain = tally.nxdomain as usize;
     let mut scores = Vec::with_capacity(parts.len());
     for f in &parts {
         if let Some(q) = &f.query_name {
@@ -154,7 +352,7 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
             let c = count_per_name.entry(f.query_name.as_deref().unwrap_or("")).or_default();
             *c = (*c).max(f.count);
         }
-        count_per_name.values().sum()
+        count_per_name.values().sum::<u64>() + tally.events
     };
     // What each folded finding matched, so nothing a detector said is lost (a blocklist hit on
     // the answer under the hit on the name); at most 4 × `max_examples` entries.
@@ -195,8 +393,15 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
     }
     base.id = hasher.finish_hex();
     base.count = count;
-    let n_names = distinct_names.len();
-    let n_domains = domains.len();
+    if !tally.is_empty() {
+        base.time = base.time.min(tally.first);
+        base.time_last = base.time_last.max(tally.last);
+        base.score = base.score.max(tally.max_score);
+        base.severity = base.severity.max(tally.max_severity);
+        base.details.insert("tallied_findings".into(), tally.findings.into());
+    }
+    let n_names = distinct_names.len() + tally.findings as usize;
+    let n_domains = domains.len() + extra_domains;
     let examples: Vec<String> = distinct_names.iter().take(config.max_examples).cloned().collect();
     base.details.insert("aggregated_findings".into(), n_findings.into());
     base.details.insert("matches".into(), matches.into());
@@ -214,7 +419,7 @@ fn fold(mut parts: Vec<Finding>, detector: &str, host: &str, key: &[&str], confi
     let nx_share = n_nxdomain as f64 / n_findings.max(1) as f64;
     let minutes = ((base.time_last.0 - base.time.0) as f64 / 60_000.0).max(1.0);
     if detector == "dga" {
-        let miss: f64 = scores.iter().map(|&s| 1.0 - config.dga_name_weight * (s as f64 / 100.0)).product();
+        let miss: f64 = scores.iter().map(|&s| 1.0 - config.dga_name_weight * (s as f64 / 100.0)).product::<f64>() * tally.dga_miss;
         let rate = n_names as f64 / minutes;
         let rate_factor = if n_names < 3 || rate >= 0.5 { 1.0 } else { 0.85 };
         let burst = (1.0 - miss) * (0.7 + 0.3 * nx_share) * rate_factor;
@@ -299,6 +504,74 @@ mod tests {
             .collect();
         assert_eq!(got, expected);
         out
+    }
+
+    /// What the engine does: hold what `Tallies` lets it, tally the rest, then fold.
+    fn bounded(findings: Vec<Finding>, config: &AggregateConfig) -> Vec<Finding> {
+        let mut tallies = Tallies::new(config);
+        let mut held: BTreeMap<String, Finding> = BTreeMap::new();
+        for f in findings {
+            if let Some(existing) = held.get_mut(&f.id) {
+                existing.merge(f, 5);
+            } else if tallies.hold(&f) {
+                held.insert(f.id.clone(), f);
+            } else {
+                tallies.tally(&f);
+            }
+        }
+        let mut out = aggregate_with(held.into_values().collect(), tallies, config, 5);
+        out.sort_by(|a, b| (&a.detector, a.time).cmp(&(&b.detector, b.time)));
+        out
+    }
+
+    #[test]
+    fn names_past_the_bounds_are_tallied_into_the_same_folded_finding() {
+        let ps = Proc::new("WS1", "powershell.exe", 1);
+        // A DGA walk of 40 names (two looked up twice, one of them past the bound), and a tunnel of
+        // 30 names under one domain, each from its own process.
+        let mut findings: Vec<Finding> = (0..40)
+            .map(|i| finding(&ps, "dga", i * 1500, &format!("q{i}x7kz9wpl{i}.com"), 60 + i as u8 % 30, 9003 * (i as u32 % 2)))
+            .collect();
+        findings.push(finding(&ps, "dga", 70_000, "q3x7kz9wpl3.com", 70, 0));
+        findings.push(finding(&ps, "dga", 80_000, "q20x7kz9wpl20.com", 70, 0));
+        let tunnel = Proc::new("WS1", "dnscat.exe", 2);
+        findings.extend((0..30).map(|i| finding(&tunnel, "encoded_name", i * 100, &format!("nbxxg5b5k{i}q.t.exfil-sync.net"), 80, 0)));
+        let all = bounded(findings.clone(), &AggregateConfig::default());
+        let tight = AggregateConfig {
+            max_findings_per_process: 4,
+            ..Default::default()
+        };
+        let few = bounded(findings.clone(), &tight);
+        assert_eq!(all.len(), 2);
+        assert_eq!(few.len(), 2);
+        for (a, b) in all.iter().zip(&few) {
+            // The same finding: id, counts, times, score; only the examples may differ.
+            assert_eq!(
+                (&a.id, a.count, a.time, a.time_last, a.score, a.severity),
+                (&b.id, b.count, b.time, b.time_last, b.score, b.severity),
+                "{}",
+                a.detector
+            );
+            for key in ["distinct_names", "aggregated_findings", "nxdomain_share"] {
+                assert_eq!(a.details.get(key), b.details.get(key), "{} {key}", a.detector);
+            }
+            assert!(a.details.get("tallied_findings").is_none());
+        }
+        // The tunnel's names are one finding (one process, one domain): nothing to tally.
+        assert_eq!(few[0].details["tallied_findings"], 36);
+        assert!(few[1].details.get("tallied_findings").is_none());
+        assert_eq!(few[0].details["distinct_names"], 40);
+        assert_eq!(few[0].details["distinct_domains"], 40);
+        assert_eq!(few[1].registered_domain.as_deref(), Some("exfil-sync.net"));
+        // Past `max_findings` in all, each group still holds its first finding.
+        let one = AggregateConfig {
+            max_findings_per_process: 4,
+            max_findings: 1,
+            ..Default::default()
+        };
+        let out = bounded(findings, &one);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out.iter().map(|f| f.count).collect::<Vec<_>>(), all.iter().map(|f| f.count).collect::<Vec<_>>());
     }
 
     #[test]

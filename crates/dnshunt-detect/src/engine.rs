@@ -17,6 +17,11 @@ pub struct EngineConfig {
     pub aggregate: crate::aggregate::AggregateConfig,
     /// Whether `related_lookup` runs (it lives in the engine, not in the registry).
     pub related_lookup: bool,
+    /// Processes (EID 1) the process tree keeps for the join.
+    pub max_processes: usize,
+    /// Findings held: past it new info findings are counted, not kept; past twice it new low
+    /// ones too. Medium and higher are always kept.
+    pub max_findings: usize,
 }
 
 impl Default for EngineConfig {
@@ -26,6 +31,8 @@ impl Default for EngineConfig {
             min_severity: Severity::Info,
             aggregate: crate::aggregate::AggregateConfig::default(),
             related_lookup: true,
+            max_processes: crate::process_tree::DEFAULT_MAX_PROCESSES,
+            max_findings: 100_000,
         }
     }
 }
@@ -39,6 +46,15 @@ pub struct EngineReport {
     pub below_min_severity: u64,
     /// Findings suppressed by the allowlist per detector, and the events behind them.
     pub suppressed_per_detector: BTreeMap<String, (u64, u64)>,
+    /// Bounds on the detectors' state the input reached (see `docs/reliability.md`).
+    pub bounds_reached: Vec<dnshunt_core::BoundReached>,
+    /// Per-name findings counted into their folded finding rather than held in full (past
+    /// `[aggregate] max_findings_per_process` or `max_findings`).
+    pub tallied_findings: u64,
+    /// Info and low findings not kept past `max_findings`, per detector (findings, events).
+    pub not_kept_per_detector: BTreeMap<String, (u64, u64)>,
+    /// `max_findings`, for the summary.
+    pub max_findings: usize,
 }
 
 impl EngineReport {
@@ -67,6 +83,21 @@ pub struct Engine {
     related: crate::detectors::related_lookup::RelatedLookups,
     /// Events without a ProcessGuid, held until their EID 1 can have been read.
     deferred: Vec<Event>,
+    /// Per-name findings past the bounds of what is held in full (see [`crate::aggregate`]).
+    tallies: crate::aggregate::Tallies,
+    /// Tallied findings the allowlist allowed, per detector (findings, events).
+    suppressed_tallied: BTreeMap<String, (u64, u64)>,
+    /// Info and low findings past `max_findings`, per detector (findings, events).
+    not_kept: BTreeMap<String, (u64, u64)>,
+}
+
+/// The engine as a [`dnshunt_core::FindingSink`] for the detectors' `finish`.
+struct Absorb<'a>(&'a mut Engine);
+
+impl dnshunt_core::FindingSink for Absorb<'_> {
+    fn push(&mut self, finding: Finding) {
+        self.0.absorb_one(finding);
+    }
 }
 
 /// Events without a ProcessGuid held for the join (a few in a thousand in real recordings).
@@ -75,15 +106,23 @@ const MAX_DEFERRED: usize = 100_000;
 impl Engine {
     pub fn new(config: EngineConfig, detectors: Vec<Box<dyn Detector>>) -> Engine {
         Engine {
-            config,
             detectors,
             findings: HashMap::new(),
-            process_tree: crate::process_tree::ProcessTree::default(),
+            process_tree: crate::process_tree::ProcessTree::new(config.max_processes),
             scratch: Vec::new(),
             allowlist: crate::allowlist::Allowlist::default(),
             related: crate::detectors::related_lookup::RelatedLookups::default(),
             deferred: Vec::new(),
+            tallies: crate::aggregate::Tallies::new(&config.aggregate),
+            suppressed_tallied: BTreeMap::new(),
+            not_kept: BTreeMap::new(),
+            config,
         }
+    }
+
+    /// Per-name findings counted into their folded finding rather than held in full.
+    pub fn tallied_findings(&self) -> u64 {
+        self.tallies.tallied
     }
 
     /// Suppresses the findings the allowlist allows (they are counted in the report).
@@ -120,14 +159,41 @@ impl Engine {
     }
 
     fn absorb(&mut self) {
-        for finding in self.scratch.drain(..) {
-            match self.findings.get_mut(&finding.id) {
-                Some(existing) => existing.merge(finding, self.config.max_evidence),
-                None => {
-                    self.findings.insert(finding.id.clone(), finding);
-                }
-            }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for finding in scratch.drain(..) {
+            self.absorb_one(finding);
         }
+        self.scratch = scratch;
+    }
+
+    /// Takes in one finding: merged into the one with its id, held, tallied (see
+    /// `crate::aggregate`), or counted and not kept (info and low past `max_findings`).
+    fn absorb_one(&mut self, mut finding: Finding) {
+        if let Some(existing) = self.findings.get_mut(&finding.id) {
+            existing.merge(finding, self.config.max_evidence);
+            return;
+        }
+        let held = self.findings.len();
+        let max = self.config.max_findings;
+        if (held >= max && finding.severity == Severity::Info) || (held >= max.saturating_mul(2) && finding.severity <= Severity::Low) {
+            let entry = self.not_kept.entry(finding.detector.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += finding.count;
+            return;
+        }
+        if self.tallies.hold(&finding) {
+            self.findings.insert(finding.id.clone(), finding);
+            return;
+        }
+        // Past the bounds: tallied, after the allowlist with the process context known so far.
+        self.process_tree.fill_finding(&mut finding);
+        if self.allowlist.allows_finding(&finding) {
+            let entry = self.suppressed_tallied.entry(finding.detector.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += finding.count;
+            return;
+        }
+        self.tallies.tally(&finding);
     }
 
     /// Ends the run: lets detectors judge over time, adds process context, sorts by time.
@@ -144,11 +210,21 @@ impl Engine {
                 None => self.detect(&event),
             }
         }
-        for i in 0..self.detectors.len() {
-            self.detectors[i].finish(&mut self.scratch);
-            self.absorb();
+        // Each finding a detector gives at the end is taken in as it comes: a detector with
+        // a hundred thousand to give never has them all in memory at once.
+        let mut detectors = std::mem::take(&mut self.detectors);
+        for detector in &mut detectors {
+            detector.finish(&mut Absorb(&mut self));
         }
-        let mut report = EngineReport::default();
+        self.detectors = detectors;
+        let mut report = EngineReport {
+            suppressed_per_detector: std::mem::take(&mut self.suppressed_tallied),
+            bounds_reached: self.detectors.iter().flat_map(|d| d.bounds_reached()).collect(),
+            tallied_findings: self.tallies.tallied,
+            not_kept_per_detector: std::mem::take(&mut self.not_kept),
+            max_findings: self.config.max_findings,
+            ..Default::default()
+        };
         let mut kept: Vec<Finding> = Vec::with_capacity(self.findings.len());
         for (_, mut f) in self.findings.drain() {
             self.process_tree.fill_finding(&mut f);
@@ -161,7 +237,8 @@ impl Engine {
             kept.push(f);
         }
         // Per-name findings become one per process and registered domain (or per process).
-        let mut kept = crate::aggregate::aggregate(kept, &self.config.aggregate, self.config.max_evidence);
+        let tallies = std::mem::replace(&mut self.tallies, crate::aggregate::Tallies::new(&self.config.aggregate));
+        let mut kept = crate::aggregate::aggregate_with(kept, tallies, &self.config.aggregate, self.config.max_evidence);
         // Other lookups of a domain those findings implicate (the operator's ping of the C2).
         let related = if self.config.related_lookup {
             self.related.findings(&kept, is_rare)
@@ -228,6 +305,87 @@ mod tests {
         assert_eq!(f.evidence[0].origin.line, Some(5), "earliest by time first");
         assert_eq!(f.time_last.0 - f.time.0, 4000);
         assert_eq!(report.findings_per_detector["record_type"], (1, 5));
+    }
+
+    /// Gives `n` findings of `severity` at the end, each about its own address.
+    struct AtTheEnd(usize, Severity);
+
+    impl Detector for AtTheEnd {
+        fn name(&self) -> &'static str {
+            "at_the_end"
+        }
+
+        fn observe(&mut self, _event: &Event, _out: &mut Vec<Finding>) {}
+
+        fn finish(&mut self, out: &mut dyn dnshunt_core::FindingSink) {
+            let e = dns("a.example.net", "-");
+            for i in 0..self.0 {
+                out.push(Finding::from_event(
+                    "at_the_end",
+                    self.1,
+                    10,
+                    &e,
+                    &[&i.to_string(), self.1.as_str()],
+                    format!("finding {i}"),
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn past_max_findings_info_and_low_findings_are_counted_not_kept() {
+        let run = |detectors: Vec<Box<dyn Detector>>| {
+            let engine = Engine::new(
+                EngineConfig {
+                    max_findings: 10,
+                    ..Default::default()
+                },
+                detectors,
+            );
+            engine.finish()
+        };
+        let (findings, report) = run(vec![Box::new(AtTheEnd(25, Severity::Info))]);
+        assert_eq!(findings.len(), 10);
+        assert_eq!(report.not_kept_per_detector["at_the_end"], (15, 15));
+        // Low findings fill up to twice the bound; medium and higher are always kept.
+        let (findings, report) = run(vec![Box::new(AtTheEnd(25, Severity::Low)), Box::new(AtTheEnd(30, Severity::Medium))]);
+        assert_eq!(findings.iter().filter(|f| f.severity == Severity::Low).count(), 20);
+        assert_eq!(findings.iter().filter(|f| f.severity == Severity::Medium).count(), 30);
+        assert_eq!(report.not_kept_per_detector["at_the_end"], (5, 5));
+        let (findings, report) = run(vec![Box::new(AtTheEnd(10, Severity::Info))]);
+        assert_eq!(findings.len(), 10);
+        assert!(report.not_kept_per_detector.is_empty());
+    }
+
+    #[test]
+    fn bounds_reached_are_reported_and_unreached_ones_are_not() {
+        use crate::detectors::lookup_without_connection::{LookupWithoutConnection, LookupWithoutConnectionConfig};
+        use crate::testkit::{Proc, T0};
+        let p = Proc::new("WS1", "C:\\x\\app.exe", 1);
+        let events: Vec<Event> = (0..50)
+            .map(|i| p.dns(T0 + i * 1000, &format!("n{i}.site-{i}.com"), &format!("::ffff:198.51.100.{i};"), 0))
+            .collect();
+        let run = |max_domains: usize| {
+            let config = LookupWithoutConnectionConfig {
+                max_domains,
+                ..Default::default()
+            };
+            let mut engine = Engine::new(EngineConfig::default(), vec![Box::new(LookupWithoutConnection::new(config))]);
+            for e in &events {
+                engine.observe(e);
+            }
+            engine.finish().1.bounds_reached
+        };
+        assert_eq!(run(1_000), vec![]);
+        assert_eq!(
+            run(20),
+            vec![dnshunt_core::BoundReached {
+                detector: "lookup_without_connection",
+                setting: "max_domains",
+                limit: 20,
+                events: 30
+            }]
+        );
     }
 
     #[test]

@@ -82,7 +82,86 @@ pub const DETECTOR_NAMES: [&str; 21] = [
     "young_domain",
 ];
 
+/// A table bound lowered to fit a memory budget: `[detectors.<detector>] <setting>` from what
+/// the config says to what the budget allows.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Fitted {
+    pub setting: String,
+    pub configured: usize,
+    pub fitted: usize,
+}
+
+/// Lowers `value` to what `share` of `bytes` allows at `bytes_each` an entry (never below 1,000:
+/// a detector must still work on a small budget), and records it when it changed.
+pub fn fit(out: &mut Vec<Fitted>, setting: &str, value: &mut usize, bytes: u64, share: f64, bytes_each: u64) {
+    let allowed = ((bytes as f64 * share) / bytes_each as f64) as usize;
+    let allowed = allowed.max(1_000);
+    if allowed < *value {
+        out.push(Fitted {
+            setting: setting.to_owned(),
+            configured: *value,
+            fitted: allowed,
+        });
+        *value = allowed;
+    }
+}
+
 impl DetectorsConfig {
+    /// Lowers the bounds of the detectors' tables so that all of them full take at most
+    /// `bytes` (bounds already lower stay). Each table gets a fixed share of `bytes` and is
+    /// costed at about what one entry takes, measured at 10 million distinct names
+    /// (`scripts/bench-names.sh`); the shares follow what the tables hold: beacon series,
+    /// outlier and first-seen keys keep an event each (about a kilobyte), address and minute
+    /// sets tens of bytes an entry.
+    pub fn fit_memory(&mut self, bytes: u64) -> Vec<Fitted> {
+        let mut out = Vec::new();
+        let f = &mut out;
+        fit(f, "beacon.max_series", &mut self.beacon.max_series, bytes, 0.14, 1_200);
+        fit(f, "beacon.max_timestamps", &mut self.beacon.max_timestamps, bytes, 0.06, 16);
+        fit(f, "outlier.max_keys", &mut self.outlier.max_keys, bytes, 0.12, 1_100);
+        fit(
+            f,
+            "lookup_without_connection.max_domains",
+            &mut self.lookup_without_connection.max_domains,
+            bytes,
+            0.12,
+            240,
+        );
+        fit(f, "lookup_without_connection.max_keys", &mut self.lookup_without_connection.max_keys, bytes, 0.04, 1_200);
+        fit(
+            f,
+            "lookup_without_connection.max_connected",
+            &mut self.lookup_without_connection.max_connected,
+            bytes,
+            0.03,
+            64,
+        );
+        fit(
+            f,
+            "connection_without_lookup.max_addresses",
+            &mut self.connection_without_lookup.max_addresses,
+            bytes,
+            0.08,
+            100,
+        );
+        fit(f, "connection_without_lookup.max_minutes", &mut self.connection_without_lookup.max_minutes, bytes, 0.03, 24);
+        fit(f, "connection_without_lookup.max_keys", &mut self.connection_without_lookup.max_keys, bytes, 0.06, 800);
+        fit(
+            f,
+            "connection_without_lookup.max_processes",
+            &mut self.connection_without_lookup.max_processes,
+            bytes,
+            0.02,
+            40,
+        );
+        fit(f, "nxdomain_storm.max_keys", &mut self.nxdomain_storm.max_keys, bytes, 0.04, 1_200);
+        fit(f, "first_seen.max_keys", &mut self.first_seen.max_keys, bytes, 0.06, 1_100);
+        fit(f, "doh_connection.max_keys", &mut self.doh_connection.max_keys, bytes, 0.04, 1_100);
+        fit(f, "resolver_bypass.max_keys", &mut self.resolver_bypass.max_keys, bytes, 0.04, 1_100);
+        fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.12, 4_500);
+        out
+    }
+
     /// Whether a detector runs.
     pub fn enabled(&self, name: &str) -> bool {
         !self.disabled.iter().any(|d| d == name)
@@ -149,6 +228,29 @@ pub fn build(config: &DetectorsConfig, inputs: DetectorInputs) -> Vec<Box<dyn De
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_memory_budget_lowers_the_bounds_in_proportion_and_keeps_lower_ones() {
+        let mut config = DetectorsConfig::default();
+        config.outlier.max_keys = 500;
+        let small = config.clone().fit_memory(64 << 20);
+        let large = config.clone().fit_memory(64 << 30);
+        assert!(large.is_empty(), "a large budget keeps the defaults: {large:?}");
+        let fitted = |name: &str| small.iter().find(|f| f.setting == name).map(|f| f.fitted);
+        // 64 MiB: beacon's series get 14 % of it at about 1,200 bytes each.
+        assert_eq!(fitted("beacon.max_series"), Some((64 << 20) * 14 / 100 / 1_200));
+        assert!(fitted("lookup_without_connection.max_domains").unwrap() < 1_000_000);
+        // Set lower than the budget allows: kept.
+        assert_eq!(fitted("outlier.max_keys"), None);
+        let mut fit = config.clone();
+        fit.fit_memory(64 << 20);
+        assert_eq!(fit.outlier.max_keys, 500);
+        assert_eq!(fit.beacon.max_series, fitted("beacon.max_series").unwrap());
+        // Never below 1,000: a detector still works on a tiny budget.
+        let mut tiny = DetectorsConfig::default();
+        tiny.fit_memory(1);
+        assert_eq!(tiny.beacon.max_series, 1_000);
+    }
+
     use super::*;
 
     #[test]

@@ -129,6 +129,7 @@ pub(crate) fn hunt(events: &[Event], config: &Config, inputs: DetectorInputs, ex
             min_severity: Severity::Info,
             aggregate: config.aggregate.clone(),
             related_lookup: config.detectors.enabled("related_lookup"),
+            ..Default::default()
         },
         detectors,
     )

@@ -69,6 +69,33 @@ impl Default for PrevalenceConfig {
 }
 
 impl PrevalenceConfig {
+    /// Lowers the exact keys and the overflow sketches so that the four kinds' tables, full,
+    /// take at most `bytes` (about 200 bytes an exact key; a quarter of `bytes` for the
+    /// sketches, which are allocated only when a kind overflows). Returns `(setting,
+    /// configured, fitted)` for each value lowered.
+    pub fn fit_memory(&mut self, bytes: u64) -> Vec<(&'static str, usize, usize)> {
+        let mut out = Vec::new();
+        let per_kind = bytes / 4;
+        let keys = ((per_kind * 3 / 4) / 200).max(1_000) as usize;
+        if keys < self.max_exact_keys {
+            out.push(("prevalence.max_exact_keys", self.max_exact_keys, keys));
+            self.max_exact_keys = keys;
+        }
+        // A sketch of 4 × width cells of 40 bytes and a Bloom filter, 60 : 40.
+        let sketch = per_kind / 4;
+        let width = prev_power_of_two((sketch * 6 / 10 / 160) as usize).max(1_024);
+        if width < self.sketch_width {
+            out.push(("prevalence.sketch_width", self.sketch_width, width));
+            self.sketch_width = width;
+        }
+        let bits = prev_power_of_two((sketch * 4 / 10 * 8) as usize).max(1 << 16);
+        if bits < self.sketch_bloom_bits {
+            out.push(("prevalence.sketch_bloom_bits", self.sketch_bloom_bits, bits));
+            self.sketch_bloom_bits = bits;
+        }
+        out
+    }
+
     /// Every setting that is out of range, with the range; empty when all are fine.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -116,6 +143,15 @@ impl PrevalenceConfig {
             rare_max_events: self.rare_max_events,
             rare_factor: if (1.0..=2.0).contains(&self.rare_factor) { self.rare_factor } else { 1.15 },
         }
+    }
+}
+
+/// The largest power of two at most `n` (1 for 0).
+fn prev_power_of_two(n: usize) -> usize {
+    if n <= 1 {
+        1
+    } else {
+        1 << (usize::BITS - 1 - n.leading_zeros())
     }
 }
 

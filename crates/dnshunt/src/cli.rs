@@ -110,6 +110,11 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
+    /// What the run may hold, in MiB (default 1024, or `[memory] budget_mb`): the detectors'
+    /// tables, prevalence and held findings are bounded to fit; 0 for the bounds as configured
+    #[arg(long, value_name = "MB")]
+    pub memory_budget: Option<u64>,
+
     /// Output format (default: a table on a terminal, JSON lines otherwise).
     #[arg(short, long, value_enum)]
     pub format: Option<FindingFormatArg>,

@@ -27,6 +27,63 @@ pub struct Config {
     /// `[resolvers]`: this fleet's sanctioned DNS servers, in addition to those learned from
     /// the data (`resolver_bypass` reports DNS to them as info).
     pub resolvers: ResolversConfig,
+    /// `[memory]`: the memory budget of `hunt`.
+    pub memory: MemoryConfig,
+}
+
+/// `[memory]`: `budget_mb = 1024`, and the bounds of the engine's own tables.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// What `hunt` may hold, in MiB (`--memory-budget` overrides it). The bounds of the
+    /// detectors' tables (45 % of it), of prevalence (12 %), of the findings held (10 %), of
+    /// the per-name findings held for aggregation (8 %) and of the process join (7 %) are
+    /// lowered so that, all full, they fit; the rest is left for reading, incidents and the
+    /// report. Bounds set lower stay; 0 turns the budget off (the bounds as set). Reaching a
+    /// bound is reported at the end of the run. Default 1024.
+    pub budget_mb: u64,
+    /// Findings held (about 8 KB each with their evidence): past it, new info findings are
+    /// counted and not kept, and past twice it new low ones too; medium and higher are always
+    /// kept (each detector's own bounds limit those). Default 100,000.
+    pub max_findings: usize,
+    /// Processes (EID 1) the process join keeps, about 400 bytes each. Default 2,000,000.
+    pub max_processes: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            budget_mb: 1024,
+            max_findings: 100_000,
+            max_processes: dnshunt_detect::process_tree::DEFAULT_MAX_PROCESSES,
+        }
+    }
+}
+
+/// A bound lowered by the memory budget, for the summary.
+pub use dnshunt_detect::registry::Fitted;
+
+impl Config {
+    /// Lowers the bounds to fit `[memory] budget_mb` (see [`MemoryConfig`]) and returns what
+    /// it lowered.
+    pub fn fit_memory(&mut self) -> Vec<Fitted> {
+        let Some(bytes) = self.budget_bytes() else { return Vec::new() };
+        let share = |percent: u64| bytes / 100 * percent;
+        let mut out = self.detectors.fit_memory(share(45));
+        out.extend(self.aggregate.fit_memory(share(8)));
+        out.extend(self.prevalence.fit_memory(share(12)).into_iter().map(|(setting, configured, fitted)| Fitted {
+            setting: setting.to_owned(),
+            configured,
+            fitted,
+        }));
+        dnshunt_detect::registry::fit(&mut out, "memory.max_findings", &mut self.memory.max_findings, share(10), 1.0, 8_000);
+        dnshunt_detect::registry::fit(&mut out, "memory.max_processes", &mut self.memory.max_processes, share(7), 1.0, 400);
+        out
+    }
+
+    fn budget_bytes(&self) -> Option<u64> {
+        (self.memory.budget_mb > 0).then(|| self.memory.budget_mb.saturating_mul(1 << 20))
+    }
 }
 
 /// `[resolvers]`: `addresses = ["10.0.0.53", "fd00:53::/64"]`.
@@ -82,6 +139,7 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("incidents", "crates/dnshunt-incident/src/lib.rs", "IncidentConfig"),
     ("prevalence", "crates/dnshunt-prevalence/src/config.rs", "PrevalenceConfig"),
     ("resolvers", "crates/dnshunt/src/config.rs", "ResolversConfig"),
+    ("memory", "crates/dnshunt/src/config.rs", "MemoryConfig"),
 ];
 
 /// `dnshunt.example.toml`: every setting with its default, each with the doc comment of the

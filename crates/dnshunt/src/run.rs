@@ -318,6 +318,8 @@ impl Analysis {
                 min_severity: dnshunt_core::Severity::Info,
                 aggregate: config.aggregate.clone(),
                 related_lookup: config.detectors.enabled("related_lookup"),
+                max_processes: config.memory.max_processes,
+                max_findings: config.memory.max_findings,
             },
             detectors,
         )
@@ -392,7 +394,11 @@ pub(crate) struct PrevalenceSummary {
 
 fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let quiet = args.input.quiet;
-    let config = crate::config::load(args.config.as_deref())?;
+    let mut config = crate::config::load(args.config.as_deref())?;
+    if let Some(mb) = args.memory_budget {
+        config.memory.budget_mb = mb;
+    }
+    let fitted = config.fit_memory();
     let state_path = crate::state::resolve_path(args.state.as_ref(), args.no_state, &config.state)?;
     let (mut state_run, first_seen_baseline, state_entries) = match &state_path {
         Some(path) => {
@@ -536,6 +542,8 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
             incidents_hidden,
             table_min,
             prevalence: Some(prevalence),
+            budget_mb: config.memory.budget_mb,
+            fitted: &fitted,
         };
         summary::print(&report, elapsed, span, Some(&hunt));
         enrichment.report().print();
@@ -548,6 +556,17 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         }
         sections.push(("incidents", serde_json::json!({ "total": incidents.len(), "per_severity": per_severity })));
         sections.push(("prevalence", serde_json::to_value(prevalence)?));
+        sections.push((
+            "memory",
+            serde_json::json!({
+                "budget_mb": config.memory.budget_mb,
+                "lowered": fitted,
+                "bounds_reached": engine_report.bounds_reached,
+                "tallied_findings": engine_report.tallied_findings,
+                "max_findings": engine_report.max_findings,
+                "findings_not_kept": engine_report.not_kept_per_detector.iter().map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events}))).collect::<serde_json::Map<_, _>>(),
+            }),
+        ));
         if let Some(sigma_report) = &sigma_report {
             sections.push(("sigma", serde_json::to_value(sigma_report)?));
         }

@@ -60,6 +60,9 @@ pub struct HuntSummary<'a> {
     pub incidents_hidden: usize,
     pub table_min: Severity,
     pub prevalence: Option<crate::run::PrevalenceSummary>,
+    /// `[memory] budget_mb`, and the bounds it lowered.
+    pub budget_mb: u64,
+    pub fitted: &'a [crate::config::Fitted],
 }
 
 /// The first and last event time of a run.
@@ -275,8 +278,69 @@ pub fn render(report: &ReadReport, elapsed: Duration, span: Span, hunt: Option<&
     }
     if let Some(h) = hunt {
         hunt_lines(&mut s, h, look);
+        bound_lines(&mut s, h, look);
     }
     s
+}
+
+/// ` (lowered from N by the M MiB memory budget)` when the budget lowered `setting`.
+fn lowered(h: &HuntSummary, setting: &str) -> String {
+    h.fitted
+        .iter()
+        .find(|f| f.setting == setting)
+        .map(|f| format!(" (lowered from {} by the {} MiB memory budget)", dnshunt_report::group(f.configured as u64), h.budget_mb))
+        .unwrap_or_default()
+}
+
+/// The bounds on the detectors' state the input reached, and the findings tallied rather than
+/// held: where a large input may have hidden something.
+fn bound_lines(s: &mut String, h: &HuntSummary, look: Look) {
+    for b in &h.engine.bounds_reached {
+        let setting = format!("{}.{}", b.detector, b.setting);
+        let lowered = lowered(h, &setting);
+        line(
+            s,
+            look,
+            "bound",
+            &format!(
+                "{setting} = {} reached{lowered}: {} events not fully remembered",
+                dnshunt_report::group(b.limit),
+                dnshunt_report::group(b.events),
+            ),
+        );
+    }
+    let not_kept: u64 = h.engine.not_kept_per_detector.values().map(|(n, _)| n).sum();
+    if not_kept > 0 {
+        let per = h
+            .engine
+            .not_kept_per_detector
+            .iter()
+            .map(|(d, (n, _))| format!("{d} {}", dnshunt_report::group(*n)))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        let lowered = lowered(h, "memory.max_findings");
+        line(
+            s,
+            look,
+            "bound",
+            &format!(
+                "memory.max_findings = {} reached{lowered}: {} info and low findings counted, not kept ({per})",
+                dnshunt_report::group(h.engine.max_findings as u64),
+                dnshunt_report::group(not_kept)
+            ),
+        );
+    }
+    if h.engine.tallied_findings > 0 {
+        line(
+            s,
+            look,
+            "tallied",
+            &format!(
+                "{} per-name findings counted in their process's finding but not listed as examples (past [aggregate] max_findings_per_process or max_findings)",
+                dnshunt_report::group(h.engine.tallied_findings)
+            ),
+        );
+    }
 }
 
 /// Incidents, findings per severity, the detectors that found something, and the hosts,

@@ -79,7 +79,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
+use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use dnshunt_enrich::rank::RankTable;
 use serde::Deserialize;
 
@@ -248,7 +248,9 @@ pub struct Beacon {
     /// hours the host was silent.
     host_hours: HashMap<String, BTreeMap<i64, (i64, i64)>>,
     stored: usize,
-    dropped: u64,
+    /// Events not remembered: past `max_series`, past the timestamp bounds.
+    over_series: u64,
+    over_timestamps: u64,
     /// Popularity ranks (`--rank`): popular registrable domains are damped, unranked raised.
     rank: Option<Arc<RankTable>>,
 }
@@ -319,7 +321,8 @@ impl Beacon {
             series: HashMap::new(),
             host_hours: HashMap::new(),
             stored: 0,
-            dropped: 0,
+            over_series: 0,
+            over_timestamps: 0,
             rank: None,
         }
     }
@@ -333,7 +336,7 @@ impl Beacon {
 
     fn add(&mut self, key: SeriesKey, event: &Event) {
         if !self.series.contains_key(&key) && self.series.len() >= self.config.max_series {
-            self.dropped += 1;
+            self.over_series += 1;
             return;
         }
         let series = self.series.entry(key).or_default();
@@ -341,8 +344,8 @@ impl Beacon {
         if series.seconds.len() < self.config.max_timestamps_per_series && self.stored < self.config.max_timestamps {
             series.seconds.push(event.time.0.div_euclid(1000));
             self.stored += 1;
-        } else {
-            self.dropped += 1;
+        } else if self.stored >= self.config.max_timestamps {
+            self.over_timestamps += 1;
         }
         series.first_time = if series.count == 1 { event.time } else { series.first_time.min(event.time) };
         crate::stats::keep_earliest_boxed(&mut series.first, event);
@@ -557,6 +560,16 @@ impl Detector for Beacon {
         Self::NAME
     }
 
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [
+            BoundReached::of(Self::NAME, "max_series", self.config.max_series, self.over_series),
+            BoundReached::of(Self::NAME, "max_timestamps", self.config.max_timestamps, self.over_timestamps),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
         let h = host(event);
         let second = event.time.0.div_euclid(1000);
@@ -596,7 +609,7 @@ impl Detector for Beacon {
         self.add(key, event);
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let mut series: Vec<(SeriesKey, Series)> = self.series.drain().collect();
         series.sort_by(|a, b| a.0.cmp(&b.0));
         let mut found = Vec::new();

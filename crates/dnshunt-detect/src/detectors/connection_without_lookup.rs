@@ -60,7 +60,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Guid, Severity, Timestamp};
+use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Guid, Severity, Timestamp};
 use serde::Deserialize;
 
 use crate::stats::{hash64, host, image, is_local_only, is_public, keep_earliest, user_writable_folder, Network};
@@ -309,6 +309,17 @@ pub struct ConnectionWithoutLookup {
     n_minutes: usize,
     lookups: HashMap<(String, String), u64>,
     conns: HashMap<(String, String, IpAddr), Conn>,
+    /// Events past each bound.
+    over: Over,
+}
+
+/// Events not (fully) remembered, per bound.
+#[derive(Debug, Default)]
+struct Over {
+    keys: u64,
+    addresses: u64,
+    minutes: u64,
+    processes: u64,
 }
 
 /// What a missing lookup is up against.
@@ -346,6 +357,7 @@ impl ConnectionWithoutLookup {
             n_minutes: 0,
             lookups: HashMap::new(),
             conns: HashMap::new(),
+            over: Over::default(),
         }
     }
 
@@ -437,19 +449,37 @@ impl Detector for ConnectionWithoutLookup {
         Self::NAME
     }
 
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [
+            BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over.keys),
+            BoundReached::of(Self::NAME, "max_addresses", self.config.max_addresses, self.over.addresses),
+            BoundReached::of(Self::NAME, "max_minutes", self.config.max_minutes, self.over.minutes),
+            BoundReached::of(Self::NAME, "max_processes", self.config.max_processes, self.over.processes),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
         let h_name = host(event);
         let h = hash64(h_name);
         self.names.entry(h).or_insert_with(|| h_name.to_owned());
         let minute = event.time.0.div_euclid(60_000);
-        if self.n_minutes < self.config.max_minutes && self.minutes.entry(h).or_default().insert(minute) {
-            self.n_minutes += 1;
+        if self.n_minutes < self.config.max_minutes {
+            if self.minutes.entry(h).or_default().insert(minute) {
+                self.n_minutes += 1;
+            }
+        } else if !self.minutes.get(&h).is_some_and(|m| m.contains(&minute)) {
+            self.over.minutes += 1;
         }
         match &event.kind {
             EventKind::ProcessCreate(p) => {
                 if let Some(guid) = p.process.guid {
                     if self.started.len() < self.config.max_processes {
                         self.started.insert((h, guid));
+                    } else {
+                        self.over.processes += 1;
                     }
                 }
             }
@@ -460,11 +490,15 @@ impl Detector for ConnectionWithoutLookup {
                     *n += 1;
                 } else if self.lookups.len() < self.config.max_keys {
                     self.lookups.insert(key, 1);
+                } else {
+                    self.over.keys += 1;
                 }
                 for ip in q.addresses() {
                     let ip = ip.to_canonical();
                     if self.resolved.len() < self.config.max_addresses {
                         self.resolved.insert((h, ip));
+                    } else if !self.resolved.contains(&(h, ip)) {
+                        self.over.addresses += 1;
                     }
                     if let Some(by) = self.resolved_by.get_mut(&ip) {
                         *by = (*by).min(h);
@@ -484,6 +518,8 @@ impl Detector for ConnectionWithoutLookup {
                     seen.add(h);
                 } else if self.destinations.len() < self.config.max_addresses {
                     self.destinations.insert(ip, Seen { host: h, more: false });
+                } else {
+                    self.over.addresses += 1;
                 }
                 if self.config.ignored_ports.contains(&port) || (!self.config.include_private && !is_public(ip)) {
                     return;
@@ -494,6 +530,7 @@ impl Detector for ConnectionWithoutLookup {
                 }
                 let key = (h_name.to_owned(), img, ip);
                 if !self.conns.contains_key(&key) && self.conns.len() >= self.config.max_keys {
+                    self.over.keys += 1;
                     return;
                 }
                 let conn = self.conns.entry(key).or_default();
@@ -508,7 +545,7 @@ impl Detector for ConnectionWithoutLookup {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let mut keys: Vec<&(String, String, IpAddr)> = self.conns.keys().collect();
         keys.sort();
         for key in keys {

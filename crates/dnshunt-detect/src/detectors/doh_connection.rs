@@ -31,7 +31,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
+use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
 use crate::stats::{host, image, keep_earliest};
@@ -236,6 +236,13 @@ impl Detector for DohConnection {
         Self::NAME
     }
 
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.dropped)]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
         match &event.kind {
             EventKind::DnsQuery(q) => {
@@ -275,7 +282,7 @@ impl Detector for DohConnection {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let mut conns: Vec<(&(String, String, IpAddr), &Conn)> = self.conns.iter().collect();
         conns.sort_by(|a, b| a.0.cmp(b.0));
         // (host, image, DoH name) → connections to its addresses.

@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
+use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
 use crate::stats::{host, image, keep_earliest};
@@ -111,6 +111,8 @@ pub struct FirstSeen {
     config: FirstSeenConfig,
     baseline: Option<FirstSeenBaseline>,
     seen: HashMap<(&'static str, String, String), Seen>,
+    /// Observations past `max_keys`.
+    over_keys: u64,
 }
 
 impl FirstSeen {
@@ -124,6 +126,7 @@ impl FirstSeen {
             config,
             baseline,
             seen: HashMap::new(),
+            over_keys: 0,
         }
     }
 }
@@ -131,6 +134,13 @@ impl FirstSeen {
 impl Detector for FirstSeen {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys)]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
@@ -143,6 +153,7 @@ impl Detector for FirstSeen {
             }
             let key = (kind, host(event).to_owned(), value);
             if !self.seen.contains_key(&key) && self.seen.len() >= self.config.max_keys {
+                self.over_keys += 1;
                 continue;
             }
             let s = self.seen.entry(key).or_default();
@@ -151,7 +162,7 @@ impl Detector for FirstSeen {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let Some(baseline) = &self.baseline else { return };
         let mut hosts_per_value: BTreeMap<(&'static str, &str), BTreeSet<&str>> = BTreeMap::new();
         for (kind, h, value) in self.seen.keys() {

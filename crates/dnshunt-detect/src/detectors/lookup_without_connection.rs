@@ -10,10 +10,12 @@
 //! whole run, so a connection that arrives before or after its lookup (events come in any
 //! order) still counts.
 //!
-//! Memory: per window at most 512 domains with 8 addresses each; windows that ended well before
-//! their host's latest event and resolved fewer than `min_unconnected_domains` domains are
-//! dropped as the input is read (they can never be reported), so memory follows the busy
-//! windows, not the length of the input.
+//! Memory: per window at most 512 domains with 8 addresses each, at most `max_domains` domains
+//! over all windows (about 240 bytes each) and `max_keys` windows; windows that ended well
+//! before their host's latest event and resolved fewer than `min_unconnected_domains` domains
+//! are dropped as the input is read (they can never be reported), so memory follows the busy
+//! windows, not the length of the input. Past a bound, lookups are not remembered (and the run
+//! says how many).
 //!
 //! **Why:** probing and reconnaissance (resolving a list of hosts to see which exist), DGA
 //! malware walking generated domains that happen to resolve, and C2 that talks over DNS only
@@ -30,7 +32,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Severity, Timestamp};
+use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity, Timestamp};
 use serde::Deserialize;
 
 use crate::stats::{domain_of, host, image, is_local_only, keep_earliest};
@@ -50,6 +52,11 @@ pub struct LookupWithoutConnectionConfig {
     pub ignored_processes: Vec<String>,
     /// (host, program, window) summaries kept. Default 100 000.
     pub max_keys: usize,
+    /// Domains remembered over all windows, about 240 bytes each. Default 1 000 000.
+    pub max_domains: usize,
+    /// Connected (host, program, address) triples remembered, about 60 bytes each. Default
+    /// 1 000 000.
+    pub max_connected: usize,
 }
 
 impl Default for LookupWithoutConnectionConfig {
@@ -72,6 +79,8 @@ impl Default for LookupWithoutConnectionConfig {
             .map(|s| (*s).to_owned())
             .collect(),
             max_keys: 100_000,
+            max_domains: 1_000_000,
+            max_connected: 1_000_000,
         }
     }
 }
@@ -79,8 +88,6 @@ impl Default for LookupWithoutConnectionConfig {
 /// Addresses kept per domain and domains kept per window.
 const MAX_ADDRESSES: usize = 8;
 const MAX_DOMAINS: usize = 512;
-/// Connected (host, program, address) triples remembered in all.
-const MAX_CONNECTED: usize = 1_000_000;
 
 #[derive(Debug, Default)]
 struct Window {
@@ -97,6 +104,13 @@ pub struct LookupWithoutConnection {
     created_since_sweep: usize,
     connected: HashMap<(String, String), HashSet<IpAddr>>,
     n_connected: usize,
+    /// Domains in all windows.
+    n_domains: usize,
+    /// Lookups not remembered: past `max_keys`, past `max_domains`; connections past
+    /// `max_connected`.
+    over_keys: u64,
+    over_domains: u64,
+    over_connected: u64,
 }
 
 impl LookupWithoutConnection {
@@ -112,6 +126,10 @@ impl LookupWithoutConnection {
             created_since_sweep: 0,
             connected: HashMap::new(),
             n_connected: 0,
+            n_domains: 0,
+            over_keys: 0,
+            over_domains: 0,
+            over_connected: 0,
         }
     }
 }
@@ -123,8 +141,14 @@ impl LookupWithoutConnection {
         let w = self.config.window_minutes;
         let min = self.config.min_unconnected_domains;
         let host_minute = &self.host_minute;
-        self.windows
-            .retain(|(h, _, start), win| win.domains.len() >= min || host_minute.get(h).is_none_or(|&latest| start + 3 * w >= latest));
+        let n_domains = &mut self.n_domains;
+        self.windows.retain(|(h, _, start), win| {
+            let keep = win.domains.len() >= min || host_minute.get(h).is_none_or(|&latest| start + 3 * w >= latest);
+            if !keep {
+                *n_domains -= win.domains.len();
+            }
+            keep
+        });
     }
 }
 
@@ -157,13 +181,24 @@ impl Detector for LookupWithoutConnection {
                         self.sweep();
                     }
                     if self.windows.len() >= self.config.max_keys {
+                        self.over_keys += 1;
                         return;
                     }
                 }
                 let window = self.windows.entry(key).or_default();
-                let domain = domain_of(&q.query).to_owned();
-                if window.domains.len() < MAX_DOMAINS || window.domains.contains_key(&domain) {
-                    let known = window.domains.entry(domain).or_default();
+                let domain = domain_of(&q.query);
+                let known = if window.domains.contains_key(domain) {
+                    window.domains.get_mut(domain)
+                } else if window.domains.len() >= MAX_DOMAINS {
+                    None
+                } else if self.n_domains >= self.config.max_domains {
+                    self.over_domains += 1;
+                    None
+                } else {
+                    self.n_domains += 1;
+                    Some(window.domains.entry(domain.to_owned()).or_default())
+                };
+                if let Some(known) = known {
                     for ip in addrs {
                         if known.len() < MAX_ADDRESSES && !known.contains(&ip) {
                             known.push(ip);
@@ -175,7 +210,11 @@ impl Detector for LookupWithoutConnection {
             }
             EventKind::NetworkConnect(n) => {
                 let Some(ip) = n.destination_ip else { return };
-                if n.initiated == Some(false) || self.n_connected >= MAX_CONNECTED {
+                if n.initiated == Some(false) {
+                    return;
+                }
+                if self.n_connected >= self.config.max_connected {
+                    self.over_connected += 1;
                     return;
                 }
                 if self.connected.entry((host(event).to_owned(), img)).or_default().insert(ip) {
@@ -186,7 +225,7 @@ impl Detector for LookupWithoutConnection {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let mut windows: Vec<((String, String, i64), Window)> = self.windows.drain().collect();
         windows.sort_by(|a, b| a.0.cmp(&b.0));
         // Domains each program connected to, over all windows.
@@ -233,6 +272,17 @@ impl Detector for LookupWithoutConnection {
             out.push(f);
         }
         self.connected.clear();
+    }
+
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [
+            BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys),
+            BoundReached::of(Self::NAME, "max_domains", self.config.max_domains, self.over_domains),
+            BoundReached::of(Self::NAME, "max_connected", self.config.max_connected, self.over_connected),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 

@@ -37,7 +37,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
+use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
 use crate::detectors::beacon::Beacon;
@@ -133,7 +133,9 @@ pub struct NxdomainStorm {
     config: NxdomainStormConfig,
     keys: HashMap<(String, String), KeyState>,
     evidence_events: usize,
-    dropped: u64,
+    /// Events not counted: past `max_keys`, older than a full key's minutes.
+    over_keys: u64,
+    over_minutes: u64,
     host_minute: HashMap<String, i64>,
     created_since_sweep: usize,
     /// Spans of process-level storms already reported, per host (at most `MAX_PENDING` * 16),
@@ -154,7 +156,8 @@ impl NxdomainStorm {
             config,
             keys: HashMap::new(),
             evidence_events: 0,
-            dropped: 0,
+            over_keys: 0,
+            over_minutes: 0,
             host_minute: HashMap::new(),
             created_since_sweep: 0,
             explained: HashMap::new(),
@@ -163,7 +166,7 @@ impl NxdomainStorm {
 
     /// Reports storms of one key now, noting process-level spans and skipping host-level storms
     /// that a reported process-level storm explains.
-    fn report_now(&mut self, key: &(String, String), storms: Vec<Storm>, out: &mut Vec<Finding>) {
+    fn report_now(&mut self, key: &(String, String), storms: Vec<Storm>, out: &mut dyn FindingSink) {
         let storms: Vec<Storm> = if key.1 == ANY {
             let spans = self.explained.get(&key.0);
             storms
@@ -183,7 +186,7 @@ impl NxdomainStorm {
     }
 
     /// Judges and folds the minutes that fell behind the horizon of their host.
-    fn sweep(&mut self, out: &mut Vec<Finding>) {
+    fn sweep(&mut self, out: &mut dyn FindingSink) {
         let horizon = self.config.horizon_minutes.max(self.config.window_minutes * 2);
         let mut keys: Vec<(String, String)> = self.keys.keys().cloned().collect();
         // Process-level keys first, so their spans are known when host-level ones are judged.
@@ -219,7 +222,7 @@ impl NxdomainStorm {
 
     fn add(&mut self, key: (String, String), event: &Event, nx: bool, name_hash: u32) {
         if !self.keys.contains_key(&key) && self.keys.len() >= self.config.max_keys {
-            self.dropped += 1;
+            self.over_keys += 1;
             return;
         }
         let minute_idx = event.time.0.div_euclid(60_000);
@@ -233,7 +236,7 @@ impl NxdomainStorm {
             // Drop the oldest minute (or this one, when it is older still).
             let oldest = *state.minutes.keys().next().unwrap_or(&minute_idx);
             if minute_idx < oldest {
-                self.dropped += 1;
+                self.over_minutes += 1;
                 return;
             }
             if let Some(m) = state.minutes.remove(&oldest) {
@@ -348,6 +351,16 @@ impl Detector for NxdomainStorm {
         Self::NAME
     }
 
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [
+            BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys),
+            BoundReached::of(Self::NAME, "max_minutes_per_key", self.config.max_minutes_per_key, self.over_minutes),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
         let EventKind::DnsQuery(q) = &event.kind else { return };
         if self.created_since_sweep >= SWEEP_EVERY {
@@ -367,7 +380,7 @@ impl Detector for NxdomainStorm {
         self.add((h, ANY.to_owned()), event, nx, name_hash);
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let mut states: Vec<((String, String), KeyState)> = self.keys.drain().collect();
         states.sort_by(|a, b| a.0.cmp(&b.0));
         // Process-level storm spans per host, to suppress host-level storms they explain.
@@ -402,7 +415,7 @@ impl Detector for NxdomainStorm {
 }
 
 impl NxdomainStorm {
-    fn report(&self, key: &(String, String), storms: Vec<Storm>, out: &mut Vec<Finding>) {
+    fn report(&self, key: &(String, String), storms: Vec<Storm>, out: &mut dyn FindingSink) {
         let starts: Vec<i64> = storms.iter().map(|s| s.start * 60).collect();
         let periodic_score = if storms.len() >= 3 { Beacon::timestamp_score_of(&starts) } else { None };
         let periodic = periodic_score.is_some_and(|s| s >= 0.8);

@@ -38,7 +38,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Severity};
+use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
 use crate::stats::{domain_of, host, image, median_mad_histogram, median_sorted, robust_z};
@@ -137,6 +137,9 @@ pub struct Outlier {
     config: OutlierConfig,
     programs: HashMap<(String, String), Program>,
     domains: HashMap<(String, String), Domain>,
+    /// Lookups not counted: past `max_keys` (programs or domains), hours past `max_hours`.
+    over_keys: u64,
+    over_hours: u64,
 }
 
 impl Outlier {
@@ -147,6 +150,8 @@ impl Outlier {
             config,
             programs: HashMap::new(),
             domains: HashMap::new(),
+            over_keys: 0,
+            over_hours: 0,
         }
     }
 }
@@ -156,10 +161,22 @@ impl Detector for Outlier {
         Self::NAME
     }
 
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [
+            BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys),
+            BoundReached::of(Self::NAME, "max_hours", self.config.max_hours, self.over_hours),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
         let EventKind::DnsQuery(q) = &event.kind else { return };
         let key = (host(event).to_owned(), image(event));
-        if self.programs.contains_key(&key) || self.programs.len() < self.config.max_keys {
+        if !self.programs.contains_key(&key) && self.programs.len() >= self.config.max_keys {
+            self.over_keys += 1;
+        } else {
             let p = self.programs.entry(key).or_default();
             // Service-discovery names (`_ldap._tcp.dc._msdcs.corp.example`) are long by design.
             let len = if q.query.as_str().starts_with('_') { 0 } else { q.query.as_str().len() };
@@ -173,6 +190,7 @@ impl Detector for Outlier {
             // At the cap the oldest hour makes room for a newer one; an older one is not kept.
             let mut keep = true;
             if !p.hours.contains_key(&hour) && p.hours.len() >= self.config.max_hours {
+                self.over_hours += 1;
                 keep = p.hours.keys().next().is_some_and(|&h| h < hour);
                 if keep {
                     p.hours.pop_first();
@@ -194,10 +212,12 @@ impl Detector for Outlier {
             d.count += 1;
             d.first_time = if d.count == 1 { event.time } else { d.first_time.min(event.time) };
             crate::stats::keep_earliest_boxed(&mut d.first, event);
+        } else {
+            self.over_keys += 1;
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let c = self.config.clone();
         let mut programs: Vec<((String, String), Program)> = self.programs.drain().collect();
         programs.sort_by(|a, b| a.0.cmp(&b.0));

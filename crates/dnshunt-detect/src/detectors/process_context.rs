@@ -560,7 +560,7 @@ impl Detector for ProcessContext {
         }
     }
 
-    fn finish(&mut self, _out: &mut Vec<Finding>) {
+    fn finish(&mut self, _out: &mut dyn dnshunt_core::FindingSink) {
         // Look-ups whose process never had an EID 1 were judged by their image alone.
         self.pending.clear();
     }

@@ -50,7 +50,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, Guid, Severity};
+use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Guid, Severity};
 use serde::Deserialize;
 
 use crate::stats::{host, image, is_public, keep_earliest, keep_latest, user_writable_folder, Network};
@@ -462,6 +462,13 @@ impl Detector for ResolverBypass {
         Self::NAME
     }
 
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.dropped)]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
         let image = image(event);
         if self.config.dns_server_images.contains(&image) || self.config.dc_images.contains(&image) {
@@ -474,6 +481,8 @@ impl Detector for ResolverBypass {
                     *n += 1;
                 } else if self.lookups.len() < self.config.max_keys {
                     self.lookups.insert(key, 1);
+                } else {
+                    self.dropped += 1;
                 }
             }
             EventKind::ProcessCreate(p) => {
@@ -525,7 +534,7 @@ impl Detector for ResolverBypass {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let learned = self.learn();
         let mut keys: Vec<&Key> = self.conns.keys().collect();
         keys.sort();

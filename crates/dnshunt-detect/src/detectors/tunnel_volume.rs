@@ -42,7 +42,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use dnshunt_core::{Detector, Event, EventKind, Finding, RecordType, Severity, Timestamp};
+use dnshunt_core::{Detector, Event, EventKind, Finding, FindingSink, RecordType, Severity, Timestamp};
 use serde::Deserialize;
 
 use crate::stats::{entropy_bits_per_char, hash64, host, image, keep_earliest};
@@ -124,9 +124,9 @@ struct Verdict {
 
 pub struct TunnelVolume {
     config: TunnelVolumeConfig,
-    windows: HashMap<WindowKey, Window>,
+    windows: HashMap<WindowKey, Window, foldhash::fast::RandomState>,
     /// The latest minute seen per host: windows well behind it are judged and dropped.
-    host_minute: HashMap<String, i64>,
+    host_minute: HashMap<String, i64, foldhash::fast::RandomState>,
     created_since_sweep: usize,
 }
 
@@ -141,8 +141,8 @@ impl TunnelVolume {
         config.allowed_domains.iter_mut().for_each(|s| *s = s.to_lowercase());
         TunnelVolume {
             config,
-            windows: HashMap::new(),
-            host_minute: HashMap::new(),
+            windows: HashMap::default(),
+            host_minute: HashMap::default(),
             created_since_sweep: 0,
         }
     }
@@ -153,10 +153,12 @@ impl TunnelVolume {
         [(0, minute.div_euclid(w) * w), (1, (minute - half).div_euclid(w) * w + half)]
     }
 
-    fn window(&mut self, key: WindowKey, out: &mut Vec<Finding>) -> &mut Window {
+    fn window(&mut self, key: WindowKey, out: &mut dyn FindingSink) -> &mut Window {
         if !self.windows.contains_key(&key) {
             self.created_since_sweep += 1;
-            if self.created_since_sweep >= SWEEP_EVERY {
+            // Every window is looked at once per sweep: sweeping after as many new windows as
+            // there are (at least `SWEEP_EVERY`) keeps that to about one look per new window.
+            if self.created_since_sweep >= SWEEP_EVERY.max(self.windows.len()) {
                 self.created_since_sweep = 0;
                 self.sweep(out);
             }
@@ -170,35 +172,44 @@ impl TunnelVolume {
     /// Judges and drops windows that ended more than two windows before the latest event of
     /// their host: their events are in (unless some arrive very late, which then start a new,
     /// partial window with the same finding id, merged by the engine).
-    fn sweep(&mut self, out: &mut Vec<Finding>) {
+    fn sweep(&mut self, out: &mut dyn FindingSink) {
         let w = self.config.window_minutes;
+        let host_minute = &self.host_minute;
         let done: Vec<WindowKey> = self
             .windows
             .keys()
-            .filter(|k| self.host_minute.get(&k.host).is_some_and(|&latest| k.start_min + 3 * w < latest))
+            .filter(|k| host_minute.get(&k.host).is_some_and(|&latest| k.start_min + 3 * w < latest))
             .cloned()
             .collect();
-        if done.is_empty() {
-            return;
-        }
-        let mut verdicts = Vec::new();
-        for key in done {
-            if let Some(win) = self.windows.remove(&key) {
-                verdicts.extend(self.judge(key, win));
-            }
-        }
-        self.report(verdicts, out);
+        self.take_and_judge(done, out);
     }
 
     /// Judges and drops the older half of the windows (memory cap reached).
-    fn evict(&mut self, out: &mut Vec<Finding>) {
-        let mut keys: Vec<WindowKey> = self.windows.keys().cloned().collect();
-        keys.sort_by_key(|k| k.start_min);
-        let victims: Vec<WindowKey> = keys.into_iter().take(self.windows.len() / 2 + 1).collect();
+    fn evict(&mut self, out: &mut dyn FindingSink) {
+        let mut starts: Vec<i64> = self.windows.keys().map(|k| k.start_min).collect();
+        if starts.is_empty() {
+            return;
+        }
+        let mid = starts.len() / 2;
+        let (_, &mut median, _) = starts.select_nth_unstable(mid);
+        // At least one window goes, even when every window starts at the median.
+        let mut victims: Vec<WindowKey> = self.windows.keys().filter(|k| k.start_min < median).cloned().collect();
+        if victims.is_empty() {
+            victims = self.windows.keys().filter(|k| k.start_min <= median).cloned().collect();
+        }
+        self.take_and_judge(victims, out);
+    }
+
+    /// Takes these windows out of the table and judges them (`report` orders the verdicts,
+    /// not the table).
+    fn take_and_judge(&mut self, keys: Vec<WindowKey>, out: &mut dyn FindingSink) {
+        if keys.is_empty() {
+            return;
+        }
         let mut verdicts = Vec::new();
-        for key in victims {
-            if let Some(w) = self.windows.remove(&key) {
-                verdicts.extend(self.judge(key, w));
+        for key in keys {
+            if let Some(win) = self.windows.remove(&key) {
+                verdicts.extend(self.judge(key, win));
             }
         }
         self.report(verdicts, out);
@@ -325,7 +336,7 @@ impl TunnelVolume {
     }
 
     /// Merges verdicts of overlapping windows (two grids) and turns them into findings.
-    fn report(&self, mut verdicts: Vec<Verdict>, out: &mut Vec<Finding>) {
+    fn report(&self, mut verdicts: Vec<Verdict>, out: &mut dyn FindingSink) {
         // Strongest first, so the window that holds most of a burst speaks for it.
         verdicts.sort_by(|a, b| (b.score, b.count, &a.key).cmp(&(a.score, a.count, &b.key)));
         let w = self.config.window_minutes;
@@ -456,7 +467,7 @@ impl Detector for TunnelVolume {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         let mut windows: Vec<(WindowKey, Window)> = self.windows.drain().collect();
         windows.sort_by(|a, b| a.0.cmp(&b.0));
         let mut verdicts = Vec::new();

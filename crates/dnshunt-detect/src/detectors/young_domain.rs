@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use dnshunt_core::{Detector, Event, Finding, QueryStatus, Severity};
+use dnshunt_core::{Detector, Event, Finding, FindingSink, QueryStatus, Severity};
 use dnshunt_enrich::age::{AgeTable, DomainAge};
 use dnshunt_enrich::rank::RankTable;
 use serde::Deserialize;
@@ -144,7 +144,7 @@ impl Detector for YoungDomain {
         );
     }
 
-    fn finish(&mut self, out: &mut Vec<Finding>) {
+    fn finish(&mut self, out: &mut dyn FindingSink) {
         for ((_, domain, image), s) in self.sightings.drain() {
             let mut signals: Vec<&'static str> = Vec::new();
             let rank = self.rank.as_ref().map(|t| t.rank(&domain));
