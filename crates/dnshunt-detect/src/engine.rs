@@ -22,6 +22,9 @@ pub struct EngineConfig {
     /// Findings held: past it new info findings are counted, not kept; past twice it new low
     /// ones too. Medium and higher are always kept.
     pub max_findings: usize,
+    /// Time every detector and engine step (`hunt --profile`): two clock reads per detector
+    /// and event, a few percent of the run.
+    pub profile: bool,
 }
 
 impl Default for EngineConfig {
@@ -33,6 +36,7 @@ impl Default for EngineConfig {
             related_lookup: true,
             max_processes: crate::process_tree::DEFAULT_MAX_PROCESSES,
             max_findings: 100_000,
+            profile: false,
         }
     }
 }
@@ -55,6 +59,9 @@ pub struct EngineReport {
     pub not_kept_per_detector: BTreeMap<String, (u64, u64)>,
     /// `max_findings`, for the summary.
     pub max_findings: usize,
+    /// With `EngineConfig::profile`: time per detector (its `observe` calls and its `finish`)
+    /// and per engine step, in the order they ran.
+    pub profile: Vec<(String, std::time::Duration)>,
 }
 
 impl EngineReport {
@@ -89,7 +96,17 @@ pub struct Engine {
     suppressed_tallied: BTreeMap<String, (u64, u64)>,
     /// Info and low findings past `max_findings`, per detector (findings, events).
     not_kept: BTreeMap<String, (u64, u64)>,
+    /// With `EngineConfig::profile`: time per detector, then [`STEPS`].
+    timing: Option<Vec<std::time::Duration>>,
 }
+
+/// The engine's own steps, as `--profile` names them (after the detectors).
+const STEPS: [&str; 4] = [
+    "engine: process join",
+    "engine: related_lookup",
+    "engine: merging findings",
+    "engine: folding, context, sorting",
+];
 
 /// The engine as a [`dnshunt_core::FindingSink`] for the detectors' `finish`.
 struct Absorb<'a>(&'a mut Engine);
@@ -105,6 +122,7 @@ const MAX_DEFERRED: usize = 100_000;
 
 impl Engine {
     pub fn new(config: EngineConfig, detectors: Vec<Box<dyn Detector>>) -> Engine {
+        let timing = config.profile.then(|| vec![std::time::Duration::ZERO; detectors.len() + STEPS.len()]);
         Engine {
             detectors,
             findings: HashMap::new(),
@@ -116,6 +134,7 @@ impl Engine {
             tallies: crate::aggregate::Tallies::new(&config.aggregate),
             suppressed_tallied: BTreeMap::new(),
             not_kept: BTreeMap::new(),
+            timing,
             config,
         }
     }
@@ -137,7 +156,9 @@ impl Engine {
 
     pub fn observe(&mut self, event: &Event) {
         // The process join (EID 1 by host and ProcessGuid, with parents) for findings' context.
+        let started = self.timing.is_some().then(std::time::Instant::now);
         self.process_tree.observe(event);
+        self.add_time(self.detectors.len(), started);
         // A lookup or connection without a ProcessGuid (Sysmon writes zeros for short-lived
         // processes) waits until all input is read: then it is joined by host and pid to its
         // EID 1 (which may come later, from another reader) and the detectors see it with its
@@ -151,11 +172,37 @@ impl Engine {
     }
 
     fn detect(&mut self, event: &Event) {
-        for detector in &mut self.detectors {
-            detector.observe(event, &mut self.scratch);
+        let n = self.detectors.len();
+        match self.timing.as_mut() {
+            None => {
+                for detector in &mut self.detectors {
+                    detector.observe(event, &mut self.scratch);
+                }
+                self.related.observe(event);
+                self.absorb();
+            }
+            Some(timing) => {
+                let mut last = std::time::Instant::now();
+                for (i, detector) in self.detectors.iter_mut().enumerate() {
+                    detector.observe(event, &mut self.scratch);
+                    let now = std::time::Instant::now();
+                    timing[i] += now - last;
+                    last = now;
+                }
+                self.related.observe(event);
+                self.add_time(n + 1, Some(last));
+                let started = std::time::Instant::now();
+                self.absorb();
+                self.add_time(n + 2, Some(started));
+            }
         }
-        self.related.observe(event);
-        self.absorb();
+    }
+
+    /// Adds the time since `started` to slot `i` of the profile.
+    fn add_time(&mut self, i: usize, started: Option<std::time::Instant>) {
+        if let (Some(timing), Some(started)) = (self.timing.as_mut(), started) {
+            timing[i] += started.elapsed();
+        }
     }
 
     fn absorb(&mut self) {
@@ -213,10 +260,13 @@ impl Engine {
         // Each finding a detector gives at the end is taken in as it comes: a detector with
         // a hundred thousand to give never has them all in memory at once.
         let mut detectors = std::mem::take(&mut self.detectors);
-        for detector in &mut detectors {
+        for (i, detector) in detectors.iter_mut().enumerate() {
+            let started = self.timing.is_some().then(std::time::Instant::now);
             detector.finish(&mut Absorb(&mut self));
+            self.add_time(i, started);
         }
         self.detectors = detectors;
+        let folding = self.timing.is_some().then(std::time::Instant::now);
         let mut report = EngineReport {
             suppressed_per_detector: std::mem::take(&mut self.suppressed_tallied),
             bounds_reached: self.detectors.iter().flat_map(|d| d.bounds_reached()).collect(),
@@ -264,6 +314,12 @@ impl Engine {
             findings.push(f);
         }
         findings.sort_by(|a, b| (a.time, &a.detector, &a.id).cmp(&(b.time, &b.detector, &b.id)));
+        let n = self.detectors.len();
+        self.add_time(n + 3, folding);
+        if let Some(timing) = &self.timing {
+            let names = self.detectors.iter().map(|d| d.name().to_owned()).chain(STEPS.iter().map(|s| (*s).to_owned()));
+            report.profile = names.zip(timing.iter().copied()).collect();
+        }
         // The detectors' state can be millions of small allocations (a threat-intel list of a
         // million entries takes 0.2-0.4 s to free): free it off the caller's path. A program
         // that exits right after does not wait for it.

@@ -110,6 +110,11 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
+    /// Time each detector and step on the main thread and print where the time went (largest
+    /// first, with its share and its cost per event) after the summary
+    #[arg(long)]
+    pub profile: bool,
+
     /// What the run may hold, in MiB (default 1024, or `[memory] budget_mb`): the detectors'
     /// tables, prevalence and held findings are bounded to fit; 0 for the bounds as configured
     #[arg(long, value_name = "MB")]

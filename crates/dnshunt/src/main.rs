@@ -7,6 +7,7 @@ mod enrich;
 mod es;
 mod eval;
 mod eval_findings;
+mod profile;
 mod report;
 mod run;
 mod score;

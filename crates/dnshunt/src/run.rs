@@ -310,7 +310,7 @@ pub(crate) struct Analysis {
 }
 
 impl Analysis {
-    pub(crate) fn new(config: &crate::config::Config, detectors: Vec<Box<dyn dnshunt_core::Detector>>, max_evidence: usize) -> Analysis {
+    pub(crate) fn new(config: &crate::config::Config, detectors: Vec<Box<dyn dnshunt_core::Detector>>, max_evidence: usize, profile: bool) -> Analysis {
         let engine = Engine::new(
             EngineConfig {
                 max_evidence: max_evidence.max(1),
@@ -320,6 +320,7 @@ impl Analysis {
                 related_lookup: config.detectors.enabled("related_lookup"),
                 max_processes: config.memory.max_processes,
                 max_findings: config.memory.max_findings,
+                profile,
             },
             detectors,
         )
@@ -362,6 +363,16 @@ impl Analysis {
         self.prevalence.observe(event);
     }
 
+    /// [`Analysis::observe`], timing the engine and prevalence apart.
+    pub(crate) fn observe_profiled(&mut self, event: &dnshunt_core::Event, profile: &mut crate::profile::Profile) {
+        let started = Instant::now();
+        self.engine.observe(event);
+        profile.add(ENGINE_SLOT, started);
+        let started = Instant::now();
+        self.prevalence.observe(event);
+        profile.add("prevalence", started);
+    }
+
     /// Ends the run: findings (with `annotate` applied before incidents are built), incidents
     /// ranked by risk, and the engine's counts.
     pub(crate) fn finish(
@@ -381,6 +392,23 @@ impl Analysis {
         };
         let incidents = dnshunt_incident::build(&mut findings, &config.incidents, &|indicator: &str| prevalence.is_rare_indicator(indicator));
         (findings, incidents, report, summary)
+    }
+}
+
+/// The profile slot of the engine's own time (split into detectors and steps at the end; what
+/// remains is the end of the run outside the engine).
+const ENGINE_SLOT: &str = "end of run: prevalence applied, incidents";
+
+/// Runs `f`, adding its time to `name` when profiling.
+fn timed<T>(profile: &mut Option<crate::profile::Profile>, name: &str, f: impl FnOnce() -> T) -> T {
+    match profile {
+        None => f(),
+        Some(p) => {
+            let started = Instant::now();
+            let out = f();
+            p.add(name, started);
+            out
+        }
     }
 }
 
@@ -422,7 +450,8 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         detectors.push(Box::new(dnshunt_sigma::SigmaDetector::new(rules)));
         report
     });
-    let mut analysis = Analysis::new(&config, detectors, args.max_evidence);
+    let mut analysis = Analysis::new(&config, detectors, args.max_evidence, args.profile);
+    let mut profile = args.profile.then(crate::profile::Profile::default);
     analysis.add_baseline(&state_entries);
     drop(state_entries);
     let detector_names = analysis.detector_names();
@@ -450,17 +479,23 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     }
     let mut report_summary = args.report.as_ref().map(|_| dnshunt_report::Summary::default());
     let (report, elapsed, span) = read_all(&args.input, es_input.as_ref(), |event| {
-        enrichment.before_event(event);
-        analysis.observe(event);
+        timed(&mut profile, "enrichment", || enrichment.before_event(event));
+        match profile.as_mut() {
+            None => analysis.observe(event),
+            Some(p) => analysis.observe_profiled(event, p),
+        }
         if let Some(s) = report_summary.as_mut() {
-            s.observe(event);
+            timed(&mut profile, "report", || s.observe(event));
         }
         if let Some(state_run) = state_run.as_mut() {
-            state_run.observe(event);
+            timed(&mut profile, "state store", || state_run.observe(event));
         }
         Ok(())
     })?;
-    let (mut findings, mut incidents, mut engine_report, prevalence) = analysis.finish(&config, |findings| enrichment.annotate(findings));
+    let (mut findings, mut incidents, mut engine_report, prevalence) = timed(&mut profile, ENGINE_SLOT, || analysis.finish(&config, |findings| enrichment.annotate(findings)));
+    if let Some(p) = profile.as_mut() {
+        p.split(ENGINE_SLOT, &engine_report.profile);
+    }
     let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
     let format = match args.format {
         Some(FindingFormatArg::Table) => FindingFormat::Table,
@@ -548,8 +583,15 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         summary::print(&report, elapsed, span, Some(&hunt));
         enrichment.report().print();
     }
+    // Asked for, so printed even with `--quiet`.
+    if let Some(p) = &profile {
+        eprint!("{}", p.render(elapsed, report.totals.events()));
+    }
     if let Some(path) = &args.input.summary_json {
         let mut sections = Vec::new();
+        if let Some(p) = &profile {
+            sections.push(("profile", p.to_json(elapsed)));
+        }
         let mut per_severity = serde_json::Map::new();
         for sev in dnshunt_core::Severity::ALL {
             per_severity.insert(sev.as_str().into(), incidents.iter().filter(|i| i.severity == sev).count().into());

@@ -384,3 +384,35 @@ fn a_reader_that_stops_early_ends_the_run_quietly() {
         }
     }
 }
+
+#[test]
+fn profile_times_every_detector_and_leaves_the_findings_alone() {
+    let plain = hunt_incident(&["--format", "jsonl", "-q"]);
+    let profiled = hunt_incident(&["--format", "jsonl", "-q", "--profile"]);
+    assert_eq!(profiled.stdout, plain.stdout, "profiling changes no finding");
+    // Printed even with -q, one line a slot after the header.
+    assert!(
+        profiled.stderr.contains("profile: ") && profiled.stderr.contains(" on the main thread after parsing, for 137 events"),
+        "{}",
+        profiled.stderr
+    );
+    let slots = profiled.summary()["profile"]["slots"].as_array().expect("a profile section").clone();
+    let names: BTreeSet<&str> = slots.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for name in [
+        "dga",
+        "beacon",
+        "blocklist",
+        "tunnel_volume",
+        "prevalence",
+        "enrichment",
+        "engine: process join",
+        "engine: merging findings",
+    ] {
+        assert!(names.contains(name), "no {name} in {names:?}");
+        assert!(profiled.stderr.contains(&format!("\n  {name} ")), "no {name} line in {}", profiled.stderr);
+    }
+    let seconds: Vec<f64> = slots.iter().map(|s| s["seconds"].as_f64().unwrap()).collect();
+    assert!(seconds.windows(2).all(|w| w[0] >= w[1]), "largest first: {seconds:?}");
+    assert!(seconds.iter().all(|s| *s >= 0.0));
+    assert!(plain.summary().get("profile").is_none());
+}
