@@ -484,7 +484,14 @@ impl<R: Read> Splitter<R> {
             let reason = format!("record larger than {} bytes (the limit for one record)", self.max_record);
             return self.damaged_unit(u, reason);
         }
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&self.buf[u.start..end]) {
+        let valid = |bytes: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(bytes);
+        // Raw control characters inside strings are repaired (and warned of) where the record
+        // is parsed; here they are no damage.
+        let checked = valid(&self.buf[u.start..end]).or_else(|e| match crate::json_visit::escape_controls_in_strings(&self.buf[u.start..end]) {
+            Some((escaped, _)) => valid(&escaped).map_err(|_| e),
+            None => Err(e),
+        });
+        if let Err(e) = checked {
             // The line of the error, inside the record.
             let at = u.line + e.line().saturating_sub(1) as u64;
             let reason = if at == u.line {

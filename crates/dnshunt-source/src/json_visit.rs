@@ -807,3 +807,51 @@ impl<'de> Visitor<'de> for HitsSeed<'_, 'de> {
         Ok(())
     }
 }
+
+/// `bytes` with every raw control character (U+0000 to U+001F) inside a JSON string written as
+/// `\u00XX`, and how many there were; `None` when there are none. Outside strings such bytes are
+/// whitespace or an error either way, and are left alone.
+pub(crate) fn escape_controls_in_strings(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut n = 0;
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            } else if b < 0x20 {
+                let o = out.get_or_insert_with(|| bytes[..i].to_vec());
+                o.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                n += 1;
+                continue;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        }
+        if let Some(o) = out.as_mut() {
+            o.push(b);
+        }
+    }
+    out.map(|o| (o, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls_in_strings;
+
+    #[test]
+    fn control_characters_are_escaped_inside_strings_only() {
+        let text = b"{\"a\": \"x\ty\", \"b\": \"q\\\"\r\", \"c\": 1}\t\n";
+        let (escaped, n) = escape_controls_in_strings(text).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(std::str::from_utf8(&escaped).unwrap(), "{\"a\": \"x\\u0009y\", \"b\": \"q\\\"\\u000d\", \"c\": 1}\t\n");
+        let v: serde_json::Value = serde_json::from_slice(&escaped).unwrap();
+        assert_eq!(v["a"], "x\ty");
+        assert_eq!(v["b"], "q\"\r");
+        assert_eq!(escape_controls_in_strings(b"{\"a\": \"plain\\n\"}\n"), None);
+    }
+}

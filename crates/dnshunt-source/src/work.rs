@@ -277,20 +277,40 @@ fn add_records<'a>(batch: &mut BatchBuilder<'_>, records: &mut Vec<RawRecord<'a>
     }
 }
 
-/// A JSON record that did not parse may be text that is not UTF-8 (a cp1252 `é` in a path):
-/// decoded with U+FFFD for the bad bytes, it is kept with a counted warning rather than lost.
-/// False when that is not it (the caller counts the record as bad).
+/// A JSON record that did not parse may be text that is not UTF-8 (a cp1252 `é` in a path), or
+/// hold raw control characters inside its strings (a tab or a carriage return in a command line
+/// that an exporter did not escape): decoded with U+FFFD for the bad bytes and with those
+/// characters escaped, it is kept with a counted warning rather than lost. False when neither is
+/// it (the caller counts the record as bad).
 fn parse_repaired(bytes: &[u8], batch: &mut BatchBuilder<'_>, origin: &Origin) -> bool {
-    if std::str::from_utf8(bytes).is_ok() {
-        return false;
-    }
     let invalid: usize = bytes.utf8_chunks().map(|c| c.invalid().len()).sum();
-    let repaired = String::from_utf8_lossy(bytes);
-    let mut records = Vec::new();
-    if json_visit::parse_document(repaired.as_bytes(), &mut records).is_err() {
+    let text = String::from_utf8_lossy(bytes);
+    let escaped = json_visit::escape_controls_in_strings(text.as_bytes());
+    if invalid == 0 && escaped.is_none() {
         return false;
     }
-    batch.warn(origin.clone(), invalid_utf8_message(invalid));
+    let (repaired, controls) = match &escaped {
+        Some((escaped, n)) => (escaped.as_slice(), *n),
+        None => (text.as_bytes(), 0),
+    };
+    let mut records = Vec::new();
+    if json_visit::parse_document(repaired, &mut records).is_err() {
+        return false;
+    }
+    if invalid > 0 {
+        batch.warn(origin.clone(), invalid_utf8_message(invalid));
+    }
+    if controls > 0 {
+        let what = if controls == 1 {
+            "1 raw control character".to_owned()
+        } else {
+            format!("{controls} raw control characters")
+        };
+        batch.warn(
+            origin.clone(),
+            format!("{what} inside strings (JSON requires them escaped) read as if escaped (the record is kept)"),
+        );
+    }
     add_records(batch, &mut records, origin);
     true
 }

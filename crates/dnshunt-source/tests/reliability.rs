@@ -300,6 +300,46 @@ fn a_cp1252_byte_in_sysmon_xml_costs_a_warning_not_the_file() {
 }
 
 #[test]
+fn raw_control_characters_in_json_strings_cost_a_warning_not_the_record() {
+    let dir = Scratch::new("controls");
+    // A tab and a carriage return written raw inside a string (JSON wants them escaped), in a
+    // JSON line and in a pretty document; and the same line with one escaped properly.
+    let mut lines = seed("winlogbeat6.ndjson");
+    let at = memchr_find(&lines, b"powershell").unwrap() + 1;
+    lines.splice(at..at, [b'\t', b'\r']);
+    let path = dir.write("controls.ndjson", &lines);
+    let out = read(&[&path]);
+    let mut want = seed_counts();
+    want.warnings = 1;
+    assert_eq!(out.totals, want, "{:?}", out.problems);
+    let warning = out.problems.iter().find(|p| p.kind == ProblemKind::Warning).unwrap();
+    assert!(warning.message.starts_with("2 raw control characters inside strings"), "{}", warning.message);
+    assert!(warning.origin.line.is_some());
+    assert!(
+        out.events.iter().any(|e| format!("{:?}", e.kind).contains("p\\t\\rowershell")),
+        "the characters are kept, as text"
+    );
+
+    let mut doc = seed("es_response.json");
+    let at = memchr_find(&doc, b"\"executable\" : \"").unwrap() + 17;
+    doc.insert(at, 0x01);
+    let path = dir.write("controls.json", &doc);
+    let out = read(&[&path]);
+    let mut want = seed_counts();
+    want.warnings = 1;
+    assert_eq!(out.totals, want, "{:?}", out.problems);
+
+    // Outside a string a control character is an error either way: still one bad record.
+    let mut outside = seed("winlogbeat6.ndjson");
+    let at = memchr_find(&outside, b"{").unwrap() + 1;
+    outside.insert(at, 0x01);
+    let path = dir.write("outside.ndjson", &outside);
+    let out = read(&[&path]);
+    assert_eq!(out.totals.bad_records, 1, "{:?}", out.problems);
+    assert_eq!(out.totals.warnings, 0);
+}
+
+#[test]
 fn broken_xml_costs_only_the_broken_events() {
     let dir = Scratch::new("xmlcut");
     let bytes = seed("wevtutil.xml");
