@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Ingest benchmark: dnshunt `events` and `hunt` against a bare serde_json parse of the same bytes,
-# on a generated Winlogbeat 8 ECS NDJSON file, and against the bare `evtx` crate on EVTX.
+# on a generated Winlogbeat 8 ECS NDJSON file; `hunt` against bare serde_json and sonic-rs parses
+# on a generated DNS-heavy Winlogbeat 8 file, on one core and on all; and against the bare `evtx`
+# crate on EVTX.
 # Prints throughput, the ratios, and peak memory at two input sizes.
 #
 #   scripts/bench-ingest.sh [MB]        (default 1024 MB; data goes to bench-data/, git-ignored)
@@ -42,6 +44,29 @@ printf '  dnshunt hunt                            : %6.2f s  %9.0f events/s  pea
 echo "  ratio hunt / bare parse (1 thread)      : $(ratio "$base1_s" "$hunt_s")x   (target >= 0.5)"
 echo "  ratio hunt / bare parse ($THREADS threads)     : $(ratio "$baseN_s" "$hunt_s")x"
 echo "  peak memory hunt at $((MB / 10)) MB vs $MB MB    : $((hunt_small_kb / 1024)) MB vs $((hunt_kb / 1024)) MB (ratio $(ratio "$hunt_kb" "$hunt_small_kb"))"
+
+# DNS-heavy Winlogbeat 8 (nine lookups for every other event, 50 hosts, 20,000 names drawn
+# with a Zipf distribution): hunt against bare serde_json and sonic-rs parses of the same
+# bytes, on one core (taskset) and on all.
+DNS=bench-data/dns-${MB}mb.ndjson
+[ -s "$DNS" ] || $BENCH gen-dns examples/incident/workstation.ndjson "$DNS" "$MB"
+cat "$DNS" >/dev/null
+dns_lines=$(wc -l < "$DNS")
+echo "== DNS-heavy Winlogbeat 8 JSON ($MB MB, $dns_lines events)"
+one() { taskset -c 0 "$@"; }
+secs() { sed -n 's/.* in \([0-9.]*\) s = .*/\1/p'; }
+serde1=$(one $BENCH json "$DNS" 1 | secs)
+sonic1=$(one $BENCH sonic "$DNS" 1 | secs)
+read -r dhunt1_s dhunt1_kb < <(measure taskset -c 0 $BIN hunt -q --format jsonl "$DNS")
+serdeN=$($BENCH json "$DNS" "$THREADS" | secs)
+sonicN=$($BENCH sonic "$DNS" "$THREADS" | secs)
+read -r dhuntN_s dhuntN_kb < <(measure $BIN hunt -q --format jsonl "$DNS")
+printf '  one core : serde_json %6.2f s  sonic-rs %6.2f s  hunt %6.2f s (peak %d MB)\n' "$serde1" "$sonic1" "$dhunt1_s" $((dhunt1_kb / 1024))
+printf '  %d cores  : serde_json %6.2f s  sonic-rs %6.2f s  hunt %6.2f s (peak %d MB)\n' "$THREADS" "$serdeN" "$sonicN" "$dhuntN_s" $((dhuntN_kb / 1024))
+echo "  hunt / serde_json parse, one core : $(ratio "$serde1" "$dhunt1_s")x   (target >= 1.5)"
+echo "  hunt / sonic-rs parse, one core   : $(ratio "$sonic1" "$dhunt1_s")x   (target >= 0.5)"
+echo "  hunt / serde_json parse, $THREADS cores : $(ratio "$serdeN" "$dhuntN_s")x"
+echo "  hunt / sonic-rs parse, $THREADS cores   : $(ratio "$sonicN" "$dhuntN_s")x"
 
 EVTX=../shared/data/evtx-attack-samples/PanacheSysmon_vs_AtomicRedTeam01.evtx
 if [ -f "$EVTX" ]; then

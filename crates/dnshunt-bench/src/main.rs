@@ -3,7 +3,10 @@
 //!
 //! - `gen SRC OUT MB`: writes `OUT` by repeating the JSON lines of `SRC` until it holds `MB`
 //!   megabytes, renaming the host of each copy (`…-r<n>`, 50 hosts in turn).
+//! - `gen-dns SRC OUT MB`: a DNS-heavy file: nine EID 22 lines of SRC (their query names replaced
+//!   by 20,000 made-up names drawn with a Zipf distribution) for every other line, 50 hosts.
 //! - `json FILE [threads]`: a bare `serde_json::Value` parse of every line; prints lines/s, MB/s.
+//! - `sonic FILE [threads]`: the same with `sonic_rs::Value` (a SIMD parser).
 //! - `names N OUT`: N DNS queries (flat Sysmon JSON lines), every one for a distinct name under
 //!   one of N/4 distinct domains, from 50 hosts and 20 programs, one a second, with a connection
 //!   to a distinct address every 10th query and a process start every 50th: the worst case
@@ -24,11 +27,15 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("gen") if args.len() == 4 => gen(&args[1], &args[2], args[3].parse()?),
-        Some("json") if args.len() >= 2 => json(&args[1], args.get(2).map_or(Ok(1), |t| t.parse())?),
+        Some("gen-dns") if args.len() == 4 => gen_dns(&args[1], &args[2], args[3].parse()?),
+        Some("json") if args.len() >= 2 => json(&args[1], args.get(2).map_or(Ok(1), |t| t.parse())?, Parser::SerdeJson),
+        Some("sonic") if args.len() >= 2 => json(&args[1], args.get(2).map_or(Ok(1), |t| t.parse())?, Parser::SonicRs),
         Some("intel") if args.len() == 3 => intel(args[1].parse()?, &args[2]),
         Some("names") if args.len() == 3 => names(args[1].parse()?, &args[2]),
         Some("evtx") if args.len() >= 3 => evtx(&args[1], args[2].parse()?, args.get(3).map_or(Ok(1), |t| t.parse())?),
-        _ => bail!("usage: dnshunt-bench gen SRC OUT MB | json FILE [threads] | evtx FILE COPIES [threads] | intel N OUT | names N OUT"),
+        _ => {
+            bail!("usage: dnshunt-bench gen SRC OUT MB | gen-dns SRC OUT MB | json FILE [threads] | sonic FILE [threads] | evtx FILE COPIES [threads] | intel N OUT | names N OUT")
+        }
     }
 }
 
@@ -56,6 +63,102 @@ fn gen(src: &str, out: &str, megabytes: u64) -> Result<()> {
     w.flush()?;
     eprintln!("wrote {out}: {:.0} MB, {} copies of {} lines", written as f64 / 1e6, copy, lines.len());
     Ok(())
+}
+
+/// DNS-heavy: nine lookups for every other event. Each lookup is one of SRC's EID 22 lines
+/// (in turn) with its query name replaced by one of 20,000 made-up names drawn with a Zipf
+/// distribution (a few names very often, most rarely, as on a real fleet), on one of 50 hosts.
+fn gen_dns(src: &str, out: &str, megabytes: u64) -> Result<()> {
+    let text = std::fs::read_to_string(src).with_context(|| format!("reading {src}"))?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let host = find_host(&lines).context("no winlog.computer_name in the source lines")?;
+    // The short name too (`host.name`), which is what names the host when it is there.
+    let short = host.split('.').next().unwrap_or(&host).to_lowercase();
+    let mut lookups: Vec<(&str, String)> = Vec::new();
+    let mut others: Vec<&str> = Vec::new();
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("a line of {src} is not JSON"))?;
+        match (
+            v.pointer("/winlog/event_id").and_then(|v| v.as_str()),
+            v.pointer("/dns/question/name").and_then(|v| v.as_str()),
+        ) {
+            (Some("22"), Some(name)) => lookups.push((line, name.to_owned())),
+            _ => others.push(line),
+        }
+    }
+    if lookups.is_empty() {
+        bail!("{src} has no EID 22 lines with dns.question.name");
+    }
+    let names = made_up_names(20_000);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let target = megabytes * 1_000_000;
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out).with_context(|| format!("creating {out}"))?);
+    let (mut written, mut n_lookups, mut n_others) = (0u64, 0u64, 0u64);
+    let mut i = 0u64;
+    while written < target {
+        let copy = (i / 10) % HOSTS;
+        // `WS-ACCT-07-r3.corp.example.com`: a host of its own, also by its short name.
+        let renamed = match host.split_once('.') {
+            Some((first, rest)) => format!("{first}-r{copy}.{rest}"),
+            None => format!("{host}-r{copy}"),
+        };
+        let rename = |line: &str| line.replace(&host, &renamed).replace(&format!("\"{short}\""), &format!("\"{short}-r{copy}\""));
+        let line = if i % 10 == 9 {
+            n_others += 1;
+            rename(others[(n_others as usize) % others.len().max(1)])
+        } else {
+            let (template, old) = &lookups[(n_lookups as usize) % lookups.len()];
+            n_lookups += 1;
+            // Zipf(1) over the names: rank = N^u - 1 for u uniform in [0, 1).
+            let u = (next() >> 11) as f64 / (1u64 << 53) as f64;
+            let rank = ((names.len() as f64).powf(u) as usize).saturating_sub(1).min(names.len() - 1);
+            rename(
+                &template
+                    .replace(&format!("\"{old}\""), &format!("\"{}\"", names[rank]))
+                    .replace(&format!("QueryName: {old}\\n"), &format!("QueryName: {}\\n", names[rank])),
+            )
+        };
+        if others.is_empty() && i % 10 == 9 {
+            i += 1;
+            continue;
+        }
+        w.write_all(line.as_bytes())?;
+        w.write_all(b"\n")?;
+        written += line.len() as u64 + 1;
+        i += 1;
+    }
+    w.flush()?;
+    eprintln!("wrote {out}: {:.0} MB, {n_lookups} lookups and {n_others} other events", written as f64 / 1e6);
+    Ok(())
+}
+
+/// `n` plausible, distinct DNS names: a service label, a made-up brand and a suffix.
+fn made_up_names(n: usize) -> Vec<String> {
+    const LABELS: [&str; 12] = ["www", "api", "cdn", "login", "static", "img", "mail", "update", "telemetry", "edge", "assets", "auth"];
+    const SYLLABLES: [&str; 24] = [
+        "con", "tos", "fab", "ri", "kam", "nor", "thw", "ind", "lit", "ware", "data", "net", "cor", "vel", "sys", "lab", "tec", "mar", "ko", "zen", "pro", "link", "hub", "cast",
+    ];
+    const SUFFIXES: [&str; 6] = ["com", "net", "org", "io", "co.uk", "de"];
+    let mut names = Vec::with_capacity(n);
+    'out: for a in SYLLABLES {
+        for b in SYLLABLES {
+            for suffix in SUFFIXES {
+                for label in LABELS {
+                    if names.len() == n {
+                        break 'out;
+                    }
+                    names.push(format!("{label}.{a}{b}.{suffix}"));
+                }
+            }
+        }
+    }
+    names
 }
 
 fn names(n: u64, out: &str) -> Result<()> {
@@ -128,7 +231,15 @@ fn find_host(lines: &[&str]) -> Option<String> {
     first.pointer("/winlog/computer_name")?.as_str().map(str::to_owned)
 }
 
-fn json(path: &str, threads: usize) -> Result<()> {
+/// The parser of a bare parse: `serde_json::Value` or `sonic_rs::Value` (a DOM of the whole
+/// document, as cheap as each crate makes one).
+#[derive(Clone, Copy, Debug)]
+enum Parser {
+    SerdeJson,
+    SonicRs,
+}
+
+fn json(path: &str, threads: usize, parser: Parser) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
     let started = Instant::now();
@@ -149,12 +260,16 @@ fn json(path: &str, threads: usize) -> Result<()> {
             .map(|block| {
                 let (mut n, mut bad) = (0u64, 0u64);
                 for line in block.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    match serde_json::from_slice::<serde_json::Value>(line) {
-                        Ok(v) => {
-                            std::hint::black_box(&v);
-                            n += 1;
-                        }
-                        Err(_) => bad += 1,
+                    let ok = match parser {
+                        Parser::SerdeJson => serde_json::from_slice::<serde_json::Value>(line).map(|v| std::hint::black_box(v).is_object()).is_ok(),
+                        Parser::SonicRs => sonic_rs::from_slice::<sonic_rs::Value>(line)
+                            .map(|v| sonic_rs::JsonValueTrait::is_object(std::hint::black_box(&v)))
+                            .is_ok(),
+                    };
+                    if ok {
+                        n += 1;
+                    } else {
+                        bad += 1;
                     }
                 }
                 (n, bad)
@@ -163,7 +278,11 @@ fn json(path: &str, threads: usize) -> Result<()> {
     });
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "baseline serde_json::Value, {threads} thread(s): {lines} lines ({bad} bad) in {secs:.3} s = {:.0} lines/s, {:.1} MB/s",
+        "baseline {}, {threads} thread(s): {lines} lines ({bad} bad) in {secs:.3} s = {:.0} lines/s, {:.1} MB/s",
+        match parser {
+            Parser::SerdeJson => "serde_json::Value",
+            Parser::SonicRs => "sonic_rs::Value",
+        },
         lines as f64 / secs,
         bytes.len() as f64 / 1e6 / secs
     );

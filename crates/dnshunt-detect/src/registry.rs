@@ -158,7 +158,7 @@ impl DetectorsConfig {
         fit(f, "first_seen.max_keys", &mut self.first_seen.max_keys, bytes, 0.06, 1_100);
         fit(f, "doh_connection.max_keys", &mut self.doh_connection.max_keys, bytes, 0.04, 1_100);
         fit(f, "resolver_bypass.max_keys", &mut self.resolver_bypass.max_keys, bytes, 0.04, 1_100);
-        fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.12, 4_500);
+        fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.12, 1_200);
         out
     }
 

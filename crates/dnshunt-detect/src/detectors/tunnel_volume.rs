@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use dnshunt_core::{Detector, Event, EventKind, Finding, FindingSink, RecordType, Severity, Timestamp};
 use serde::Deserialize;
 
-use crate::stats::{entropy_bits_per_char, hash64, host, image, keep_earliest};
+use crate::stats::{entropy_bits_per_char, hash64, host, image};
 
 /// Settings of the `tunnel_volume` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -93,6 +93,33 @@ struct WindowKey {
     start_min: i64,
 }
 
+/// A [`WindowKey`] borrowed from the event, to find a window without allocating (same fields
+/// in the same order, so the derived hashes agree: a `String` hashes as its `str`).
+#[derive(Hash)]
+struct KeyRef<'a> {
+    host: &'a str,
+    subject: &'a str,
+    grid: u8,
+    start_min: i64,
+}
+
+impl KeyRef<'_> {
+    fn to_owned_key(&self) -> WindowKey {
+        WindowKey {
+            host: self.host.to_owned(),
+            subject: self.subject.to_owned(),
+            grid: self.grid,
+            start_min: self.start_min,
+        }
+    }
+}
+
+impl hashbrown::Equivalent<WindowKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &WindowKey) -> bool {
+        self.start_min == key.start_min && self.grid == key.grid && self.host == key.host && self.subject == key.subject
+    }
+}
+
 #[derive(Debug, Default)]
 struct Window {
     uniques: HashSet<u64>,
@@ -104,7 +131,9 @@ struct Window {
     /// Numbered chunks: the numbers, per parent name below the domain.
     chunks: BTreeMap<String, BTreeSet<u32>>,
     txt_null: u64,
-    first: Option<Event>,
+    /// The earliest event, shared by the windows it is the first of (up to four: two grids,
+    /// domain and program).
+    first: Option<std::sync::Arc<Event>>,
     last_time: Timestamp,
 }
 
@@ -118,13 +147,15 @@ struct Verdict {
     explanation: String,
     details: Vec<(&'static str, serde_json::Value)>,
     count: u64,
-    first: Event,
+    first: std::sync::Arc<Event>,
     last_time: Timestamp,
 }
 
 pub struct TunnelVolume {
     config: TunnelVolumeConfig,
-    windows: HashMap<WindowKey, Window, foldhash::fast::RandomState>,
+    windows: hashbrown::HashMap<WindowKey, Window, foldhash::fast::RandomState>,
+    /// `txt:` + the image of the event at hand (reused, not allocated per event).
+    program: String,
     /// The latest minute seen per host: windows well behind it are judged and dropped.
     host_minute: HashMap<String, i64, foldhash::fast::RandomState>,
     created_since_sweep: usize,
@@ -141,7 +172,8 @@ impl TunnelVolume {
         config.allowed_domains.iter_mut().for_each(|s| *s = s.to_lowercase());
         TunnelVolume {
             config,
-            windows: HashMap::default(),
+            windows: hashbrown::HashMap::default(),
+            program: String::new(),
             host_minute: HashMap::default(),
             created_since_sweep: 0,
         }
@@ -153,7 +185,7 @@ impl TunnelVolume {
         [(0, minute.div_euclid(w) * w), (1, (minute - half).div_euclid(w) * w + half)]
     }
 
-    fn window(&mut self, key: WindowKey, out: &mut dyn FindingSink) -> &mut Window {
+    fn window(&mut self, key: KeyRef<'_>, out: &mut dyn FindingSink) -> &mut Window {
         if !self.windows.contains_key(&key) {
             self.created_since_sweep += 1;
             // Every window is looked at once per sweep: sweeping after as many new windows as
@@ -165,8 +197,9 @@ impl TunnelVolume {
             if self.windows.len() >= self.config.max_windows {
                 self.evict(out);
             }
+            self.windows.insert(key.to_owned_key(), Window::default());
         }
-        self.windows.entry(key).or_default()
+        self.windows.get_mut(&key).expect("the window was just found or made")
     }
 
     /// Judges and drops windows that ended more than two windows before the latest event of
@@ -370,6 +403,18 @@ impl TunnelVolume {
     }
 }
 
+/// [`crate::stats::keep_earliest`] with the copy of `event` made at most once and shared (`shared` holds it
+/// for the other windows of the same event).
+fn keep_earliest_shared(slot: &mut Option<std::sync::Arc<Event>>, event: &Event, shared: &mut Option<std::sync::Arc<Event>>) {
+    let replace = match slot {
+        None => true,
+        Some(e) => (event.time, &event.origin.file, event.origin.line, event.origin.record) < (e.time, &e.origin.file, e.origin.line, e.origin.record),
+    };
+    if replace {
+        *slot = Some(shared.get_or_insert_with(|| std::sync::Arc::new(event.clone())).clone());
+    }
+}
+
 /// The numeric label next to a long label, and the name after it (`<data>.17.t.example.com` →
 /// (17, `t.example.com`)).
 fn chunk_number(sub_labels: &[&str], domain: &str) -> Option<(u32, String)> {
@@ -400,30 +445,36 @@ impl Detector for TunnelVolume {
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
         let EventKind::DnsQuery(q) = &event.kind else { return };
         let minute = event.time.0.div_euclid(60_000);
-        let h = host(event).to_owned();
-        match self.host_minute.get_mut(&h) {
+        let h = host(event);
+        match self.host_minute.get_mut(h) {
             Some(latest) => *latest = (*latest).max(minute),
             None => {
-                self.host_minute.insert(h.clone(), minute);
+                self.host_minute.insert(h.to_owned(), minute);
             }
         }
         let starts = self.window_starts(minute);
+        // One copy of the event for every window it is the first of.
+        let mut shared: Option<std::sync::Arc<Event>> = None;
         // TXT/NULL rate per program.
         let txt = q.answers.iter().any(|a| a.rtype == RecordType::TXT || a.rtype == RecordType::NULL);
-        let program = format!("txt:{}", image(event));
+        let mut program = std::mem::take(&mut self.program);
+        program.clear();
+        program.push_str("txt:");
+        program.push_str(&image(event));
         for (grid, start) in starts {
-            let key = WindowKey {
-                host: h.clone(),
-                subject: program.clone(),
+            let key = KeyRef {
+                host: h,
+                subject: &program,
                 grid,
                 start_min: start,
             };
             let w = self.window(key, out);
             w.queries += 1;
             w.txt_null += txt as u64;
-            keep_earliest(&mut w.first, event);
+            keep_earliest_shared(&mut w.first, event, &mut shared);
             w.last_time = w.last_time.max(event.time);
         }
+        self.program = program;
         let (Some(domain), Some(sub)) = (q.query.registered_domain(), q.query.subdomain()) else {
             return;
         };
@@ -434,17 +485,16 @@ impl Detector for TunnelVolume {
         let labels: Vec<&str> = sub.split('.').collect();
         let chunk = chunk_number(&labels, domain);
         let max_unique = self.config.max_unique_per_window;
-        let (domain, sub) = (domain.to_owned(), sub.to_owned());
         for (grid, start) in starts {
-            let key = WindowKey {
-                host: h.clone(),
-                subject: domain.clone(),
+            let key = KeyRef {
+                host: h,
+                subject: domain,
                 grid,
                 start_min: start,
             };
             let w = self.window(key, out);
             w.queries += 1;
-            keep_earliest(&mut w.first, event);
+            keep_earliest_shared(&mut w.first, event, &mut shared);
             w.last_time = w.last_time.max(event.time);
             if !w.uniques.contains(&sub_hash) {
                 if w.uniques.len() >= max_unique {
