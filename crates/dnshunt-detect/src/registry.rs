@@ -116,9 +116,9 @@ impl DetectorsConfig {
     pub fn fit_memory(&mut self, bytes: u64) -> Vec<Fitted> {
         let mut out = Vec::new();
         let f = &mut out;
-        fit(f, "beacon.max_series", &mut self.beacon.max_series, bytes, 0.14, 1_200);
+        fit(f, "beacon.max_series", &mut self.beacon.max_series, bytes, 0.11, 1_200);
         fit(f, "beacon.max_timestamps", &mut self.beacon.max_timestamps, bytes, 0.06, 16);
-        fit(f, "outlier.max_keys", &mut self.outlier.max_keys, bytes, 0.12, 1_100);
+        fit(f, "outlier.max_keys", &mut self.outlier.max_keys, bytes, 0.10, 1_100);
         fit(
             f,
             "lookup_without_connection.max_domains",
@@ -159,6 +159,15 @@ impl DetectorsConfig {
         fit(f, "doh_connection.max_keys", &mut self.doh_connection.max_keys, bytes, 0.04, 1_100);
         fit(f, "resolver_bypass.max_keys", &mut self.resolver_bypass.max_keys, bytes, 0.04, 1_100);
         fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.12, 1_200);
+        fit(f, "process_context.max_processes", &mut self.process_context.max_processes, bytes, 0.03, 1_000);
+        fit(
+            f,
+            "process_context.max_pending_processes",
+            &mut self.process_context.max_pending_processes,
+            bytes,
+            0.02,
+            5_000,
+        );
         out
     }
 
@@ -236,8 +245,8 @@ mod tests {
         let large = config.clone().fit_memory(64 << 30);
         assert!(large.is_empty(), "a large budget keeps the defaults: {large:?}");
         let fitted = |name: &str| small.iter().find(|f| f.setting == name).map(|f| f.fitted);
-        // 64 MiB: beacon's series get 14 % of it at about 1,200 bytes each.
-        assert_eq!(fitted("beacon.max_series"), Some((64 << 20) * 14 / 100 / 1_200));
+        // 64 MiB: beacon's series get 11 % of it at about 1,200 bytes each.
+        assert_eq!(fitted("beacon.max_series"), Some((64 << 20) * 11 / 100 / 1_200));
         assert!(fitted("lookup_without_connection.max_domains").unwrap() < 1_000_000);
         // Set lower than the budget allows: kept.
         assert_eq!(fitted("outlier.max_keys"), None);

@@ -39,7 +39,7 @@
 
 use std::collections::HashMap;
 
-use dnshunt_core::{image_file_name, Detector, Event, EventKind, Finding, Guid, Severity};
+use dnshunt_core::{image_file_name, BoundReached, Detector, Event, EventKind, Finding, Guid, Severity};
 use serde::Deserialize;
 
 use crate::stats::pattern_score;
@@ -168,7 +168,35 @@ struct ProcInfo {
     image: Option<String>,
     command_line: Option<String>,
     original_file_name: Option<String>,
+    /// `command_line` in lower case, made once (a process makes many look-ups).
+    command_line_lower: Option<String>,
 }
+
+impl ProcInfo {
+    fn new(image: Option<String>, command_line: Option<String>, original_file_name: Option<String>) -> ProcInfo {
+        let command_line_lower = command_line.as_deref().map(str::to_lowercase);
+        ProcInfo {
+            image,
+            command_line,
+            original_file_name,
+            command_line_lower,
+        }
+    }
+}
+
+/// What the image path alone says (`judge_image`), remembered per path.
+#[derive(Clone, Debug)]
+struct ImageVerdict {
+    /// The lower-case file name.
+    name: String,
+    /// A LOLBin, and its severity when it has its own.
+    lolbin: Option<Option<Severity>>,
+    /// The user-writable folder it runs from (and whether Temp-like), unless a benign path.
+    writable: Option<(&'static str, bool)>,
+}
+
+/// Image paths whose verdict is remembered; past it the memo starts over.
+const MAX_IMAGE_VERDICTS: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct Pending {
@@ -322,6 +350,10 @@ pub struct ProcessContext {
     pending: HashMap<Guid, Pending>,
     /// Look-ups that could not wait for their EID 1 because `max_pending_processes` was reached.
     pub dropped_pending: u64,
+    /// `judge_image`'s verdict per image path (at most [`MAX_IMAGE_VERDICTS`]).
+    images: HashMap<String, ImageVerdict>,
+    /// Processes not remembered past `max_processes`.
+    over_processes: u64,
 }
 
 impl ProcessContext {
@@ -366,6 +398,8 @@ impl ProcessContext {
             procs: HashMap::new(),
             pending: HashMap::new(),
             dropped_pending: 0,
+            images: HashMap::new(),
+            over_processes: 0,
         }
     }
 
@@ -378,12 +412,37 @@ impl ProcessContext {
             .with_detail("reason", reason.as_str())
     }
 
-    /// Reasons that the image path alone gives.
-    fn judge_image(&self, event: &Event, out: &mut Vec<Finding>) {
-        let Some(image) = event.process().image.as_deref() else { return };
+    /// What `image` (a path) alone says, worked out once per path.
+    fn image_verdict(&mut self, image: &str) -> ImageVerdict {
+        if let Some(v) = self.images.get(image) {
+            return v.clone();
+        }
         let name = image_file_name(image);
+        let lolbin = match self.binaries.get(&name) {
+            Some(Kind::Lolbin(sev)) => Some(*sev),
+            _ => None,
+        };
+        let lower = image.to_lowercase().replace('/', "\\");
+        let writable = if self.config.benign_paths.iter().any(|p| lower.contains(p.as_str())) {
+            None
+        } else {
+            writable_folder(&lower)
+        };
+        let verdict = ImageVerdict { name, lolbin, writable };
+        if self.images.len() >= MAX_IMAGE_VERDICTS {
+            self.images.clear();
+        }
+        self.images.insert(image.to_owned(), verdict.clone());
+        verdict
+    }
+
+    /// Reasons that the image path alone gives.
+    fn judge_image(&mut self, event: &Event, out: &mut Vec<Finding>) {
+        let Some(image) = event.process().image.as_deref() else { return };
         let Some(q) = event.dns() else { return };
-        if let Some(Kind::Lolbin(sev)) = self.binaries.get(&name) {
+        let verdict = self.image_verdict(image);
+        let name = verdict.name;
+        if let Some(sev) = verdict.lolbin {
             let mut severity = sev.unwrap_or(self.config.lolbin_severity);
             let pki = q.query.self_and_parents().any(|p| PKI_DOMAINS.contains(&p));
             if pki {
@@ -401,11 +460,7 @@ impl ProcessContext {
                     .with_detail("binary", name.clone()),
             );
         }
-        let lower = image.to_lowercase().replace('/', "\\");
-        if self.config.benign_paths.iter().any(|p| lower.contains(p.as_str())) {
-            return;
-        }
-        if let Some((folder, temp_like)) = writable_folder(&lower) {
+        if let Some((folder, temp_like)) = verdict.writable {
             let severity = if temp_like { self.config.temp_path_severity } else { self.config.appdata_path_severity };
             let explanation = format!(
                 "{name} looked up {}; it runs from {folder}, a user-writable folder where downloaded and dropped programs live",
@@ -425,8 +480,7 @@ impl ProcessContext {
         let image = info.image.as_deref().or(event.process().image.as_deref());
         let name = image.map(image_file_name).unwrap_or_default();
         let kind = self.binaries.get(&name).copied();
-        if let Some(cl) = info.command_line.as_deref() {
-            let lower = cl.to_lowercase();
+        if let (Some(cl), Some(lower)) = (info.command_line.as_deref(), info.command_line_lower.as_deref()) {
             if kind == Some(Kind::Shell) {
                 if has_encoded_command(cl) {
                     let explanation = format!(
@@ -512,6 +566,8 @@ impl ProcessContext {
         }
         if self.procs.len() < self.config.max_processes || self.procs.contains_key(&guid) {
             self.procs.insert(guid, info);
+        } else {
+            self.over_processes += 1;
         }
     }
 }
@@ -521,21 +577,31 @@ impl Detector for ProcessContext {
         Self::NAME
     }
 
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        [
+            BoundReached::of(Self::NAME, "max_processes", self.config.max_processes, self.over_processes),
+            BoundReached::of(Self::NAME, "max_pending_processes", self.config.max_pending_processes, self.dropped_pending),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
         match &event.kind {
             EventKind::ProcessCreate(pc) => {
                 let Some(guid) = pc.process.guid else { return };
-                let info = ProcInfo {
-                    image: pc.process.image.clone(),
-                    command_line: pc.command_line.as_ref().map(|c| {
+                let info = ProcInfo::new(
+                    pc.process.image.clone(),
+                    pc.command_line.as_ref().map(|c| {
                         let mut end = c.len().min(MAX_COMMAND_LINE);
                         while !c.is_char_boundary(end) {
                             end -= 1;
                         }
                         c[..end].to_owned()
                     }),
-                    original_file_name: pc.original_file_name.clone(),
-                };
+                    pc.original_file_name.clone(),
+                );
                 self.remember(guid, info, out);
             }
             EventKind::DnsQuery(_) => {
