@@ -149,7 +149,9 @@ fn hunt_one(path: &Path, args: &EvalFindingsArgs, config: &crate::config::Config
 
 pub fn run(args: EvalFindingsArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let config = crate::config::load(args.config.as_deref())?;
+    let mut config = crate::config::load(args.config.as_deref())?;
+    // Each recording is hunted as `hunt` would, within `[memory] budget_mb`.
+    config.fit_memory();
     let blocklist = crate::run::load_blocklists(&args.blocklist, true)?;
     let files = recordings(&args.paths)?;
     if files.is_empty() {

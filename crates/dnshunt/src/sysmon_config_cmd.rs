@@ -257,7 +257,9 @@ pub fn exclusions(decisions: &[Decision]) -> Vec<Exclusion> {
 }
 
 pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
-    let config = crate::config::load(args.config.as_deref())?;
+    let mut config = crate::config::load(args.config.as_deref())?;
+    // The detectors run as in `hunt`, within `[memory] budget_mb`.
+    config.fit_memory();
     let mut detectors = registry::build(&config.detectors, DetectorInputs::default());
     if !args.sigma.is_empty() {
         let (rules, _) = crate::sigma_cmd::load_rules(&args.sigma, args.input.quiet);
@@ -267,6 +269,9 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
         EngineConfig {
             max_evidence: 1,
             min_severity: Severity::Info,
+            aggregate: config.aggregate.clone(),
+            max_processes: config.memory.max_processes,
+            max_findings: config.memory.max_findings,
             ..Default::default()
         },
         detectors,
