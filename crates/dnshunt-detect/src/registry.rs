@@ -106,6 +106,31 @@ pub fn fit(out: &mut Vec<Fitted>, setting: &str, value: &mut usize, bytes: u64, 
     }
 }
 
+/// How a memory budget is shared (`[memory] budget_mb`): bytes for the detectors' tables, the
+/// per-name findings held for aggregation, prevalence, the findings held, the process join.
+/// The rest (a fifth) is left for reading, incidents and the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryShares {
+    pub detectors: u64,
+    pub aggregate: u64,
+    pub prevalence: u64,
+    pub findings: u64,
+    pub processes: u64,
+}
+
+impl MemoryShares {
+    pub fn of(bytes: u64) -> MemoryShares {
+        let share = |percent: u64| bytes / 100 * percent;
+        MemoryShares {
+            detectors: share(45),
+            aggregate: share(8),
+            prevalence: share(12),
+            findings: share(10),
+            processes: share(7),
+        }
+    }
+}
+
 impl DetectorsConfig {
     /// Lowers the bounds of the detectors' tables so that all of them full take at most
     /// `bytes` (bounds already lower stay). Each table gets a fixed share of `bytes` and is

@@ -28,6 +28,42 @@ pub(crate) struct Config {
     incidents: IncidentConfig,
     prevalence: PrevalenceConfig,
     resolvers: Resolvers,
+    memory: Memory,
+}
+
+/// `[memory]`, as in the binary (its defaults there; here 0, no budget, unless set).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Memory {
+    budget_mb: u64,
+    max_findings: usize,
+    max_processes: usize,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        Memory {
+            budget_mb: 0,
+            max_findings: engine.max_findings,
+            max_processes: engine.max_processes,
+        }
+    }
+}
+
+impl Config {
+    /// The binary's `Config::fit_memory`: every bound lowered to its share of the budget.
+    fn fit_memory(&mut self) {
+        if self.memory.budget_mb == 0 {
+            return;
+        }
+        let shares = registry::MemoryShares::of(self.memory.budget_mb.saturating_mul(1 << 20));
+        let mut fitted = self.detectors.fit_memory(shares.detectors);
+        fitted.extend(self.aggregate.fit_memory(shares.aggregate));
+        let _ = self.prevalence.fit_memory(shares.prevalence);
+        registry::fit(&mut fitted, "memory.max_findings", &mut self.memory.max_findings, shares.findings, 1.0, 8_000);
+        registry::fit(&mut fitted, "memory.max_processes", &mut self.memory.max_processes, shares.processes, 1.0, 400);
+    }
 }
 
 /// `[resolvers]`, as in the binary.
@@ -69,6 +105,7 @@ pub(crate) fn parse_config(text: &str) -> Option<Config> {
     {
         return None;
     }
+    config.fit_memory();
     Some(config)
 }
 
@@ -129,6 +166,8 @@ pub(crate) fn hunt(events: &[Event], config: &Config, inputs: DetectorInputs, ex
             min_severity: Severity::Info,
             aggregate: config.aggregate.clone(),
             related_lookup: config.detectors.enabled("related_lookup"),
+            max_findings: config.memory.max_findings,
+            max_processes: config.memory.max_processes,
             ..Default::default()
         },
         detectors,

@@ -166,6 +166,7 @@ const CONFIGS: &[&str] = &[
     "[detectors.beacon]\nmin_events = 3\nmin_span_minutes = 1\nmin_score = 0.5\n[detectors.nxdomain_storm]\nwindow_minutes = 1\nmin_nxdomain = 1\nbaseline_factor = 0.5\n[detectors.dga]\nthreshold = 0.1\nmedium_at = 0.2\nhigh_at = 0.3\n",
     "[aggregate]\nmax_examples = 1\nmany_domains = 2\ndga_name_weight = 0.5\ndga_max_score = 90\n[incidents]\nwindow_hours = 0.5\nroots = [\"explorer.exe\"]\njoin_on_indicators = false\n",
     "[prevalence]\nmax_exact_keys = 4\nexact_hosts_per_key = 2\nexact_processes_per_key = 2\nsketch_width = 64\nsketch_bloom_bits = 1024\nmin_fleet_hosts = 1\ncommon_share = 0.5\nrare_max_hosts = 1\n",
+    "[memory]\nbudget_mb = 1\nmax_findings = 3\n[aggregate]\nmax_findings_per_process = 1\nmax_findings = 2\n[detectors.beacon]\nmax_series = 2\n",
     "[enrich]\ngeoip = \"/nonexistent\"\nrank = [\"top.csv\"]\nrdap = false\n[state]\npath = \"state.sqlite\"\n[detectors.connection_without_lookup]\nmin_lookups = 1\nwarmup_minutes = 0\nmax_keys = 2\n[detectors.lookup_without_connection]\nwindow_minutes = 1\nmin_unconnected_domains = 1\n[detectors.outlier]\nname_length_z = 1.0\nmin_history = 1\nmax_keys = 1\nmax_hours = 1\n",
 ];
 

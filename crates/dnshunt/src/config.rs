@@ -68,16 +68,16 @@ impl Config {
     /// it lowered.
     pub fn fit_memory(&mut self) -> Vec<Fitted> {
         let Some(bytes) = self.budget_bytes() else { return Vec::new() };
-        let share = |percent: u64| bytes / 100 * percent;
-        let mut out = self.detectors.fit_memory(share(45));
-        out.extend(self.aggregate.fit_memory(share(8)));
-        out.extend(self.prevalence.fit_memory(share(12)).into_iter().map(|(setting, configured, fitted)| Fitted {
+        let shares = dnshunt_detect::registry::MemoryShares::of(bytes);
+        let mut out = self.detectors.fit_memory(shares.detectors);
+        out.extend(self.aggregate.fit_memory(shares.aggregate));
+        out.extend(self.prevalence.fit_memory(shares.prevalence).into_iter().map(|(setting, configured, fitted)| Fitted {
             setting: setting.to_owned(),
             configured,
             fitted,
         }));
-        dnshunt_detect::registry::fit(&mut out, "memory.max_findings", &mut self.memory.max_findings, share(10), 1.0, 8_000);
-        dnshunt_detect::registry::fit(&mut out, "memory.max_processes", &mut self.memory.max_processes, share(7), 1.0, 400);
+        dnshunt_detect::registry::fit(&mut out, "memory.max_findings", &mut self.memory.max_findings, shares.findings, 1.0, 8_000);
+        dnshunt_detect::registry::fit(&mut out, "memory.max_processes", &mut self.memory.max_processes, shares.processes, 1.0, 400);
         out
     }
 
