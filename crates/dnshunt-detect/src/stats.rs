@@ -162,6 +162,19 @@ pub fn image(event: &Event) -> String {
     event.process().image_name().unwrap_or_default()
 }
 
+/// [`image`] written into `out` (cleared first), for hot paths that reuse one buffer.
+pub fn image_into(event: &Event, out: &mut String) {
+    out.clear();
+    if let Some(path) = event.process().image.as_deref() {
+        let name = dnshunt_core::file_name_of(path);
+        if name.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+            out.push_str(name);
+        } else {
+            out.extend(name.chars().flat_map(char::to_lowercase));
+        }
+    }
+}
+
 /// The registrable domain of a query, or the whole name when it has none (single labels,
 /// internal suffixes such as `.local`).
 pub fn domain_of(name: &dnshunt_core::DnsName) -> &str {

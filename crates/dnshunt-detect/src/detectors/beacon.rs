@@ -77,13 +77,14 @@
 //! hours. Judging sorts each series' intervals once, in `finish()`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use dnshunt_enrich::rank::RankTable;
 use serde::Deserialize;
 
-use crate::stats::{domain_of, host, image, is_local_only, mad_sorted, median_sorted, quartiles_sorted};
+use crate::stats::{domain_of, host, image_into, is_local_only, mad_sorted, median_sorted, quartiles_sorted};
 
 /// Settings of the `beacon` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -178,6 +179,21 @@ struct SeriesKey {
     target: String,
 }
 
+/// A [`SeriesKey`] borrowed from the event (same fields in the same order: the same hash), to
+/// find a series without allocating.
+#[derive(Hash)]
+struct SeriesRef<'a> {
+    host: &'a str,
+    image: &'a str,
+    target: &'a str,
+}
+
+impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
+    fn equivalent(&self, key: &SeriesKey) -> bool {
+        self.target == key.target && self.image == key.image && self.host == key.host
+    }
+}
+
 #[derive(Debug, Default)]
 struct Series {
     seconds: Vec<i64>,
@@ -242,7 +258,10 @@ pub struct RitaScore {
 
 pub struct Beacon {
     config: BeaconConfig,
-    series: HashMap<SeriesKey, Series>,
+    series: hashbrown::HashMap<SeriesKey, Series, foldhash::fast::RandomState>,
+    /// Buffers for the key of the event at hand (reused, not allocated per event).
+    image_buf: String,
+    target_buf: String,
     /// Per host, the hours (since the epoch) with any event, each with its first and last
     /// second: the reference period at one-second precision for 24 entries a day, and the
     /// hours the host was silent.
@@ -318,7 +337,9 @@ impl Beacon {
         }
         Beacon {
             config,
-            series: HashMap::new(),
+            series: hashbrown::HashMap::default(),
+            image_buf: String::new(),
+            target_buf: String::new(),
             host_hours: HashMap::new(),
             stored: 0,
             over_series: 0,
@@ -334,12 +355,20 @@ impl Beacon {
         self
     }
 
-    fn add(&mut self, key: SeriesKey, event: &Event) {
-        if !self.series.contains_key(&key) && self.series.len() >= self.config.max_series {
-            self.over_series += 1;
-            return;
+    fn add(&mut self, key: SeriesRef<'_>, event: &Event) {
+        if !self.series.contains_key(&key) {
+            if self.series.len() >= self.config.max_series {
+                self.over_series += 1;
+                return;
+            }
+            let owned = SeriesKey {
+                host: key.host.to_owned(),
+                image: key.image.to_owned(),
+                target: key.target.to_owned(),
+            };
+            self.series.insert(owned, Series::default());
         }
-        let series = self.series.entry(key).or_default();
+        let series = self.series.get_mut(&key).expect("the series was just found or made");
         series.count += 1;
         if series.seconds.len() < self.config.max_timestamps_per_series && self.stored < self.config.max_timestamps {
             series.seconds.push(event.time.0.div_euclid(1000));
@@ -580,33 +609,47 @@ impl Detector for Beacon {
         let span = hours.entry(second.div_euclid(3600)).or_insert((second, second));
         span.0 = span.0.min(second);
         span.1 = span.1.max(second);
-        let target = match &event.kind {
+        let mut target = std::mem::take(&mut self.target_buf);
+        target.clear();
+        match &event.kind {
             EventKind::DnsQuery(q) => {
                 let domain = domain_of(&q.query);
                 if domain.is_empty() || self.config.allowed_domains.iter().any(|d| d == domain) {
+                    self.target_buf = target;
                     return;
                 }
-                format!("d:{domain}")
+                target.push_str("d:");
+                target.push_str(domain);
             }
             EventKind::NetworkConnect(n) if self.config.connections => {
-                let Some(ip) = n.destination_ip else { return };
-                if n.initiated == Some(false) || is_local_only(ip) {
-                    return;
-                }
-                format!("a:{ip}")
+                let ip = match n.destination_ip {
+                    Some(ip) if n.initiated != Some(false) && !is_local_only(ip) => ip,
+                    _ => {
+                        self.target_buf = target;
+                        return;
+                    }
+                };
+                let _ = write!(target, "a:{ip}");
             }
-            _ => return,
-        };
-        let img = image(event);
-        if self.config.allowed_processes.contains(&img) {
-            return;
+            _ => {
+                self.target_buf = target;
+                return;
+            }
         }
-        let key = SeriesKey {
-            host: h.to_owned(),
-            image: img,
-            target,
-        };
-        self.add(key, event);
+        let mut img = std::mem::take(&mut self.image_buf);
+        image_into(event, &mut img);
+        if !self.config.allowed_processes.contains(&img) {
+            self.add(
+                SeriesRef {
+                    host: h,
+                    image: &img,
+                    target: &target,
+                },
+                event,
+            );
+        }
+        self.image_buf = img;
+        self.target_buf = target;
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
