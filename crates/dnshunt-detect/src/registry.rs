@@ -108,7 +108,7 @@ pub fn fit(out: &mut Vec<Fitted>, setting: &str, value: &mut usize, bytes: u64, 
 
 /// How a memory budget is shared (`[memory] budget_mb`): bytes for the detectors' tables, the
 /// per-name findings held for aggregation, prevalence, the findings held, the process join.
-/// The rest (a fifth) is left for reading, incidents and the report.
+/// The rest (18 %) is left for reading, incidents and the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryShares {
     pub detectors: u64,
