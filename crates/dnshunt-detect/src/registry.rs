@@ -107,8 +107,8 @@ pub fn fit(out: &mut Vec<Fitted>, setting: &str, value: &mut usize, bytes: u64, 
 }
 
 /// How a memory budget is shared (`[memory] budget_mb`): bytes for the detectors' tables, the
-/// per-name findings held for aggregation, prevalence, the findings held, the process join.
-/// The rest (18 %) is left for reading, incidents and the report.
+/// per-name findings held for aggregation, prevalence, the findings held, the process join and
+/// the state store's entries. The rest (13 %) is left for reading, incidents and the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryShares {
     pub detectors: u64,
@@ -116,6 +116,7 @@ pub struct MemoryShares {
     pub prevalence: u64,
     pub findings: u64,
     pub processes: u64,
+    pub state: u64,
 }
 
 impl MemoryShares {
@@ -127,6 +128,7 @@ impl MemoryShares {
             prevalence: share(12),
             findings: share(10),
             processes: share(7),
+            state: share(5),
         }
     }
 }

@@ -38,6 +38,8 @@ struct Memory {
     budget_mb: u64,
     max_findings: usize,
     max_processes: usize,
+    /// Read (the binary bounds its state store's entries with it); no state store here.
+    max_state_entries: usize,
 }
 
 impl Default for Memory {
@@ -47,6 +49,7 @@ impl Default for Memory {
             budget_mb: 0,
             max_findings: engine.max_findings,
             max_processes: engine.max_processes,
+            max_state_entries: 1_000_000,
         }
     }
 }
@@ -63,6 +66,7 @@ impl Config {
         let _ = self.prevalence.fit_memory(shares.prevalence);
         registry::fit(&mut fitted, "memory.max_findings", &mut self.memory.max_findings, shares.findings, 1.0, 8_000);
         registry::fit(&mut fitted, "memory.max_processes", &mut self.memory.max_processes, shares.processes, 1.0, 400);
+        registry::fit(&mut fitted, "memory.max_state_entries", &mut self.memory.max_state_entries, shares.state, 1.0, 200);
     }
 }
 

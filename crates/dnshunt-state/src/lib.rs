@@ -76,6 +76,8 @@ const SCHEMA_VERSION: i64 = 1;
 pub struct StateStore {
     path: PathBuf,
     conn: Connection,
+    /// Whether [`StateStore::spill`] set entries aside for [`StateStore::record`].
+    spilled: bool,
 }
 
 /// The default location: `$XDG_DATA_HOME/dnshunt/state.sqlite`, else
@@ -134,7 +136,11 @@ impl StateStore {
         // The other modules' tables, once here rather than before each of their statements.
         conn.execute_batch(checkpoint::SCHEMA).map_err(err)?;
         conn.execute_batch(rdap_cache::SCHEMA).map_err(err)?;
-        Ok(StateStore { path: path.to_owned(), conn })
+        Ok(StateStore {
+            path: path.to_owned(),
+            conn,
+            spilled: false,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -170,6 +176,37 @@ impl StateStore {
         runs_in(&self.conn).map_err(self.err())
     }
 
+    /// Sets aside entries of the run so far (a run's memory stays bounded): they go to a
+    /// temporary table of this connection, merged there (earliest first, latest last), and
+    /// [`StateStore::record`] takes them with its own. Nothing reaches the store before it: a
+    /// failed run leaves the store as it was.
+    pub fn spill(&mut self, entries: &[Entry]) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let err = |source| StateError::Sqlite { path: path.clone(), source };
+        self.conn
+            .execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS spill (kind TEXT NOT NULL, host TEXT NOT NULL, value TEXT NOT NULL, \
+                 first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (kind, host, value))",
+            )
+            .map_err(err)?;
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO temp.spill (kind, host, value, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (kind, host, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), \
+                     last_seen = max(last_seen, excluded.last_seen)",
+                )
+                .map_err(err)?;
+            for e in entries {
+                upsert.execute(params![e.kind, e.host, e.value, e.first_seen, e.last_seen]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        self.spilled = true;
+        Ok(())
+    }
+
     /// Records what a run saw (widening first/last times of known entries), then forgets entries
     /// whose last sighting is older than `retention_ms` before the newest sighting in the store.
     /// One transaction: a failed run leaves the store as it was.
@@ -188,7 +225,7 @@ impl StateStore {
             let mut update = tx
                 .prepare_cached("UPDATE seen SET first_seen = ?4, last_seen = ?5 WHERE kind = ?1 AND host = ?2 AND value = ?3")
                 .map_err(err)?;
-            for e in entries {
+            let mut apply = |e: &Entry| -> Result<(), StateError> {
                 let known: Option<(i64, i64)> = select.query_row(params![e.kind, e.host, e.value], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(err)?;
                 match known {
                     None => {
@@ -202,6 +239,38 @@ impl StateStore {
                             report.updated += 1;
                         }
                     }
+                }
+                Ok(())
+            };
+            if self.spilled {
+                // What was set aside, merged with this batch there, then all of it applied.
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO temp.spill (kind, host, value, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (kind, host, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), \
+                         last_seen = max(last_seen, excluded.last_seen)",
+                    )
+                    .map_err(err)?;
+                for e in entries {
+                    upsert.execute(params![e.kind, e.host, e.value, e.first_seen, e.last_seen]).map_err(err)?;
+                }
+                let mut rows = tx
+                    .prepare_cached("SELECT kind, host, value, first_seen, last_seen FROM temp.spill ORDER BY kind, host, value")
+                    .map_err(err)?;
+                let mut rows = rows.query([]).map_err(err)?;
+                while let Some(r) = rows.next().map_err(err)? {
+                    let e = Entry {
+                        kind: r.get(0).map_err(err)?,
+                        host: r.get(1).map_err(err)?,
+                        value: r.get(2).map_err(err)?,
+                        first_seen: r.get(3).map_err(err)?,
+                        last_seen: r.get(4).map_err(err)?,
+                    };
+                    apply(&e)?;
+                }
+            } else {
+                for e in entries {
+                    apply(e)?;
                 }
             }
         }
@@ -218,6 +287,10 @@ impl StateStore {
             .map_err(err)?;
         report.total = tx.query_row("SELECT COUNT(*) FROM seen", [], |r| r.get::<_, i64>(0)).map_err(err)? as u64;
         tx.commit().map_err(err)?;
+        if self.spilled {
+            self.conn.execute_batch("DROP TABLE IF EXISTS temp.spill").map_err(err)?;
+            self.spilled = false;
+        }
         Ok(report)
     }
 }
@@ -246,6 +319,50 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dnshunt-state-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir.join("sub").join("state.sqlite")
+    }
+
+    #[test]
+    fn entries_set_aside_are_recorded_with_the_rest_and_only_then() {
+        let run = |spill: bool| {
+            let path = temp_path(if spill { "spill" } else { "no-spill" });
+            let mut store = StateStore::open(&path).unwrap();
+            store.record(&[entry("domain", "H1", "old.example", 5, 6)], None).unwrap();
+            let first = [entry("domain", "H1", "a.example", 10, 20), entry("domain", "H1", "old.example", 1, 7)];
+            let second = [entry("domain", "H1", "a.example", 5, 15), entry("domain", "H2", "b.example", 30, 30)];
+            let report = if spill {
+                store.spill(&first).unwrap();
+                // Nothing reaches the store before `record`: a run that fails here leaves it.
+                let other = StateStore::open(&path).unwrap();
+                assert_eq!(other.load().unwrap().len(), 1);
+                store.spill(&second[..1]).unwrap();
+                store.record(&second[1..], None).unwrap()
+            } else {
+                let mut all = first.to_vec();
+                all.extend(second.iter().cloned());
+                // Without spilling a run gives each (kind, host, value) once, merged.
+                all.sort();
+                all.dedup_by(|b, a| {
+                    let same = (&a.kind, &a.host, &a.value) == (&b.kind, &b.host, &b.value);
+                    if same {
+                        a.first_seen = a.first_seen.min(b.first_seen);
+                        a.last_seen = a.last_seen.max(b.last_seen);
+                    }
+                    same
+                });
+                store.record(&all, None).unwrap()
+            };
+            (report, store.load().unwrap(), store.runs().unwrap())
+        };
+        let (spilled, spilled_rows, spilled_runs) = run(true);
+        let (plain, plain_rows, plain_runs) = run(false);
+        assert_eq!(spilled, plain);
+        assert_eq!((spilled.added, spilled.updated, spilled.total), (2, 1, 3));
+        assert_eq!(spilled_rows, plain_rows);
+        assert_eq!(spilled_runs, plain_runs);
+        let a = spilled_rows.iter().find(|e| e.value == "a.example").unwrap();
+        assert_eq!((a.first_seen, a.last_seen), (5, 20));
+        let old = spilled_rows.iter().find(|e| e.value == "old.example").unwrap();
+        assert_eq!((old.first_seen, old.last_seen), (1, 7));
     }
 
     #[test]

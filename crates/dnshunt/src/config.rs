@@ -37,9 +37,9 @@ pub struct Config {
 pub struct MemoryConfig {
     /// What `hunt` may hold, in MiB (`--memory-budget` overrides it). The bounds of the
     /// detectors' tables (45 % of it), of prevalence (12 %), of the findings held (10 %), of
-    /// the per-name findings held for aggregation (8 %) and of the process join (7 %) are
-    /// lowered so that, all full, they fit; the rest is left for reading, incidents and the
-    /// report. Bounds set lower stay; 0 turns the budget off (the bounds as set). Reaching a
+    /// the per-name findings held for aggregation (8 %), of the process join (7 %) and of the
+    /// state store's entries (5 %) are lowered so that, all full, they fit; the rest is left
+    /// for reading, incidents and the report. Bounds set lower stay; 0 turns the budget off (the bounds as set). Reaching a
     /// bound is reported at the end of the run. Default 1024.
     pub budget_mb: u64,
     /// Findings held (about 8 KB each with their evidence): past it, new info findings are
@@ -48,6 +48,10 @@ pub struct MemoryConfig {
     pub max_findings: usize,
     /// Processes (EID 1) the process join keeps, about 400 bytes each. Default 2,000,000.
     pub max_processes: usize,
+    /// Entries (kind, host, value) a run with a state store (`--state`) holds, about 200 bytes
+    /// each, before it sets them aside in the store's temporary table on disk (merged into the
+    /// store at the end, in one transaction). Default 1,000,000.
+    pub max_state_entries: usize,
 }
 
 impl Default for MemoryConfig {
@@ -56,6 +60,7 @@ impl Default for MemoryConfig {
             budget_mb: 1024,
             max_findings: 100_000,
             max_processes: dnshunt_detect::process_tree::DEFAULT_MAX_PROCESSES,
+            max_state_entries: 1_000_000,
         }
     }
 }
@@ -78,6 +83,7 @@ impl Config {
         }));
         dnshunt_detect::registry::fit(&mut out, "memory.max_findings", &mut self.memory.max_findings, shares.findings, 1.0, 8_000);
         dnshunt_detect::registry::fit(&mut out, "memory.max_processes", &mut self.memory.max_processes, shares.processes, 1.0, 400);
+        dnshunt_detect::registry::fit(&mut out, "memory.max_state_entries", &mut self.memory.max_state_entries, shares.state, 1.0, 200);
         out
     }
 

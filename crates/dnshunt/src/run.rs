@@ -430,7 +430,8 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     let state_path = crate::state::resolve_path(args.state.as_ref(), args.no_state, &config.state)?;
     let (mut state_run, first_seen_baseline, state_entries) = match &state_path {
         Some(path) => {
-            let (state_run, baseline, entries) = crate::state::StateRun::open(path, &config.state).with_context(|| format!("opening state store {}", path.display()))?;
+            let (state_run, baseline, entries) =
+                crate::state::StateRun::open(path, &config.state, config.memory.max_state_entries).with_context(|| format!("opening state store {}", path.display()))?;
             (Some(state_run), Some(baseline), entries)
         }
         None => (None, None, Vec::new()),
@@ -489,6 +490,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         }
         if let Some(state_run) = state_run.as_mut() {
             timed(&mut profile, "state store", || state_run.observe(event));
+            state_run.spill_if_full().context("setting the run's state entries aside")?;
         }
         Ok(())
     })?;
@@ -517,12 +519,19 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
     if let (Some(path), Some(s)) = (&args.report, &report_summary) {
         crate::report::write(path, s, &findings, &incidents, &args.input)?;
     }
+    let mut state_set_aside = 0;
     if let Some(state_run) = state_run.take() {
         let path = state_run.path().to_owned();
+        state_set_aside = state_run.spilled;
         let saved = state_run.save().with_context(|| format!("writing state store {}", path.display()))?;
         if !quiet {
+            let aside = if state_set_aside > 0 {
+                format!(" ({state_set_aside} set aside on disk during the run, past [memory] max_state_entries)")
+            } else {
+                String::new()
+            };
             eprintln!(
-                "dnshunt: state {}: {} new, {} updated, {} forgotten, {} entries",
+                "dnshunt: state {}: {} new, {} updated, {} forgotten, {} entries{aside}",
                 path.display(),
                 saved.added,
                 saved.updated,
@@ -605,6 +614,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
                 "lowered": fitted,
                 "bounds_reached": engine_report.bounds_reached,
                 "tallied_findings": engine_report.tallied_findings,
+                "state_entries_set_aside": state_set_aside,
                 "max_findings": engine_report.max_findings,
                 "findings_not_kept": engine_report.not_kept_per_detector.iter().map(|(d, (n, events))| (d.clone(), serde_json::json!({"findings": n, "events": events}))).collect::<serde_json::Map<_, _>>(),
             }),

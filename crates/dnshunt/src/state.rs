@@ -68,12 +68,17 @@ pub struct StateRun {
     retention_days: u32,
     /// (kind, host, value) → (first, last) event time.
     seen: HashMap<(&'static str, String, String), (i64, i64)>,
+    /// Entries held before they are set aside in the store's temporary table (`[memory]
+    /// max_state_entries`).
+    max_seen: usize,
+    /// Entries set aside so far.
+    pub spilled: u64,
 }
 
 impl StateRun {
     /// Opens the store and reads the baseline for `first_seen`.
     /// The store's entries come back too, for prevalence ("since when", hosts of earlier runs).
-    pub fn open(path: &std::path::Path, config: &StateConfig) -> Result<(StateRun, FirstSeenBaseline, Vec<dnshunt_state::Entry>)> {
+    pub fn open(path: &std::path::Path, config: &StateConfig, max_seen: usize) -> Result<(StateRun, FirstSeenBaseline, Vec<dnshunt_state::Entry>)> {
         let store = StateStore::open(path)?;
         let mut baseline = FirstSeenBaseline::default();
         let entries = store.load()?;
@@ -85,6 +90,8 @@ impl StateRun {
                 store,
                 retention_days: config.retention_days,
                 seen: HashMap::new(),
+                max_seen: max_seen.max(1),
+                spilled: 0,
             },
             baseline,
             entries,
@@ -114,11 +121,19 @@ impl StateRun {
         }
     }
 
-    /// Writes what this run saw and applies the retention rule.
-    pub fn save(self) -> Result<RecordReport> {
-        let mut entries: Vec<Entry> = self
-            .seen
-            .into_iter()
+    /// Sets what was seen so far aside in the store's temporary table when `max_seen` entries
+    /// are held (nothing reaches the store before [`StateRun::save`]).
+    pub fn spill_if_full(&mut self) -> Result<()> {
+        if self.seen.len() < self.max_seen {
+            return Ok(());
+        }
+        let entries = Self::entries(std::mem::take(&mut self.seen));
+        self.spilled += entries.len() as u64;
+        Ok(self.store.spill(&entries)?)
+    }
+
+    fn entries(seen: HashMap<(&'static str, String, String), (i64, i64)>) -> Vec<Entry> {
+        seen.into_iter()
             .map(|((kind, host, value), (first, last))| Entry {
                 kind: kind.to_owned(),
                 host,
@@ -126,7 +141,12 @@ impl StateRun {
                 first_seen: first,
                 last_seen: last,
             })
-            .collect();
+            .collect()
+    }
+
+    /// Writes what this run saw (with what was set aside) and applies the retention rule.
+    pub fn save(self) -> Result<RecordReport> {
+        let mut entries = Self::entries(self.seen);
         entries.sort();
         let mut store = self.store;
         let retention = (self.retention_days > 0).then(|| self.retention_days as i64 * 86_400_000);

@@ -97,3 +97,31 @@ fn a_small_budget_lowers_bounds_and_the_run_says_which_were_reached() {
     assert!(b["details"]["tallied_findings"].as_u64().unwrap() > 0, "{b}");
     assert!(m["tallied_findings"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_state_store_run_sets_entries_aside_and_records_the_same() {
+    let dir = TempDir::new("budget-state");
+    let input = dir.write("flood.ndjson", flood(3_000).as_bytes());
+    let small = dir.write("small.toml", b"[memory]\nmax_state_entries = 1000\n");
+    let stores: Vec<Vec<dnshunt_state::Entry>> = [None, Some(&small)]
+        .iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let state = dir.join(&format!("state-{i}.sqlite"));
+            let mut args = vec!["--state", state.to_str().unwrap()];
+            if let Some(config) = config {
+                args.extend(["--config", config.to_str().unwrap()]);
+            }
+            let mut argv: Vec<&OsStr> = vec![OsStr::new("hunt"), input.as_os_str(), OsStr::new("--format"), OsStr::new("jsonl")];
+            argv.extend(args.iter().map(OsStr::new));
+            let run = run_with(&argv, true, None);
+            run.assert_exit(0);
+            let aside = run.summary()["memory"]["state_entries_set_aside"].as_u64().unwrap();
+            assert_eq!(aside > 0, config.is_some(), "set aside: {aside}");
+            dnshunt_state::StateStore::open(&state).unwrap().load().unwrap()
+        })
+        .collect();
+    // 3,000 domains on one host and fleet-wide, and the program: far past 1,000 entries held.
+    assert!(stores[0].len() > 6_000, "{}", stores[0].len());
+    assert_eq!(stores[0], stores[1], "set aside or not, the store holds the same");
+}
