@@ -191,13 +191,7 @@ impl StateStore {
             .map_err(err)?;
         let tx = self.conn.transaction().map_err(err)?;
         {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO temp.spill (kind, host, value, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (kind, host, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), \
-                     last_seen = max(last_seen, excluded.last_seen)",
-                )
-                .map_err(err)?;
+            let mut upsert = tx.prepare_cached(SPILL_UPSERT).map_err(err)?;
             for e in entries {
                 upsert.execute(params![e.kind, e.host, e.value, e.first_seen, e.last_seen]).map_err(err)?;
             }
@@ -244,13 +238,7 @@ impl StateStore {
             };
             if self.spilled {
                 // What was set aside, merged with this batch there, then all of it applied.
-                let mut upsert = tx
-                    .prepare_cached(
-                        "INSERT INTO temp.spill (kind, host, value, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) \
-                         ON CONFLICT (kind, host, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), \
-                         last_seen = max(last_seen, excluded.last_seen)",
-                    )
-                    .map_err(err)?;
+                let mut upsert = tx.prepare_cached(SPILL_UPSERT).map_err(err)?;
                 for e in entries {
                     upsert.execute(params![e.kind, e.host, e.value, e.first_seen, e.last_seen]).map_err(err)?;
                 }
@@ -294,6 +282,11 @@ impl StateStore {
         Ok(report)
     }
 }
+
+/// Adds an entry to the spill table, widening the times of one already there.
+const SPILL_UPSERT: &str = "INSERT INTO temp.spill (kind, host, value, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (kind, host, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), \
+     last_seen = max(last_seen, excluded.last_seen)";
 
 /// The number of completed runs in `meta` (0 before the first).
 fn runs_in(conn: &Connection) -> rusqlite::Result<u64> {
