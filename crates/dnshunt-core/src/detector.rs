@@ -62,4 +62,9 @@ impl BoundReached {
             events,
         })
     }
+
+    /// The bounds of `bounds` ([`BoundReached::of`] each) that were reached.
+    pub fn all<const N: usize>(bounds: [Option<BoundReached>; N]) -> Vec<BoundReached> {
+        bounds.into_iter().flatten().collect()
+    }
 }

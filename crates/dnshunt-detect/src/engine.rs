@@ -139,11 +139,6 @@ impl Engine {
         }
     }
 
-    /// Per-name findings counted into their folded finding rather than held in full.
-    pub fn tallied_findings(&self) -> u64 {
-        self.tallies.tallied
-    }
-
     /// Suppresses the findings the allowlist allows (they are counted in the report).
     pub fn with_allowlist(mut self, allowlist: crate::allowlist::Allowlist) -> Engine {
         self.allowlist = allowlist;

@@ -119,6 +119,15 @@ pub struct MemoryShares {
     pub state: u64,
 }
 
+/// Lowers the bounds outside the detectors (`[memory]` in the binary's config) to what their
+/// shares hold: findings held (about 8 KB each with their evidence), processes of the process
+/// join (about 400 bytes each), a state store's entries held by a run (about 200 bytes each).
+pub fn fit_engine_bounds(out: &mut Vec<Fitted>, shares: &MemoryShares, max_findings: &mut usize, max_processes: &mut usize, max_state_entries: &mut usize) {
+    fit(out, "memory.max_findings", max_findings, shares.findings, 1.0, 8_000);
+    fit(out, "memory.max_processes", max_processes, shares.processes, 1.0, 400);
+    fit(out, "memory.max_state_entries", max_state_entries, shares.state, 1.0, 200);
+}
+
 impl MemoryShares {
     pub fn of(bytes: u64) -> MemoryShares {
         let share = |percent: u64| bytes / 100 * percent;

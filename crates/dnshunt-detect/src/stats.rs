@@ -193,10 +193,16 @@ pub fn hash64(s: &str) -> u64 {
 
 /// Keeps the earliest of two events (by time, then origin), so a summary does not depend on the
 /// order events arrived in.
+/// Whether `event` comes before `than`: by time, then by where it was read (so the choice does
+/// not depend on read order).
+pub fn is_earlier(event: &Event, than: &Event) -> bool {
+    (event.time, &event.origin.file, event.origin.line, event.origin.record) < (than.time, &than.origin.file, than.origin.line, than.origin.record)
+}
+
 pub fn keep_earliest(slot: &mut Option<Event>, event: &Event) {
     let replace = match slot {
         None => true,
-        Some(e) => (event.time, &event.origin.file, event.origin.line, event.origin.record) < (e.time, &e.origin.file, e.origin.line, e.origin.record),
+        Some(e) => is_earlier(event, e),
     };
     if replace {
         *slot = Some(event.clone());
@@ -208,7 +214,7 @@ pub fn keep_earliest(slot: &mut Option<Event>, event: &Event) {
 pub fn keep_earliest_boxed(slot: &mut Option<Box<Event>>, event: &Event) {
     let replace = match slot {
         None => true,
-        Some(e) => (event.time, &event.origin.file, event.origin.line, event.origin.record) < (e.time, &e.origin.file, e.origin.line, e.origin.record),
+        Some(e) => is_earlier(event, e),
     };
     if replace {
         *slot = Some(Box::new(event.clone()));

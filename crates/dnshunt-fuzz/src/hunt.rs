@@ -64,9 +64,13 @@ impl Config {
         let mut fitted = self.detectors.fit_memory(shares.detectors);
         fitted.extend(self.aggregate.fit_memory(shares.aggregate));
         let _ = self.prevalence.fit_memory(shares.prevalence);
-        registry::fit(&mut fitted, "memory.max_findings", &mut self.memory.max_findings, shares.findings, 1.0, 8_000);
-        registry::fit(&mut fitted, "memory.max_processes", &mut self.memory.max_processes, shares.processes, 1.0, 400);
-        registry::fit(&mut fitted, "memory.max_state_entries", &mut self.memory.max_state_entries, shares.state, 1.0, 200);
+        registry::fit_engine_bounds(
+            &mut fitted,
+            &shares,
+            &mut self.memory.max_findings,
+            &mut self.memory.max_processes,
+            &mut self.memory.max_state_entries,
+        );
     }
 }
 

@@ -81,9 +81,13 @@ impl Config {
             configured,
             fitted,
         }));
-        dnshunt_detect::registry::fit(&mut out, "memory.max_findings", &mut self.memory.max_findings, shares.findings, 1.0, 8_000);
-        dnshunt_detect::registry::fit(&mut out, "memory.max_processes", &mut self.memory.max_processes, shares.processes, 1.0, 400);
-        dnshunt_detect::registry::fit(&mut out, "memory.max_state_entries", &mut self.memory.max_state_entries, shares.state, 1.0, 200);
+        dnshunt_detect::registry::fit_engine_bounds(
+            &mut out,
+            &shares,
+            &mut self.memory.max_findings,
+            &mut self.memory.max_processes,
+            &mut self.memory.max_state_entries,
+        );
         out
     }
 

@@ -355,6 +355,30 @@ impl Beacon {
         self
     }
 
+    /// Writes what `event` reaches into `target` (`d:` + registered domain, `a:` + address);
+    /// false when it is nothing a series is kept for.
+    fn write_target(&self, event: &Event, target: &mut String) -> bool {
+        target.clear();
+        match &event.kind {
+            EventKind::DnsQuery(q) => {
+                let domain = domain_of(&q.query);
+                if domain.is_empty() || self.config.allowed_domains.iter().any(|d| d == domain) {
+                    return false;
+                }
+                target.push_str("d:");
+                target.push_str(domain);
+            }
+            EventKind::NetworkConnect(n) if self.config.connections => match n.destination_ip {
+                Some(ip) if n.initiated != Some(false) && !is_local_only(ip) => {
+                    let _ = write!(target, "a:{ip}");
+                }
+                _ => return false,
+            },
+            _ => return false,
+        }
+        true
+    }
+
     fn add(&mut self, key: SeriesRef<'_>, event: &Event) {
         if !self.series.contains_key(&key) {
             if self.series.len() >= self.config.max_series {
@@ -590,13 +614,10 @@ impl Detector for Beacon {
     }
 
     fn bounds_reached(&self) -> Vec<BoundReached> {
-        [
+        BoundReached::all([
             BoundReached::of(Self::NAME, "max_series", self.config.max_series, self.over_series),
             BoundReached::of(Self::NAME, "max_timestamps", self.config.max_timestamps, self.over_timestamps),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
@@ -610,31 +631,10 @@ impl Detector for Beacon {
         span.0 = span.0.min(second);
         span.1 = span.1.max(second);
         let mut target = std::mem::take(&mut self.target_buf);
-        target.clear();
-        match &event.kind {
-            EventKind::DnsQuery(q) => {
-                let domain = domain_of(&q.query);
-                if domain.is_empty() || self.config.allowed_domains.iter().any(|d| d == domain) {
-                    self.target_buf = target;
-                    return;
-                }
-                target.push_str("d:");
-                target.push_str(domain);
-            }
-            EventKind::NetworkConnect(n) if self.config.connections => {
-                let ip = match n.destination_ip {
-                    Some(ip) if n.initiated != Some(false) && !is_local_only(ip) => ip,
-                    _ => {
-                        self.target_buf = target;
-                        return;
-                    }
-                };
-                let _ = write!(target, "a:{ip}");
-            }
-            _ => {
-                self.target_buf = target;
-                return;
-            }
+        let beaconing = self.write_target(event, &mut target);
+        if !beaconing {
+            self.target_buf = target;
+            return;
         }
         let mut img = std::mem::take(&mut self.image_buf);
         image_into(event, &mut img);

@@ -450,15 +450,12 @@ impl Detector for ConnectionWithoutLookup {
     }
 
     fn bounds_reached(&self) -> Vec<BoundReached> {
-        [
+        BoundReached::all([
             BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over.keys),
             BoundReached::of(Self::NAME, "max_addresses", self.config.max_addresses, self.over.addresses),
             BoundReached::of(Self::NAME, "max_minutes", self.config.max_minutes, self.over.minutes),
             BoundReached::of(Self::NAME, "max_processes", self.config.max_processes, self.over.processes),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {

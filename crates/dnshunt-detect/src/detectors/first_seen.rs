@@ -137,10 +137,7 @@ impl Detector for FirstSeen {
     }
 
     fn bounds_reached(&self) -> Vec<BoundReached> {
-        [BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys)]
-            .into_iter()
-            .flatten()
-            .collect()
+        BoundReached::all([BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys)])
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {

@@ -275,14 +275,11 @@ impl Detector for LookupWithoutConnection {
     }
 
     fn bounds_reached(&self) -> Vec<BoundReached> {
-        [
+        BoundReached::all([
             BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys),
             BoundReached::of(Self::NAME, "max_domains", self.config.max_domains, self.over_domains),
             BoundReached::of(Self::NAME, "max_connected", self.config.max_connected, self.over_connected),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
 }
 

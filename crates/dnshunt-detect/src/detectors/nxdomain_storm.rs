@@ -352,13 +352,10 @@ impl Detector for NxdomainStorm {
     }
 
     fn bounds_reached(&self) -> Vec<BoundReached> {
-        [
+        BoundReached::all([
             BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys),
             BoundReached::of(Self::NAME, "max_minutes_per_key", self.config.max_minutes_per_key, self.over_minutes),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {

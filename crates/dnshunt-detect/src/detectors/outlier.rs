@@ -162,13 +162,10 @@ impl Detector for Outlier {
     }
 
     fn bounds_reached(&self) -> Vec<BoundReached> {
-        [
+        BoundReached::all([
             BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys),
             BoundReached::of(Self::NAME, "max_hours", self.config.max_hours, self.over_hours),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {

@@ -578,13 +578,10 @@ impl Detector for ProcessContext {
     }
 
     fn bounds_reached(&self) -> Vec<BoundReached> {
-        [
+        BoundReached::all([
             BoundReached::of(Self::NAME, "max_processes", self.config.max_processes, self.over_processes),
             BoundReached::of(Self::NAME, "max_pending_processes", self.config.max_pending_processes, self.dropped_pending),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ])
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {

@@ -463,10 +463,7 @@ impl Detector for ResolverBypass {
     }
 
     fn bounds_reached(&self) -> Vec<BoundReached> {
-        [BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.dropped)]
-            .into_iter()
-            .flatten()
-            .collect()
+        BoundReached::all([BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.dropped)])
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {

@@ -408,7 +408,7 @@ impl TunnelVolume {
 fn keep_earliest_shared(slot: &mut Option<std::sync::Arc<Event>>, event: &Event, shared: &mut Option<std::sync::Arc<Event>>) {
     let replace = match slot {
         None => true,
-        Some(e) => (event.time, &event.origin.file, event.origin.line, event.origin.record) < (e.time, &e.origin.file, e.origin.line, e.origin.record),
+        Some(e) => crate::stats::is_earlier(event, e),
     };
     if replace {
         *slot = Some(shared.get_or_insert_with(|| std::sync::Arc::new(event.clone())).clone());
