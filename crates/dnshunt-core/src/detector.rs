@@ -25,6 +25,12 @@ pub trait Detector: Send {
     fn bounds_reached(&self) -> Vec<BoundReached> {
         Vec::new()
     }
+
+    /// Whether the detector looks at what the network saw (`EventKind::WireDns`,
+    /// `EventKind::WireFlow`). Most judge Sysmon's events only and are never shown them.
+    fn sees_wire(&self) -> bool {
+        false
+    }
 }
 
 /// Where findings go: a `Vec<Finding>`, or the engine taking each in as it comes.

@@ -1,4 +1,4 @@
-//! The normalised event model: Sysmon EID 1, 3, 5 and 22.
+//! The normalised event model: Sysmon EID 1, 3, 5 and 22, and what the network saw (`wire.rs`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::{Answer, DnsName, Guid, QueryStatus, Timestamp};
+use crate::{Answer, DnsName, Guid, QueryStatus, Timestamp, WireDns, WireFlow};
 
 /// Where an event came from, precisely enough for an analyst to find it again.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -153,33 +153,79 @@ pub enum EventKind {
     NetworkConnect(NetworkConnect),
     /// EID 5.
     ProcessTerminate(ProcessTerminate),
+    /// A DNS exchange seen on the network (pcap, Zeek, Suricata).
+    WireDns(Box<WireDns>),
+    /// A connection seen on the network (Zeek `conn.log`, Suricata `flow` and `tls`).
+    WireFlow(Box<WireFlow>),
 }
 
 impl EventKind {
-    /// The Sysmon event id.
+    /// The Sysmon event id; 0 for what the network saw.
     pub fn event_id(&self) -> u32 {
         match self {
             EventKind::DnsQuery(_) => 22,
             EventKind::ProcessCreate(_) => 1,
             EventKind::NetworkConnect(_) => 3,
             EventKind::ProcessTerminate(_) => 5,
+            EventKind::WireDns(_) | EventKind::WireFlow(_) => 0,
         }
+    }
+
+    /// Sysmon's events, not the network's.
+    pub fn is_sysmon(&self) -> bool {
+        !matches!(self, EventKind::WireDns(_) | EventKind::WireFlow(_))
     }
 }
 
 impl Event {
+    /// The process the event names; empty for wire events that attribution did not join.
     pub fn process(&self) -> &ProcessRef {
+        static NONE: ProcessRef = ProcessRef {
+            guid: None,
+            pid: None,
+            image: None,
+            user: None,
+        };
         match &self.kind {
             EventKind::DnsQuery(e) => &e.process,
             EventKind::ProcessCreate(e) => &e.process,
             EventKind::NetworkConnect(e) => &e.process,
             EventKind::ProcessTerminate(e) => &e.process,
+            EventKind::WireDns(e) => &e.lookup.process,
+            EventKind::WireFlow(_) => &NONE,
         }
     }
 
+    /// Sysmon's EID 22.
     pub fn dns(&self) -> Option<&DnsQuery> {
         match &self.kind {
             EventKind::DnsQuery(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A lookup from either side: Sysmon's EID 22 or a DNS exchange seen on the wire. What the
+    /// name detectors judge.
+    pub fn lookup(&self) -> Option<&DnsQuery> {
+        match &self.kind {
+            EventKind::DnsQuery(e) => Some(e),
+            EventKind::WireDns(e) => Some(&e.lookup),
+            _ => None,
+        }
+    }
+
+    /// A DNS exchange seen on the wire.
+    pub fn wire_dns(&self) -> Option<&WireDns> {
+        match &self.kind {
+            EventKind::WireDns(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A connection seen on the wire.
+    pub fn wire_flow(&self) -> Option<&WireFlow> {
+        match &self.kind {
+            EventKind::WireFlow(e) => Some(e),
             _ => None,
         }
     }

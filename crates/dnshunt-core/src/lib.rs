@@ -16,6 +16,7 @@ pub mod normalize;
 pub mod raw;
 mod status;
 mod time;
+pub mod wire;
 
 pub use answer::{parse_ip, parse_query_results, Answer, AnswerData, RecordType};
 pub use detector::{BoundReached, Detector, FindingSink};
@@ -28,3 +29,4 @@ pub use normalize::{normalize, BadRecord, Outcome};
 pub use raw::{Field, RawRecord, RawValue};
 pub use status::QueryStatus;
 pub use time::Timestamp;
+pub use wire::{DnsFlags, Endpoint, Sensor, Transport, WireAnswer, WireDns, WireFlow};

@@ -65,7 +65,8 @@ impl Timestamp {
         }
         match tail {
             [] | [b'Z'] | [b'z'] => Some(Timestamp(ms)),
-            [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] => {
+            // `+03:00`, or `+0300` as Suricata writes it.
+            [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] | [sign @ (b'+' | b'-'), oh1, oh2, om1, om2] => {
                 let offset = (digits(&[*oh1, *oh2])? * 60 + digits(&[*om1, *om2])?) as i64 * 60_000;
                 Some(Timestamp(if *sign == b'+' { ms - offset } else { ms + offset }))
             }
@@ -145,6 +146,8 @@ mod tests {
         check("2019-06-25T14:09:41.4680000Z", "2019-06-25T14:09:41.468Z");
         check("2019-06-25T14:09:41Z", "2019-06-25T14:09:41.000Z");
         check("2019-06-25T16:09:41.5+02:00", "2019-06-25T14:09:41.500Z");
+        // Suricata's EVE: microseconds and an offset without a colon.
+        check("2022-05-08T11:22:03.482667+0300", "2022-05-08T08:22:03.482Z");
         check("1970-01-01", "1970-01-01T00:00:00.000Z");
         check("2024-02-29 23:59:59.999", "2024-02-29T23:59:59.999Z");
     }

@@ -83,6 +83,8 @@ impl EngineReport {
 pub struct Engine {
     config: EngineConfig,
     detectors: Vec<Box<dyn Detector>>,
+    /// Per detector: whether it is shown wire events ([`Detector::sees_wire`]).
+    sees_wire: Vec<bool>,
     findings: HashMap<String, Finding>,
     process_tree: crate::process_tree::ProcessTree,
     scratch: Vec<Finding>,
@@ -124,6 +126,7 @@ impl Engine {
     pub fn new(config: EngineConfig, detectors: Vec<Box<dyn Detector>>) -> Engine {
         let timing = config.profile.then(|| vec![std::time::Duration::ZERO; detectors.len() + STEPS.len()]);
         Engine {
+            sees_wire: detectors.iter().map(|d| d.sees_wire()).collect(),
             detectors,
             findings: HashMap::new(),
             process_tree: crate::process_tree::ProcessTree::new(config.max_processes),
@@ -150,6 +153,11 @@ impl Engine {
     }
 
     pub fn observe(&mut self, event: &Event) {
+        if !event.kind.is_sysmon() {
+            // What the network saw goes only to the detectors that judge it.
+            self.detect_wire(event);
+            return;
+        }
         // The process join (EID 1 by host and ProcessGuid, with parents) for findings' context.
         let started = self.timing.is_some().then(std::time::Instant::now);
         self.process_tree.observe(event);
@@ -191,6 +199,20 @@ impl Engine {
                 self.add_time(n + 2, Some(started));
             }
         }
+    }
+
+    fn detect_wire(&mut self, event: &Event) {
+        for (i, detector) in self.detectors.iter_mut().enumerate() {
+            if !self.sees_wire[i] {
+                continue;
+            }
+            let started = self.timing.is_some().then(std::time::Instant::now);
+            detector.observe(event, &mut self.scratch);
+            if let (Some(timing), Some(started)) = (self.timing.as_mut(), started) {
+                timing[i] += started.elapsed();
+            }
+        }
+        self.absorb();
     }
 
     /// Adds the time since `started` to slot `i` of the profile.

@@ -71,6 +71,8 @@ impl<'a> FindingKeys<'a> {
             EventKind::DnsQuery(q) => keys.domain = Some(q.query.as_str()),
             EventKind::NetworkConnect(n) => keys.address = n.destination_ip,
             EventKind::ProcessCreate(p) => keys.command_line = p.command_line.as_deref(),
+            EventKind::WireDns(w) => keys.domain = Some(w.lookup.query.as_str()),
+            EventKind::WireFlow(f) => keys.address = Some(f.server.ip),
             EventKind::ProcessTerminate(_) => {}
         }
         keys

@@ -264,7 +264,11 @@ impl Prevalence {
 
     /// Counts what one event shows (see the crate documentation). Allocates nothing when its
     /// keys and host are already known.
+    /// What the network saw is not counted: its hosts are addresses, not the fleet's endpoints.
     pub fn observe(&mut self, event: &Event) {
+        if !event.kind.is_sysmon() {
+            return;
+        }
         let host = event.host.as_deref().and_then(|h| self.host_id(h));
         let update = Update::Observe {
             host,
@@ -319,7 +323,7 @@ impl Prevalence {
                     }
                 }
             }
-            EventKind::ProcessTerminate(_) => {}
+            EventKind::ProcessTerminate(_) | EventKind::WireDns(_) | EventKind::WireFlow(_) => {}
         }
         if let Some(image) = event.process().image.as_deref() {
             image_key_into(image, &mut self.scratch);

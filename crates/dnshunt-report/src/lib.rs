@@ -168,6 +168,10 @@ fn cards(out: &mut String, summary: &Summary, findings: &[Finding]) {
     out.push_str("<section class=\"cards\">");
     card(out, group(c.dns_query), "DNS queries (EID 22)");
     card(out, group(c.process_create + c.network_connect + c.process_terminate), "process and network events");
+    if c.wire_dns + c.wire_flow > 0 {
+        card(out, group(c.wire_dns), "DNS exchanges on the wire");
+        card(out, group(c.wire_flow), "connections on the wire");
+    }
     card(
         out,
         format!("{}{}", group(summary.distinct_hosts() as u64), if summary.hosts_over_cap { "+" } else { "" }),

@@ -165,6 +165,8 @@ fn page_event(e: &Event) -> PageEvent {
             format!("start {}", p.command_line.as_deref().or(p.process.image.as_deref()).unwrap_or("?")),
         ),
         EventKind::ProcessTerminate(p) => ("process_terminate", format!("end {}", p.process.image.as_deref().unwrap_or("?"))),
+        EventKind::WireDns(w) => ("wire_dns", w.summary()),
+        EventKind::WireFlow(f) => ("wire_flow", f.summary()),
     };
     if what.chars().count() > MAX_WHAT {
         let cut = what.char_indices().nth(MAX_WHAT).map_or(what.len(), |(i, _)| i);

@@ -66,6 +66,9 @@ pub struct EventCounts {
     pub network_connect: u64,
     pub process_terminate: u64,
     pub nxdomain: u64,
+    /// DNS exchanges and connections seen on the network.
+    pub wire_dns: u64,
+    pub wire_flow: u64,
 }
 
 /// One tracked key of a space-saving table.
@@ -357,6 +360,8 @@ impl Summary {
             }
             EventKind::ProcessCreate(_) => self.counts.process_create += 1,
             EventKind::ProcessTerminate(_) => self.counts.process_terminate += 1,
+            EventKind::WireDns(_) => self.counts.wire_dns += 1,
+            EventKind::WireFlow(_) => self.counts.wire_flow += 1,
         }
     }
 

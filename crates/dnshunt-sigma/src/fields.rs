@@ -20,7 +20,7 @@ pub fn category(event: &Event) -> Option<&'static str> {
         EventKind::DnsQuery(_) => Some("dns_query"),
         EventKind::ProcessCreate(_) => Some("process_creation"),
         EventKind::NetworkConnect(_) => Some("network_connection"),
-        EventKind::ProcessTerminate(_) => None,
+        EventKind::ProcessTerminate(_) | EventKind::WireDns(_) | EventKind::WireFlow(_) => None,
     }
 }
 
@@ -101,7 +101,7 @@ impl<'a> SysmonView<'a> {
                     Field::DestinationPortName => n.destination_port_name.as_deref().map(text),
                     _ => None,
                 },
-                EventKind::ProcessTerminate(_) => None,
+                EventKind::ProcessTerminate(_) | EventKind::WireDns(_) | EventKind::WireFlow(_) => None,
             },
         }
     }

@@ -32,6 +32,13 @@ pub struct Counts {
     pub process_create: u64,
     pub network_connect: u64,
     pub process_terminate: u64,
+    /// DNS exchanges seen on the network (pcap, Zeek `dns.log`, Suricata `dns`).
+    pub wire_dns: u64,
+    /// Connections seen on the network (Zeek `conn.log`, Suricata `flow`/`tls`).
+    pub wire_flow: u64,
+    /// Packets or log records of the network that are not DNS exchanges or connections
+    /// (counted and skipped).
+    pub wire_other: u64,
     /// Sysmon events of other ids, per id (counted and skipped).
     pub other_sysmon: BTreeMap<u32, u64>,
     /// Events of other channels or providers (counted and skipped).
@@ -49,17 +56,19 @@ impl Counts {
             EventKind::ProcessCreate(_) => self.process_create += 1,
             EventKind::NetworkConnect(_) => self.network_connect += 1,
             EventKind::ProcessTerminate(_) => self.process_terminate += 1,
+            EventKind::WireDns(_) => self.wire_dns += 1,
+            EventKind::WireFlow(_) => self.wire_flow += 1,
         }
     }
 
-    /// Events of the four modelled types.
+    /// Events of the modelled types, Sysmon's and the network's.
     pub fn events(&self) -> u64 {
-        self.dns_query + self.process_create + self.network_connect + self.process_terminate
+        self.dns_query + self.process_create + self.network_connect + self.process_terminate + self.wire_dns + self.wire_flow
     }
 
     /// Every record looked at.
     pub fn records(&self) -> u64 {
-        self.events() + self.other_sysmon.values().sum::<u64>() + self.not_sysmon + self.bad_records + self.filtered_out
+        self.events() + self.other_sysmon.values().sum::<u64>() + self.not_sysmon + self.wire_other + self.bad_records + self.filtered_out
     }
 
     pub fn add(&mut self, other: &Counts) {
@@ -67,6 +76,9 @@ impl Counts {
         self.process_create += other.process_create;
         self.network_connect += other.network_connect;
         self.process_terminate += other.process_terminate;
+        self.wire_dns += other.wire_dns;
+        self.wire_flow += other.wire_flow;
+        self.wire_other += other.wire_other;
         for (id, n) in &other.other_sysmon {
             *self.other_sysmon.entry(*id).or_default() += n;
         }

@@ -538,7 +538,7 @@ impl Detector for ConnectionWithoutLookup {
                 keep_earliest(&mut conn.first, event);
                 conn.last_time = conn.last_time.max(event.time);
             }
-            EventKind::ProcessTerminate(_) => {}
+            EventKind::ProcessTerminate(_) | EventKind::WireDns(_) | EventKind::WireFlow(_) => {}
         }
     }
 

@@ -527,7 +527,7 @@ impl Detector for ResolverBypass {
                 keep_earliest(&mut summary.first, event);
                 keep_latest(&mut summary.last, event);
             }
-            EventKind::ProcessTerminate(_) => {}
+            EventKind::ProcessTerminate(_) | EventKind::WireDns(_) | EventKind::WireFlow(_) => {}
         }
     }
 

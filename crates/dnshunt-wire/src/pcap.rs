@@ -1,0 +1,492 @@
+//! Packet captures: pcap and pcapng (`pcap-parser`), link layers Ethernet (with VLAN tags),
+//! Linux cooked v1 and v2, raw IP and BSD loopback, IPv4 and IPv6 (`etherparse`), DNS over
+//! UDP and over TCP (length-framed, reassembled per direction in sequence order).
+//!
+//! Questions and responses are paired by client, server, transport and transaction id; a
+//! question whose response has not come within [`PAIR_WINDOW_MS`] (or by the end of the
+//! capture) becomes an exchange without a response, and a response whose question was not
+//! captured one without a question's size. Memory is bounded by what is in flight: at most
+//! [`MAX_PENDING`] questions waiting and [`MAX_TCP_STREAMS`] TCP streams being reassembled.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::Arc;
+
+use dnshunt_core::{DnsFlags, Endpoint, Origin, RecordType, Sensor, Timestamp, Transport, WireAnswer};
+use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
+use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
+use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+
+use crate::dns::{self, Message};
+use crate::exchange::{exchange_event, orient, Exchange};
+use crate::{WireCounts, WireOut};
+
+/// How long a question waits for its response.
+pub const PAIR_WINDOW_MS: i64 = 30_000;
+/// Questions waiting for a response, at most; past it the oldest are given up.
+pub const MAX_PENDING: usize = 65_536;
+/// TCP streams being reassembled, at most.
+pub const MAX_TCP_STREAMS: usize = 16_384;
+/// Bytes buffered per TCP stream direction (one DNS message is at most 65,537 with its length).
+const MAX_TCP_BUFFER: usize = 65_537;
+
+/// The ports DNS is read from: DNS (53), and mDNS (5353) and LLMNR (5355), which Windows
+/// endpoints speak on every local network.
+fn is_dns_port(port: u16) -> bool {
+    matches!(port, 53 | 5353 | 5355)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    client: Endpoint,
+    server: Endpoint,
+    transport: Transport,
+    id: u16,
+}
+
+struct Pending {
+    time: Timestamp,
+    packet: u64,
+    message: Message,
+    bytes: u32,
+}
+
+#[derive(Default)]
+struct TcpStream {
+    next_seq: Option<u32>,
+    buffer: Vec<u8>,
+}
+
+/// Reads one capture to its end. Errors of the capture's framing (a damaged block header) end
+/// the capture with what was read before counted and reported; damaged packets are counted
+/// one by one.
+pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
+    let mut state = State {
+        file: file.clone(),
+        pending: HashMap::new(),
+        tcp: HashMap::new(),
+        counts: WireCounts::default(),
+        latest: Timestamp(i64::MIN),
+        stopped: false,
+    };
+    let ng = reader.fill_buf().is_ok_and(|head| head.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]));
+    let opened: Result<Box<dyn PcapReaderIterator + '_>, _> = if ng {
+        PcapNGReader::new(1 << 16, reader).map(|r| Box::new(r) as Box<dyn PcapReaderIterator>)
+    } else {
+        LegacyPcapReader::new(1 << 16, reader).map(|r| Box::new(r) as Box<dyn PcapReaderIterator>)
+    };
+    let mut capture = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            out.bad(Origin::record(file, 0), format!("not a readable pcap or pcapng capture: {e:?}"), 1);
+            return;
+        }
+    };
+    let mut legacy = LegacyLink { linktype: 1, nanos: false };
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut packet = 0u64;
+    loop {
+        match capture.next() {
+            Ok((offset, block)) => {
+                match block {
+                    PcapBlockOwned::LegacyHeader(h) => {
+                        legacy = LegacyLink {
+                            linktype: h.network.0,
+                            nanos: h.is_nanosecond_precision(),
+                        };
+                    }
+                    PcapBlockOwned::Legacy(b) => {
+                        packet += 1;
+                        let frac = if legacy.nanos { i64::from(b.ts_usec) / 1_000_000 } else { i64::from(b.ts_usec) / 1_000 };
+                        let time = Timestamp(i64::from(b.ts_sec) * 1000 + frac);
+                        state.packet(legacy.linktype, b.data, time, packet, out);
+                    }
+                    PcapBlockOwned::NG(Block::SectionHeader(_)) => interfaces.clear(),
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => interfaces.push(Interface {
+                        linktype: idb.linktype.0,
+                        resolution: idb.ts_resolution().unwrap_or(1_000_000),
+                        offset: idb.if_tsoffset,
+                    }),
+                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                        packet += 1;
+                        let iface = interfaces.get(epb.if_id as usize).copied().unwrap_or_default();
+                        let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                        let millis = (u128::from(ticks) * 1000 / u128::from(iface.resolution.max(1))) as i64;
+                        let time = Timestamp(millis.saturating_add(iface.offset.saturating_mul(1000)));
+                        state.packet(iface.linktype, epb.packet_data(), time, packet, out);
+                    }
+                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                        packet += 1;
+                        let iface = interfaces.first().copied().unwrap_or_default();
+                        // A simple packet block has no time: the latest seen stands in for it.
+                        let time = if state.latest.0 == i64::MIN { Timestamp(0) } else { state.latest };
+                        state.packet(iface.linktype, spb.packet_data(), time, packet, out);
+                    }
+                    _ => {}
+                }
+                capture.consume(offset);
+                if state.stopped {
+                    return;
+                }
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => {
+                if let Err(e) = capture.refill() {
+                    out.bad(Origin::record(file, packet + 1), format!("the capture ends inside a block ({e:?}); the rest is lost"), 1);
+                    break;
+                }
+            }
+            Err(e) => {
+                out.bad(
+                    Origin::record(file, packet + 1),
+                    format!("damaged capture block after packet {packet} ({e:?}); the rest of the capture is lost"),
+                    1,
+                );
+                break;
+            }
+        }
+    }
+    state.flush_all(out);
+    state.counts.records = packet;
+    out.counts(&state.counts);
+}
+
+#[derive(Clone, Copy)]
+struct LegacyLink {
+    linktype: i32,
+    nanos: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Interface {
+    linktype: i32,
+    /// Ticks per second.
+    resolution: u64,
+    /// Seconds added to every time.
+    offset: i64,
+}
+
+impl Default for Interface {
+    fn default() -> Self {
+        Interface {
+            linktype: 1,
+            resolution: 1_000_000,
+            offset: 0,
+        }
+    }
+}
+
+struct State {
+    file: Arc<str>,
+    pending: HashMap<Key, Pending>,
+    tcp: HashMap<(Endpoint, Endpoint), TcpStream>,
+    counts: WireCounts,
+    latest: Timestamp,
+    stopped: bool,
+}
+
+/// The network and transport layers of a packet, from its link layer.
+fn slice(linktype: i32, data: &[u8]) -> Result<Option<SlicedPacket<'_>>, String> {
+    let sliced = match linktype {
+        1 => SlicedPacket::from_ethernet(data),
+        // Linux cooked capture v1: 16 bytes, the protocol in the last two.
+        113 => {
+            let Some(proto) = data.get(14..16) else {
+                return Err("Linux cooked header cut short".to_owned());
+            };
+            SlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([proto[0], proto[1]])), &data[16..])
+        }
+        // Linux cooked capture v2: 20 bytes, the protocol first.
+        276 => {
+            if data.len() < 20 {
+                return Err("Linux cooked v2 header cut short".to_owned());
+            }
+            SlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([data[0], data[1]])), &data[20..])
+        }
+        101 | 12 | 14 | 228 | 229 => SlicedPacket::from_ip(data),
+        // BSD loopback: a 4-byte address family in host order, then IP.
+        0 | 108 => {
+            if data.len() < 4 {
+                return Err("loopback header cut short".to_owned());
+            }
+            SlicedPacket::from_ip(&data[4..])
+        }
+        _ => return Ok(None),
+    };
+    sliced.map(Some).map_err(|e| e.to_string())
+}
+
+impl State {
+    fn packet(&mut self, linktype: i32, data: &[u8], time: Timestamp, packet: u64, out: &mut dyn WireOut) {
+        self.latest = self.latest.max(time);
+        let sliced = match slice(linktype, data) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                out.other(1);
+                return;
+            }
+            Err(e) => {
+                out.bad(Origin::record(&self.file, packet), format!("packet not decodable: {e}"), 1);
+                return;
+            }
+        };
+        let (src_ip, dst_ip) = match &sliced.net {
+            Some(NetSlice::Ipv4(v4)) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
+            Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
+            _ => {
+                out.other(1);
+                return;
+            }
+        };
+        match &sliced.transport {
+            Some(TransportSlice::Udp(udp)) if is_dns_port(udp.source_port()) || is_dns_port(udp.destination_port()) => {
+                let src = Endpoint {
+                    ip: src_ip,
+                    port: udp.source_port(),
+                };
+                let dst = Endpoint {
+                    ip: dst_ip,
+                    port: udp.destination_port(),
+                };
+                self.message(udp.payload(), src, dst, Transport::Udp, time, packet, out);
+            }
+            Some(TransportSlice::Tcp(tcp)) if is_dns_port(tcp.source_port()) || is_dns_port(tcp.destination_port()) => {
+                let src = Endpoint {
+                    ip: src_ip,
+                    port: tcp.source_port(),
+                };
+                let dst = Endpoint {
+                    ip: dst_ip,
+                    port: tcp.destination_port(),
+                };
+                self.tcp_segment(src, dst, tcp.sequence_number(), tcp.syn(), tcp.fin() || tcp.rst(), tcp.payload(), time, packet, out);
+            }
+            _ => out.other(1),
+        }
+        if packet % 4096 == 0 {
+            self.expire(time, out);
+        }
+    }
+
+    /// Appends a segment to its direction's stream and takes out every whole message.
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_segment(&mut self, src: Endpoint, dst: Endpoint, seq: u32, syn: bool, end: bool, payload: &[u8], time: Timestamp, packet: u64, out: &mut dyn WireOut) {
+        let key = (src, dst);
+        if !self.tcp.contains_key(&key) {
+            if payload.is_empty() && !syn {
+                out.other(1);
+                return;
+            }
+            if self.tcp.len() >= MAX_TCP_STREAMS {
+                out.warn(
+                    Origin::record(&self.file, packet),
+                    format!("more than {MAX_TCP_STREAMS} TCP DNS streams at once: the oldest state is dropped"),
+                );
+                self.tcp.clear();
+            }
+            self.tcp.insert(key, TcpStream::default());
+        }
+        let stream = self.tcp.get_mut(&key).expect("inserted above");
+        let start = if syn { seq.wrapping_add(1) } else { seq };
+        let mut data = payload;
+        match stream.next_seq {
+            None => stream.next_seq = Some(start),
+            Some(next) => {
+                let ahead = start.wrapping_sub(next) as i32;
+                if ahead > 0 {
+                    // A gap: what was buffered cannot be completed.
+                    if !stream.buffer.is_empty() {
+                        out.bad(Origin::record(&self.file, packet), "TCP DNS stream with missing segments: a message is lost".to_owned(), 1);
+                    }
+                    stream.buffer.clear();
+                } else if ahead < 0 {
+                    // A retransmission: only the part past what was read is new.
+                    let seen = (-ahead) as usize;
+                    data = payload.get(seen..).unwrap_or(&[]);
+                }
+            }
+        }
+        let end_seq = start.wrapping_add(payload.len() as u32);
+        if stream.next_seq.is_none_or(|n| (end_seq.wrapping_sub(n) as i32) > 0) {
+            stream.next_seq = Some(end_seq);
+        }
+        if stream.buffer.len() + data.len() > MAX_TCP_BUFFER * 2 {
+            stream.buffer.clear();
+            out.bad(
+                Origin::record(&self.file, packet),
+                "TCP DNS stream that does not frame messages: buffer dropped".to_owned(),
+                1,
+            );
+            return;
+        }
+        stream.buffer.extend_from_slice(data);
+        let mut messages = Vec::new();
+        loop {
+            let buf = &stream.buffer;
+            if buf.len() < 2 {
+                break;
+            }
+            let len = usize::from(u16::from_be_bytes([buf[0], buf[1]]));
+            if buf.len() < 2 + len {
+                break;
+            }
+            messages.push(buf[2..2 + len].to_vec());
+            stream.buffer.drain(..2 + len);
+        }
+        if end {
+            self.tcp.remove(&key);
+        }
+        for m in messages {
+            self.counts.dns_over_tcp += 1;
+            self.message(&m, src, dst, Transport::Tcp, time, packet, out);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn message(&mut self, payload: &[u8], src: Endpoint, dst: Endpoint, transport: Transport, time: Timestamp, packet: u64, out: &mut dyn WireOut) {
+        let message = match dns::decode(payload) {
+            Ok(m) => m,
+            Err(e) => {
+                out.bad(Origin::record(&self.file, packet), e.to_string(), 1);
+                return;
+            }
+        };
+        if message.truncated_records {
+            out.warn(
+                Origin::record(&self.file, packet),
+                format!(
+                    "DNS message {} ends before all its records: {} of {} answers kept",
+                    message.header.id,
+                    message.answers.len(),
+                    message.header.ancount
+                ),
+            );
+        }
+        if message.header.response {
+            self.counts.dns_responses += 1;
+            let (client, server) = (dst, src);
+            let key = Key {
+                client,
+                server,
+                transport,
+                id: message.header.id,
+            };
+            let question = self.pending.remove(&key);
+            let x = exchange(question.as_ref(), Some((&message, payload.len() as u32, time)), client, server, transport);
+            let origin = Origin::record(&self.file, question.as_ref().map_or(packet, |q| q.packet));
+            self.emit(x, origin, out);
+        } else {
+            self.counts.dns_queries += 1;
+            let (client, server) = orient(src, dst);
+            let key = Key {
+                client,
+                server,
+                transport,
+                id: message.header.id,
+            };
+            let new = Pending {
+                time,
+                packet,
+                message,
+                bytes: payload.len() as u32,
+            };
+            // A retransmission (same id and ports) ends the wait of the one before.
+            if let Some(earlier) = self.pending.insert(key, new) {
+                let x = exchange(Some(&earlier), None, client, server, transport);
+                self.emit(x, Origin::record(&self.file, earlier.packet), out);
+            }
+            if self.pending.len() > MAX_PENDING {
+                self.expire_oldest(out);
+            }
+        }
+    }
+
+    fn emit(&mut self, x: Exchange, origin: Origin, out: &mut dyn WireOut) {
+        if !out.event(exchange_event(x, Sensor::Pcap, origin)) {
+            self.stopped = true;
+        }
+    }
+
+    /// Gives up questions that waited longer than the window.
+    fn expire(&mut self, now: Timestamp, out: &mut dyn WireOut) {
+        let old: Vec<Key> = self.pending.iter().filter(|(_, p)| now.0 - p.time.0 > PAIR_WINDOW_MS).map(|(k, _)| *k).collect();
+        self.give_up(old, out);
+    }
+
+    fn expire_oldest(&mut self, out: &mut dyn WireOut) {
+        let mut all: Vec<(Timestamp, u64, Key)> = self.pending.iter().map(|(k, p)| (p.time, p.packet, *k)).collect();
+        all.sort_unstable_by_key(|&(t, p, _)| (t, p));
+        let n = all.len() / 4;
+        self.give_up(all.into_iter().take(n).map(|(_, _, k)| k).collect(), out);
+    }
+
+    fn give_up(&mut self, mut keys: Vec<Key>, out: &mut dyn WireOut) {
+        let mut given: Vec<(Key, Pending)> = keys.drain(..).filter_map(|k| self.pending.remove(&k).map(|p| (k, p))).collect();
+        // In capture order, so the output does not depend on the map's order.
+        given.sort_unstable_by_key(|(_, p)| p.packet);
+        for (key, p) in given {
+            let x = exchange(Some(&p), None, key.client, key.server, key.transport);
+            self.emit(x, Origin::record(&self.file, p.packet), out);
+        }
+    }
+
+    fn flush_all(&mut self, out: &mut dyn WireOut) {
+        let keys: Vec<Key> = self.pending.keys().copied().collect();
+        self.give_up(keys, out);
+        for stream in self.tcp.values() {
+            if !stream.buffer.is_empty() {
+                out.warn(
+                    Origin::record(&self.file, 0),
+                    format!("a TCP DNS stream ends with {} bytes of an unfinished message", stream.buffer.len()),
+                );
+            }
+        }
+    }
+}
+
+/// An exchange from a question and/or a response.
+fn exchange(question: Option<&Pending>, response: Option<(&Message, u32, Timestamp)>, client: Endpoint, server: Endpoint, transport: Transport) -> Exchange {
+    let asked = question.map(|q| &q.message).or(response.map(|r| r.0));
+    let q = asked.and_then(|m| m.questions.first());
+    let mut x = Exchange {
+        time: question.map(|q| q.time).or(response.map(|r| r.2)).unwrap_or_default(),
+        name: q.map(|q| q.name.clone()).unwrap_or_default(),
+        qtype: q.map(|q| q.qtype),
+        qclass: q.map(|q| q.qclass),
+        transport,
+        client: Some(client),
+        server: Some(server),
+        transaction_id: asked.map(|m| m.header.id),
+        query_bytes: question.map(|q| q.bytes),
+        ..Exchange::default()
+    };
+    if let Some(m) = question.map(|q| &q.message) {
+        x.flags.rd = m.header.rd;
+    }
+    if let Some((m, bytes, time)) = response {
+        x.rcode = Some(m.header.rcode);
+        x.flags = DnsFlags {
+            aa: m.header.aa,
+            tc: m.header.tc,
+            rd: m.header.rd,
+            ra: m.header.ra,
+        };
+        x.response_bytes = Some(bytes);
+        if let Some(q) = question {
+            x.rtt_ms = u32::try_from(time.0 - q.time.0).ok();
+        }
+        for r in &m.answers {
+            if let Some(ip) = r.ip {
+                x.addresses.push((RecordType(r.rtype), ip));
+            }
+            x.answers.push(WireAnswer {
+                name: r.name.clone(),
+                rtype: RecordType(r.rtype),
+                ttl: Some(r.ttl),
+                size: Some(r.size),
+                data: r.data.clone(),
+            });
+        }
+    }
+    x
+}
