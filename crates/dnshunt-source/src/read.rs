@@ -132,6 +132,8 @@ struct Producer {
 /// Formats recognised from content (extensions only break ties).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sniffed {
+    /// What the network saw: a capture, a Zeek log, Suricata's EVE.
+    Wire,
     Evtx,
     Json,
     Xml,
@@ -149,6 +151,9 @@ fn sniff(head: &[u8], name: &str) -> Sniffed {
     }
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         return Sniffed::Zip;
+    }
+    if dnshunt_wire::sniff(head).is_some() {
+        return Sniffed::Wire;
     }
     let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     match text.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -296,7 +301,7 @@ impl Producer {
             Ok(meta) => meta.len(),
             Err(e) => return self.file_error(&name, format!("cannot read: {e}")),
         };
-        let mut head = [0u8; 8];
+        let mut head = [0u8; 64];
         let n = read_up_to(&mut file, &mut head).unwrap_or(0);
         if let Err(e) = file.rewind() {
             return self.file_error(&name, format!("cannot read: {e}"));
@@ -453,9 +458,40 @@ impl Producer {
                     self.stopped(&ctx, None, format!("{reason}; the records after that point are not read"));
                 }
             }
+            Sniffed::Wire => self.wire(name, reader),
+            Sniffed::Xml | Sniffed::Json if self.options.format == InputFormat::Auto && wire_head(&mut reader).is_some() => self.wire(name, reader),
             Sniffed::Xml => self.xml(name, reader),
             Sniffed::Json => self.json(name, reader),
-            Sniffed::Unknown => self.file_error(&name, "not a recognised format (EVTX, JSON, XML, .gz or .zip); use --input-format to force one".to_owned()),
+            Sniffed::Unknown => self.file_error(
+                &name,
+                "not a recognised format (EVTX, JSON, XML, pcap/pcapng, Zeek or Suricata logs, .gz or .zip); use --input-format to force one".to_owned(),
+            ),
+        }
+    }
+
+    /// What the network saw: read here, on the reading thread, in file order (questions are
+    /// paired with their responses as they stream by), in batches like every other reader.
+    fn wire(&mut self, name: String, mut reader: Box<dyn BufRead + '_>) {
+        let Some(format) = wire_head(&mut reader) else {
+            return self.file_error(&name, "not a recognised capture or log".to_owned());
+        };
+        let ctx = self.new_file(&name, format.name());
+        let mut out = WireBatch {
+            batch: work::BatchBuilder::new(&ctx, &self.options),
+            msgs: &self.msgs,
+            open: true,
+            bytes: Counter::default(),
+        };
+        let counting = Counted::new(reader, out.bytes.clone());
+        match format {
+            dnshunt_wire::WireFormat::Capture => dnshunt_wire::pcap::read(BufReader::with_capacity(1 << 16, counting), &ctx.name, &mut out),
+            dnshunt_wire::WireFormat::ZeekTsv => dnshunt_wire::zeek::read_tsv(BufReader::new(counting), &ctx.name, &mut out),
+            dnshunt_wire::WireFormat::ZeekJson => dnshunt_wire::zeek::read_json(BufReader::new(counting), &ctx.name, &mut out),
+            dnshunt_wire::WireFormat::Eve => dnshunt_wire::eve::read(BufReader::new(counting), &ctx.name, &mut out),
+        }
+        out.batch.add_bytes(out.bytes.get());
+        if out.open {
+            out.batch.flush(&self.msgs);
         }
     }
 
@@ -674,6 +710,47 @@ impl Producer {
 }
 
 /// True when one of the first non-empty lines is a complete JSON value on its own.
+/// The wire format of a stream, from its buffered first bytes (up to the buffer's size).
+fn wire_head<R: BufRead + ?Sized>(reader: &mut R) -> Option<dnshunt_wire::WireFormat> {
+    reader.fill_buf().ok().and_then(dnshunt_wire::sniff)
+}
+
+/// A wire reader's output, sent on in batches.
+struct WireBatch<'a, 'o> {
+    batch: work::BatchBuilder<'o>,
+    msgs: &'a Sender<Message>,
+    /// False once the pipeline stopped listening.
+    open: bool,
+    /// Bytes read from the input (for the throughput shown).
+    bytes: Counter,
+}
+
+impl dnshunt_wire::WireOut for WireBatch<'_, '_> {
+    fn event(&mut self, event: dnshunt_core::Event) -> bool {
+        self.batch.event(event);
+        if self.open && !self.batch.maybe_flush(self.msgs) {
+            self.open = false;
+        }
+        self.open
+    }
+
+    fn bad(&mut self, origin: Origin, reason: String, count: u64) {
+        self.batch.lost(origin, reason, count);
+    }
+
+    fn warn(&mut self, origin: Origin, message: String) {
+        self.batch.warn(origin, message);
+    }
+
+    fn other(&mut self, count: u64) {
+        self.batch.wire_other(count);
+    }
+
+    fn counts(&mut self, counts: &dnshunt_wire::WireCounts) {
+        self.batch.wire_counts(counts);
+    }
+}
+
 fn is_line_delimited(head: &[u8]) -> bool {
     let mut lines = head.split(|&b| b == b'\n').map(|l| l.trim_ascii()).filter(|l| !l.is_empty()).peekable();
     // A file opening with `[` is one array document unless that whole line is a value.

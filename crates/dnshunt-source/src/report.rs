@@ -39,6 +39,12 @@ pub struct Counts {
     /// Packets or log records of the network that are not DNS exchanges or connections
     /// (counted and skipped).
     pub wire_other: u64,
+    /// Packets of captures and records of Zeek and Suricata logs read (good ones; damaged ones
+    /// are bad records).
+    pub wire_records: u64,
+    /// DNS questions and responses among them (a capture's messages, a log's records).
+    pub wire_queries: u64,
+    pub wire_responses: u64,
     /// Sysmon events of other ids, per id (counted and skipped).
     pub other_sysmon: BTreeMap<u32, u64>,
     /// Events of other channels or providers (counted and skipped).
@@ -66,9 +72,11 @@ impl Counts {
         self.dns_query + self.process_create + self.network_connect + self.process_terminate + self.wire_dns + self.wire_flow
     }
 
-    /// Every record looked at.
+    /// Every record looked at: Sysmon's events and other records, and the packets and log
+    /// records of wire inputs.
     pub fn records(&self) -> u64 {
-        self.events() + self.other_sysmon.values().sum::<u64>() + self.not_sysmon + self.wire_other + self.bad_records + self.filtered_out
+        let sysmon = self.dns_query + self.process_create + self.network_connect + self.process_terminate;
+        sysmon + self.other_sysmon.values().sum::<u64>() + self.not_sysmon + self.wire_records + self.bad_records + self.filtered_out
     }
 
     pub fn add(&mut self, other: &Counts) {
@@ -79,6 +87,9 @@ impl Counts {
         self.wire_dns += other.wire_dns;
         self.wire_flow += other.wire_flow;
         self.wire_other += other.wire_other;
+        self.wire_records += other.wire_records;
+        self.wire_queries += other.wire_queries;
+        self.wire_responses += other.wire_responses;
         for (id, n) in &other.other_sysmon {
             *self.other_sysmon.entry(*id).or_default() += n;
         }

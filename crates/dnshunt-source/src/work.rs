@@ -190,6 +190,29 @@ impl<'o> BatchBuilder<'o> {
         }
     }
 
+    /// Files an event a reader built itself (what the network saw).
+    pub fn event(&mut self, event: Event) {
+        let keep = self.options.since.is_none_or(|s| event.time >= s) && self.options.until.is_none_or(|u| event.time < u);
+        if keep {
+            self.counts.count_event(&event);
+            self.events.push(event);
+        } else {
+            self.counts.filtered_out += 1;
+        }
+    }
+
+    /// Counts records of a wire input that are neither DNS exchanges nor connections.
+    pub fn wire_other(&mut self, n: u64) {
+        self.counts.wire_other += n;
+    }
+
+    /// Takes in the record counts of a wire input.
+    pub fn wire_counts(&mut self, c: &dnshunt_wire::WireCounts) {
+        self.counts.wire_records += c.records;
+        self.counts.wire_queries += c.dns_queries;
+        self.counts.wire_responses += c.dns_responses;
+    }
+
     /// Counts a record that could not be read at all.
     pub fn bad(&mut self, origin: Origin, reason: String) {
         self.lost(origin, reason, 1);

@@ -305,7 +305,7 @@ pub fn read_name(msg: &[u8], mut pos: usize, out: &mut String) -> Option<usize> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A message built by hand: header, questions, and answers as (name bytes, type, rdata).

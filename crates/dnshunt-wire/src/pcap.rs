@@ -490,3 +490,177 @@ fn exchange(question: Option<&Pending>, response: Option<(&Message, u32, Timesta
     }
     x
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::tests::build;
+    use dnshunt_core::Event;
+    use etherparse::PacketBuilder;
+
+    #[derive(Default)]
+    struct Collect {
+        events: Vec<Event>,
+        bad: Vec<String>,
+        warnings: Vec<String>,
+        other: u64,
+        counts: WireCounts,
+    }
+
+    impl WireOut for Collect {
+        fn event(&mut self, event: Event) -> bool {
+            self.events.push(event);
+            true
+        }
+        fn bad(&mut self, origin: Origin, reason: String, _count: u64) {
+            self.bad.push(format!("{origin}: {reason}"));
+        }
+        fn warn(&mut self, origin: Origin, message: String) {
+            self.warnings.push(format!("{origin}: {message}"));
+        }
+        fn other(&mut self, count: u64) {
+            self.other += count;
+        }
+        fn counts(&mut self, counts: &WireCounts) {
+            self.counts = counts.clone();
+        }
+    }
+
+    const CLIENT: [u8; 4] = [10, 0, 0, 5];
+    const SERVER: [u8; 4] = [10, 0, 0, 53];
+    const QNAME: &[u8] = b"\x04data\x07example\x03org\x00";
+
+    fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4(src, dst, 64).udp(sport, dport);
+        let mut v = Vec::new();
+        b.write(&mut v, payload).unwrap();
+        v
+    }
+
+    fn tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4(src, dst, 64).tcp(sport, dport, seq, 1024).ack(1).psh();
+        let mut v = Vec::new();
+        b.write(&mut v, payload).unwrap();
+        v
+    }
+
+    /// A little-endian microsecond pcap of Ethernet frames, one every 10 ms from 1,700,000,000 s.
+    fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&65535u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        for (i, f) in frames.iter().enumerate() {
+            out.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+            out.extend_from_slice(&(i as u32 * 10_000).to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(f);
+        }
+        out
+    }
+
+    fn run(bytes: &[u8]) -> Collect {
+        let mut out = Collect::default();
+        read(std::io::BufReader::new(bytes), &Arc::from("test.pcap"), &mut out);
+        out
+    }
+
+    #[test]
+    fn pairs_udp_questions_with_responses() {
+        let q = build(0x1111, 0x0100, QNAME, 16, &[]);
+        let r = build(0x1111, 0x8180, QNAME, 16, &[(b"\xc0\x0c", 16, b"\x05hello")]);
+        let lost = build(0x2222, 0x0100, QNAME, 1, &[]);
+        let frames = [
+            udp(CLIENT, SERVER, 40000, 53, &q),
+            udp(SERVER, CLIENT, 53, 40000, &r),
+            udp(CLIENT, SERVER, 40001, 53, &lost),
+        ];
+        let c = run(&pcap(&frames));
+        assert_eq!(
+            c.counts,
+            WireCounts {
+                records: 3,
+                dns_queries: 2,
+                dns_responses: 1,
+                dns_over_tcp: 0
+            }
+        );
+        assert_eq!(c.events.len(), 2);
+        let w = c.events[0].wire_dns().unwrap();
+        assert_eq!(w.lookup.query.as_str(), "data.example.org");
+        assert_eq!(c.events[0].host.as_deref(), Some("10.0.0.5"));
+        assert_eq!(c.events[0].time, Timestamp(1_700_000_000_000));
+        assert_eq!(
+            (w.rcode, w.rtt_ms, w.query_bytes, w.response_bytes),
+            (Some(0), Some(10), Some(q.len() as u32), Some(r.len() as u32))
+        );
+        assert_eq!(w.records[0].data, "hello");
+        assert_eq!(w.client.unwrap().port, 40000);
+        assert_eq!(w.server.unwrap().port, 53);
+        // The question never answered is an exchange without a response.
+        let w = c.events[1].wire_dns().unwrap();
+        assert_eq!((w.rcode, w.transaction_id), (None, Some(0x2222)));
+        assert!(w.lookup.status.is_failure());
+    }
+
+    #[test]
+    fn reassembles_tcp_dns_across_segments() {
+        let q = build(7, 0x0100, QNAME, 16, &[]);
+        let big_txt = vec![b'x'; 200];
+        let mut rdata = vec![200u8];
+        rdata.extend_from_slice(&big_txt);
+        let r = build(7, 0x8580, QNAME, 16, &[(b"\xc0\x0c", 16, &rdata)]);
+        let framed = |m: &[u8]| {
+            let mut v = (m.len() as u16).to_be_bytes().to_vec();
+            v.extend_from_slice(m);
+            v
+        };
+        let (fq, fr) = (framed(&q), framed(&r));
+        let cut = 50;
+        let frames = [
+            tcp(CLIENT, SERVER, 40100, 53, 1000, &fq),
+            // The response in two segments, the first sent twice (a retransmission).
+            tcp(SERVER, CLIENT, 53, 40100, 5000, &fr[..cut]),
+            tcp(SERVER, CLIENT, 53, 40100, 5000, &fr[..cut]),
+            tcp(SERVER, CLIENT, 53, 40100, 5000 + cut as u32, &fr[cut..]),
+        ];
+        let c = run(&pcap(&frames));
+        assert_eq!(c.counts.dns_over_tcp, 2, "{:?} {:?}", c.bad, c.warnings);
+        assert_eq!(c.events.len(), 1);
+        let w = c.events[0].wire_dns().unwrap();
+        assert_eq!(w.transport, Transport::Tcp);
+        assert!(w.flags.aa);
+        assert_eq!(w.records[0].size, Some(201));
+        assert_eq!(w.records[0].data.len(), 200);
+        assert!(c.bad.is_empty() && c.warnings.is_empty());
+    }
+
+    #[test]
+    fn damage_is_counted_and_reading_goes_on() {
+        let q = build(9, 0x0100, QNAME, 1, &[]);
+        let mut frames = vec![udp(CLIENT, SERVER, 40200, 53, &[1, 2, 3]), udp(CLIENT, SERVER, 40201, 53, &q)];
+        // An IPv4 header that claims more than the frame holds.
+        let mut cut = udp(CLIENT, SERVER, 40202, 53, &q);
+        cut.truncate(20);
+        frames.push(cut);
+        let mut bytes = pcap(&frames);
+        // The capture ends inside a packet record.
+        bytes.extend_from_slice(&[0, 0, 0]);
+        let c = run(&bytes);
+        assert_eq!(c.events.len(), 1);
+        assert_eq!(c.bad.len(), 3, "{:?}", c.bad);
+        assert!(
+            c.bad[0].contains("test.pcap record 1") && c.bad[0].contains("shorter than its 12-byte header"),
+            "{:?}",
+            c.bad
+        );
+        // Not a capture at all.
+        let c = run(b"\xd4\xc3\xb2\xa1");
+        assert_eq!(c.events.len(), 0);
+        assert_eq!(c.bad.len(), 1);
+    }
+}

@@ -202,6 +202,22 @@ pub fn render(report: &ReadReport, elapsed: Duration, span: Span, hunt: Option<&
             group(t.process_terminate)
         ),
     );
+    if t.wire_records > 0 {
+        line(
+            &mut s,
+            look,
+            "wire",
+            &format!(
+                "{} packets and log records · DNS exchanges {} (questions {}, responses {}) · connections {} · other {}",
+                group(t.wire_records),
+                group(t.wire_dns),
+                group(t.wire_queries),
+                group(t.wire_responses),
+                group(t.wire_flow),
+                group(t.wire_other)
+            ),
+        );
+    }
     if let (Some(first), Some(last)) = (span.first, span.last) {
         line(&mut s, look, "time span", &span_text(first, last));
     }
@@ -257,6 +273,17 @@ pub fn render(report: &ReadReport, elapsed: Duration, span: Span, hunt: Option<&
             let other: u64 = c.other_sysmon.values().sum::<u64>() + c.not_sysmon;
             let text = match &f.error {
                 Some(e) => format!("{} [{}]: unreadable: {e}", f.name, f.format),
+                None if c.wire_records > 0 => format!(
+                    "{} [{}]: {} wire events ({} DNS exchanges, {} connections) of {} records · {} other · {}",
+                    f.name,
+                    f.format,
+                    group(c.events()),
+                    group(c.wire_dns),
+                    group(c.wire_flow),
+                    group(c.wire_records),
+                    group(c.wire_other),
+                    c.bad_records
+                ),
                 None => format!(
                     "{} [{}]: {} ({}/{}/{}/{}) · {} · {}",
                     f.name,

@@ -73,13 +73,18 @@ impl Detector for Blocklist {
         Self::NAME
     }
 
+    /// Names and answers seen on the wire are matched like Sysmon's.
+    fn sees_wire(&self) -> bool {
+        true
+    }
+
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
         if self.set.is_empty() {
             return;
         }
         let guid = guid_key(event);
-        match &event.kind {
-            EventKind::DnsQuery(q) => {
+        match (&event.kind, event.lookup()) {
+            (_, Some(q)) => {
                 let qname = q.query.as_str();
                 if let Some(hit) = self.set.match_domain(qname) {
                     let sev = self.config.name_severity;
@@ -130,7 +135,7 @@ impl Detector for Blocklist {
                     }
                 }
             }
-            EventKind::NetworkConnect(n) if self.config.match_connections => {
+            (EventKind::NetworkConnect(n), _) if self.config.match_connections => {
                 let Some(ip) = n.destination_ip else { return };
                 if let Some(hit) = self.set.match_ip(ip) {
                     let sev = self.config.address_severity;

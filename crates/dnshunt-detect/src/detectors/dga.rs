@@ -86,7 +86,7 @@ impl Dga {
 
     /// Judges one event (the detector keeps no state).
     pub fn judge(&self, event: &Event) -> Option<Finding> {
-        let q = event.dns()?;
+        let q = event.lookup()?;
         let r = registrable_label(&q.query)?;
         if is_idn(r.label) {
             return None;
@@ -141,6 +141,11 @@ impl Dga {
 impl Detector for Dga {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// Names seen on the wire are judged like Sysmon's.
+    fn sees_wire(&self) -> bool {
+        true
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {

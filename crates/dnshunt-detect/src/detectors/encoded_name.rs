@@ -304,7 +304,7 @@ impl EncodedName {
 
     /// Judges one event (the detector keeps no state).
     pub fn judge(&self, event: &Event) -> Option<Finding> {
-        let q = event.dns()?;
+        let q = event.lookup()?;
         let a = self.analyze(&q.query);
         let severity = self.severity(&a)?;
         let score = (20 + a.points * 10).min(95) as u8;
@@ -344,6 +344,11 @@ impl EncodedName {
 impl Detector for EncodedName {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// Names seen on the wire are judged like Sysmon's.
+    fn sees_wire(&self) -> bool {
+        true
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {

@@ -543,7 +543,7 @@ impl Lookalike {
 
     /// Judges one event (the detector keeps no state).
     pub fn judge(&self, event: &Event) -> Option<Finding> {
-        let q = event.dns()?;
+        let q = event.lookup()?;
         let m = self.index.check(&q.query)?;
         let severity = self.severity(&m);
         let score = match severity {
@@ -603,6 +603,11 @@ impl Lookalike {
 impl Detector for Lookalike {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// Names seen on the wire are judged like Sysmon's.
+    fn sees_wire(&self) -> bool {
+        true
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {

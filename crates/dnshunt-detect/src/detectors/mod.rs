@@ -27,7 +27,12 @@ use dnshunt_core::Event;
 
 /// The short image name of the event's process, or `unknown process`.
 pub(crate) fn who(event: &Event) -> String {
-    event.process().image_name().unwrap_or_else(|| "unknown process".to_owned())
+    match event.process().image_name() {
+        Some(image) => image,
+        // What the network saw, not joined to a process: the client's address.
+        None if !event.kind.is_sysmon() => format!("{} (on the wire)", event.host.as_deref().unwrap_or("an unknown client")),
+        None => "unknown process".to_owned(),
+    }
 }
 
 /// The event's `ProcessGuid` as a finding key; when it is missing or all zeros (short-lived

@@ -1,0 +1,97 @@
+//! `hunt` on what the network saw: captures and Zeek logs from the shared data are recognised by
+//! content, counted in the summary, and the name detectors find the tunnels and the DGA in them
+//! (with the client's address as the host, as no process is known).
+
+mod common;
+
+use common::{hunt, shared_data_or_skip};
+use serde_json::Value;
+
+fn findings(run: &common::Run) -> Vec<Value> {
+    run.json_lines().into_iter().filter(|v| v.get("detector").is_some()).collect()
+}
+
+#[test]
+fn tunnels_in_captures_are_found_with_their_domain() {
+    let Some(data) = shared_data_or_skip("tunnels_in_captures_are_found_with_their_domain") else {
+        return;
+    };
+    let net = data.join("network");
+    let run = hunt(
+        &[
+            net.join("tunnels/bsidessf2017-dnscap/dnscap.pcap"),
+            net.join("tunnels/elastic-examples-iodine/dns-tunnel-iodine.pcap"),
+        ],
+        &["--findings", "--format", "jsonl"],
+    );
+    run.assert_exit(0);
+    let totals = &run.summary()["read"]["totals"];
+    // The counts SOURCE.md gives: 382 + 438 packets, 220 + 222 questions, 162 + 212 responses.
+    assert_eq!(totals["wire_records"], 820);
+    assert_eq!(totals["wire_queries"], 442);
+    assert_eq!(totals["wire_responses"], 374);
+    assert_eq!(totals["wire_dns"], 442);
+    assert_eq!(totals["bad_records"], 0);
+    let found = findings(&run);
+    // dnscat2: its hex-encoded labels under skullseclabs.org, from the client 192.168.43.91.
+    let dnscat: Vec<&Value> = found.iter().filter(|f| f["explanation"].as_str().unwrap().contains("skullseclabs.org")).collect();
+    assert!(!dnscat.is_empty(), "{found:#?}");
+    assert!(dnscat.iter().all(|f| f["host"] == "192.168.43.91" && f["detector"] == "encoded_name"));
+    assert!(dnscat.iter().any(|f| f["severity"] == "high"), "{dnscat:#?}");
+    // iodine: raw bytes in labels under pirate.sea, from 10.0.2.30.
+    let iodine: Vec<&Value> = found.iter().filter(|f| f["host"] == "10.0.2.30").collect();
+    assert!(iodine.len() >= 10, "{}", iodine.len());
+    assert!(iodine.iter().all(|f| f["explanation"].as_str().unwrap().contains(".pirate.sea")));
+    assert!(iodine.iter().any(|f| f["severity"] == "medium"));
+    // Nothing else fires on these captures.
+    assert_eq!(dnscat.len() + iodine.len(), found.len(), "{found:#?}");
+    // Each finding's evidence is the exchange seen on the wire, with its packet number.
+    let evidence = &dnscat[0]["evidence"][0];
+    assert_eq!(evidence["event_type"], "wire_dns");
+    assert_eq!(evidence["sensor"], "pcap");
+    assert!(evidence["origin"]["record"].as_u64().is_some(), "{evidence:#}");
+}
+
+#[test]
+fn simda_dga_names_in_a_zeek_log_are_found_and_ordinary_dns_stays_quiet() {
+    let Some(data) = shared_data_or_skip("simda_dga_names_in_a_zeek_log_are_found_and_ordinary_dns_stays_quiet") else {
+        return;
+    };
+    let net = data.join("network");
+    let run = hunt(&[net.join("dga/stratosphere-005-simda-zeek")], &["--findings", "--format", "jsonl"]);
+    run.assert_exit(0);
+    let files = run.summary()["read"]["files"].as_array().unwrap().clone();
+    let formats: Vec<&str> = files.iter().map(|f| f["format"].as_str().unwrap()).collect();
+    assert_eq!(formats.iter().filter(|f| **f == "zeek").count(), 3, "{formats:?}");
+    let totals = &run.summary()["read"]["totals"];
+    assert_eq!(totals["wire_records"], 992 * 3);
+    assert_eq!(totals["wire_dns"], 980);
+    assert_eq!(totals["wire_flow"], 992);
+    let found = findings(&run);
+    assert!(!found.is_empty());
+    // Every finding is the DGA detector on a pronounceable .com name the resolver said does
+    // not exist, from one of the two addresses of the infected host.
+    for f in &found {
+        assert_eq!(f["detector"], "dga", "{f:#}");
+        let host = f["host"].as_str().unwrap();
+        assert!(host == "192.168.1.116" || host.starts_with("fd77:48a1:c0bb:0:"), "{host}");
+        assert!(f["explanation"].as_str().unwrap().contains(".com"), "{f:#}");
+        assert_eq!(f["evidence"][0]["sensor"], "zeek", "{f:#}");
+    }
+}
+
+#[test]
+fn ordinary_dns_in_zeek_and_suricata_logs_stays_quiet() {
+    let Some(data) = shared_data_or_skip("ordinary_dns_in_zeek_and_suricata_logs_stays_quiet") else {
+        return;
+    };
+    let net = data.join("network");
+    // A day of a web server's DNS (Suricata EVE) and a Windows host browsing (Zeek JSON).
+    let run = hunt(
+        &[net.join("zeek-eve/slips/test6-malicious.suricata.json"), net.join("zeek-eve/slips/test9-mixed-zeek-dir")],
+        &["--findings", "--format", "jsonl", "--min-severity", "medium"],
+    );
+    run.assert_exit(0);
+    assert_eq!(run.summary()["read"]["totals"]["wire_dns"], 340 + 239);
+    assert_eq!(findings(&run), Vec::<Value>::new());
+}
