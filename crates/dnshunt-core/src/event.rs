@@ -180,19 +180,13 @@ impl EventKind {
 impl Event {
     /// The process the event names; empty for wire events that attribution did not join.
     pub fn process(&self) -> &ProcessRef {
-        static NONE: ProcessRef = ProcessRef {
-            guid: None,
-            pid: None,
-            image: None,
-            user: None,
-        };
         match &self.kind {
             EventKind::DnsQuery(e) => &e.process,
             EventKind::ProcessCreate(e) => &e.process,
             EventKind::NetworkConnect(e) => &e.process,
             EventKind::ProcessTerminate(e) => &e.process,
             EventKind::WireDns(e) => &e.lookup.process,
-            EventKind::WireFlow(_) => &NONE,
+            EventKind::WireFlow(e) => &e.process,
         }
     }
 

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::{DnsQuery, QueryStatus, RecordType};
+use crate::{DnsQuery, ProcessRef, QueryStatus, RecordType};
 
 /// Where a wire record came from: the kind of sensor that wrote it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -129,6 +129,9 @@ pub struct WireDns {
 /// A connection seen on the wire (Zeek `conn.log`, Suricata `flow`, `tls`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WireFlow {
+    /// The process that made the connection, when attribution joined it to a Sysmon EID 3;
+    /// empty otherwise.
+    pub process: ProcessRef,
     pub sensor: Sensor,
     pub transport: Transport,
     pub client: Endpoint,
@@ -186,6 +189,23 @@ impl WireDns {
 }
 
 impl WireFlow {
+    /// A connection with its ends only; the rest as the sensor tells it.
+    pub fn new(sensor: Sensor, transport: Transport, client: Endpoint, server: Endpoint) -> WireFlow {
+        WireFlow {
+            process: ProcessRef::default(),
+            sensor,
+            transport,
+            client,
+            server,
+            service: None,
+            server_name: None,
+            duration_ms: None,
+            client_bytes: None,
+            server_bytes: None,
+            uid: None,
+        }
+    }
+
     /// One line for an analyst: `tcp 10.0.0.5:50123 → 8.8.8.8:443 (ssl, SNI dns.google)`.
     pub fn summary(&self) -> String {
         let transport = match self.transport {

@@ -25,6 +25,8 @@ pub struct EngineConfig {
     /// Time every detector and engine step (`hunt --profile`): two clock reads per detector
     /// and event, a few percent of the run.
     pub profile: bool,
+    /// How wire events are joined to Sysmon's processes.
+    pub attribution: dnshunt_attribution::AttributionConfig,
 }
 
 impl Default for EngineConfig {
@@ -34,6 +36,7 @@ impl Default for EngineConfig {
             min_severity: Severity::Info,
             aggregate: crate::aggregate::AggregateConfig::default(),
             related_lookup: true,
+            attribution: dnshunt_attribution::AttributionConfig::default(),
             max_processes: crate::process_tree::DEFAULT_MAX_PROCESSES,
             max_findings: 100_000,
             profile: false,
@@ -62,6 +65,8 @@ pub struct EngineReport {
     /// With `EngineConfig::profile`: time per detector (its `observe` calls and its `finish`)
     /// and per engine step, in the order they ran.
     pub profile: Vec<(String, std::time::Duration)>,
+    /// What the join of wire events to Sysmon's processes did.
+    pub attribution: dnshunt_attribution::AttributionReport,
 }
 
 impl EngineReport {
@@ -85,6 +90,9 @@ pub struct Engine {
     detectors: Vec<Box<dyn Detector>>,
     /// Per detector: whether it is shown wire events ([`Detector::sees_wire`]).
     sees_wire: Vec<bool>,
+    /// Wire events wait here for the end of input, to be joined to Sysmon's processes.
+    attribution: dnshunt_attribution::Attribution,
+    attribution_report: dnshunt_attribution::AttributionReport,
     findings: HashMap<String, Finding>,
     process_tree: crate::process_tree::ProcessTree,
     scratch: Vec<Finding>,
@@ -127,6 +135,8 @@ impl Engine {
         let timing = config.profile.then(|| vec![std::time::Duration::ZERO; detectors.len() + STEPS.len()]);
         Engine {
             sees_wire: detectors.iter().map(|d| d.sees_wire()).collect(),
+            attribution: dnshunt_attribution::Attribution::new(config.attribution.clone()),
+            attribution_report: dnshunt_attribution::AttributionReport::default(),
             detectors,
             findings: HashMap::new(),
             process_tree: crate::process_tree::ProcessTree::new(config.max_processes),
@@ -154,10 +164,16 @@ impl Engine {
 
     pub fn observe(&mut self, event: &Event) {
         if !event.kind.is_sysmon() {
-            // What the network saw goes only to the detectors that judge it.
-            self.detect_wire(event);
+            // What the network saw waits for the end of input, to be joined to the process
+            // that sent it; then it goes to the detectors that judge it.
+            if self.sees_wire.iter().any(|&s| s) {
+                if let Some(unheld) = self.attribution.hold(event.clone()) {
+                    self.detect_wire(&unheld);
+                }
+            }
             return;
         }
+        self.attribution.observe_sysmon(event);
         // The process join (EID 1 by host and ProcessGuid, with parents) for findings' context.
         let started = self.timing.is_some().then(std::time::Instant::now);
         self.process_tree.observe(event);
@@ -268,6 +284,12 @@ impl Engine {
     /// [`Engine::finish`], with `is_rare` deciding which domains are rare enough in the fleet
     /// that a finding about one implicates the other lookups of it (`related_lookup`).
     pub fn finish_with(mut self, is_rare: &dyn Fn(&str) -> bool) -> (Vec<Finding>, EngineReport) {
+        let (wire, attribution) = std::mem::take(&mut self.attribution).finish();
+        self.attribution_report = attribution;
+        for event in &wire {
+            self.detect_wire(event);
+        }
+        drop(wire);
         for event in std::mem::take(&mut self.deferred) {
             match self.process_tree.repair(&event) {
                 Some(joined) => self.detect(&joined),
@@ -290,6 +312,7 @@ impl Engine {
             tallied_findings: self.tallies.tallied,
             not_kept_per_detector: std::mem::take(&mut self.not_kept),
             max_findings: self.config.max_findings,
+            attribution: std::mem::take(&mut self.attribution_report),
             ..Default::default()
         };
         let mut kept: Vec<Finding> = Vec::with_capacity(self.findings.len());

@@ -59,7 +59,7 @@ fn is_unknown_image(image: Option<&str>) -> bool {
     image.is_none_or(|i| i.eq_ignore_ascii_case(UNKNOWN_PROCESS))
 }
 
-/// The process an event belongs to, to fill in (none for a connection seen on the wire).
+/// The process an event belongs to, to fill in.
 fn process_mut(event: &mut Event) -> Option<&mut ProcessRef> {
     Some(match &mut event.kind {
         EventKind::DnsQuery(e) => &mut e.process,
@@ -67,7 +67,7 @@ fn process_mut(event: &mut Event) -> Option<&mut ProcessRef> {
         EventKind::NetworkConnect(e) => &mut e.process,
         EventKind::ProcessTerminate(e) => &mut e.process,
         EventKind::WireDns(e) => &mut e.lookup.process,
-        EventKind::WireFlow(_) => return None,
+        EventKind::WireFlow(e) => &mut e.process,
     })
 }
 

@@ -58,8 +58,19 @@ pub struct RegistrableLabel<'a> {
     pub suffix: &'a str,
 }
 
-/// The registrable label of a normalised name (see the module documentation).
+/// Special-use suffixes whose names are local by definition, never registered (RFC 6761,
+/// RFC 8375): a resolver appends the home network's `home.arpa` to a single-label name (so
+/// Chromium's random intranet-redirect probes reach the wire as `kdbuyqn.home.arpa`).
+pub const LOCAL_SUFFIXES: &[&str] = &["home.arpa", "in-addr.arpa", "ip6.arpa"];
+
+/// The registrable label of a normalised name (see the module documentation). `None` for
+/// names under [`LOCAL_SUFFIXES`].
 pub fn registrable_label(name: &DnsName) -> Option<RegistrableLabel<'_>> {
+    if let Some(suffix) = name.public_suffix() {
+        if LOCAL_SUFFIXES.contains(&suffix) {
+            return None;
+        }
+    }
     // Fast path: a one-label public suffix (`com`, `jp`) is always an ICANN entry (private
     // entries sit under one), so the offsets the name already holds are the answer.
     if let (Some(registered), Some(suffix)) = (name.registered_domain(), name.public_suffix()) {
@@ -73,6 +84,12 @@ pub fn registrable_label(name: &DnsName) -> Option<RegistrableLabel<'_>> {
 
 /// [`registrable_label`] for a string that is already lower case without a trailing dot.
 pub fn registrable_label_str(name: &str) -> Option<RegistrableLabel<'_>> {
+    if LOCAL_SUFFIXES
+        .iter()
+        .any(|s| name.strip_suffix(s).is_some_and(|rest| rest.is_empty() || rest.ends_with('.')))
+    {
+        return None;
+    }
     let suffix_len = match psl::suffix(name.as_bytes()) {
         Some(s) if s.is_known() => icann_or_dynamic_suffix_len(name, s.as_bytes().len(), s.typ()),
         _ => {
@@ -171,5 +188,10 @@ mod tests {
         check("", None);
         check(".", None);
         check("ddns.net", Some(("ddns", "net")));
+        // Special-use: a probe with the home network's suffix, reverse lookups.
+        check("kdbuyqn.home.arpa", None);
+        check("4.1.168.192.in-addr.arpa", None);
+        check("home.arpa", None);
+        check("myhome.arpa.example.com", Some(("example", "com")));
     }
 }

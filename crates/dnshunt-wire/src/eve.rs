@@ -16,7 +16,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use dnshunt_core::wire::rcode_from_name;
-use dnshunt_core::{parse_ip, DnsFlags, Endpoint, Origin, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
+use dnshunt_core::{parse_ip, DnsFlags, Endpoint, Origin, ProcessRef, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
 use serde_json::{Map, Value};
 
 use crate::exchange::{exchange_event, orient, Exchange};
@@ -167,6 +167,7 @@ impl State {
                 let start = flow.and_then(|f| text(f, "start")).and_then(Timestamp::parse);
                 let end = flow.and_then(|f| text(f, "end")).and_then(Timestamp::parse);
                 let w = WireFlow {
+                    process: ProcessRef::default(),
                     sensor: Sensor::Suricata,
                     transport,
                     client: src,

@@ -2,17 +2,20 @@
 //! Linux cooked v1 and v2, raw IP and BSD loopback, IPv4 and IPv6 (`etherparse`), DNS over
 //! UDP and over TCP (length-framed, reassembled per direction in sequence order).
 //!
+//! A TCP connection's first packet (SYN) is a connection (`WireFlow`), so attribution can join
+//! it to the process that opened it.
+//!
 //! Questions and responses are paired by client, server, transport and transaction id; a
 //! question whose response has not come within [`PAIR_WINDOW_MS`] (or by the end of the
 //! capture) becomes an exchange without a response, and a response whose question was not
 //! captured one without a question's size. Memory is bounded by what is in flight: at most
 //! [`MAX_PENDING`] questions waiting and [`MAX_TCP_STREAMS`] TCP streams being reassembled.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 use std::sync::Arc;
 
-use dnshunt_core::{DnsFlags, Endpoint, Origin, RecordType, Sensor, Timestamp, Transport, WireAnswer};
+use dnshunt_core::{DnsFlags, Endpoint, Origin, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
 use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
@@ -64,6 +67,7 @@ pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
     let mut state = State {
         file: file.clone(),
         pending: HashMap::new(),
+        n_pending: 0,
         tcp: HashMap::new(),
         counts: WireCounts::default(),
         latest: Timestamp(i64::MIN),
@@ -178,7 +182,9 @@ impl Default for Interface {
 
 struct State {
     file: Arc<str>,
-    pending: HashMap<Key, Pending>,
+    /// Questions waiting, per key in the order asked (retransmissions share a key).
+    pending: HashMap<Key, VecDeque<Pending>>,
+    n_pending: usize,
     tcp: HashMap<(Endpoint, Endpoint), TcpStream>,
     counts: WireCounts,
     latest: Timestamp,
@@ -260,6 +266,25 @@ impl State {
                     port: tcp.destination_port(),
                 };
                 self.tcp_segment(src, dst, tcp.sequence_number(), tcp.syn(), tcp.fin() || tcp.rst(), tcp.payload(), time, packet, out);
+            }
+            // A connection's first packet (SYN without ACK): a connection attribution can join
+            // to the Sysmon EID 3 of the process that opened it.
+            Some(TransportSlice::Tcp(tcp)) if tcp.syn() && !tcp.ack() => {
+                let flow = WireFlow::new(
+                    Sensor::Pcap,
+                    Transport::Tcp,
+                    Endpoint {
+                        ip: src_ip,
+                        port: tcp.source_port(),
+                    },
+                    Endpoint {
+                        ip: dst_ip,
+                        port: tcp.destination_port(),
+                    },
+                );
+                if !out.event(crate::zeek::flow_event(time, Origin::record(&self.file, packet), flow)) {
+                    self.stopped = true;
+                }
             }
             _ => out.other(1),
         }
@@ -371,7 +396,13 @@ impl State {
                 transport,
                 id: message.header.id,
             };
-            let question = self.pending.remove(&key);
+            let question = self.pending.get_mut(&key).and_then(VecDeque::pop_front);
+            if question.is_some() {
+                self.n_pending -= 1;
+                if self.pending.get(&key).is_some_and(VecDeque::is_empty) {
+                    self.pending.remove(&key);
+                }
+            }
             let x = exchange(question.as_ref(), Some((&message, payload.len() as u32, time)), client, server, transport);
             let origin = Origin::record(&self.file, question.as_ref().map_or(packet, |q| q.packet));
             self.emit(x, origin, out);
@@ -390,12 +421,11 @@ impl State {
                 message,
                 bytes: payload.len() as u32,
             };
-            // A retransmission (same id and ports) ends the wait of the one before.
-            if let Some(earlier) = self.pending.insert(key, new) {
-                let x = exchange(Some(&earlier), None, client, server, transport);
-                self.emit(x, Origin::record(&self.file, earlier.packet), out);
-            }
-            if self.pending.len() > MAX_PENDING {
+            // A retransmission (same id and ports) waits behind the one before: responses
+            // answer them in order.
+            self.pending.entry(key).or_default().push_back(new);
+            self.n_pending += 1;
+            if self.n_pending > MAX_PENDING {
                 self.expire_oldest(out);
             }
         }
@@ -409,20 +439,28 @@ impl State {
 
     /// Gives up questions that waited longer than the window.
     fn expire(&mut self, now: Timestamp, out: &mut dyn WireOut) {
-        let old: Vec<Key> = self.pending.iter().filter(|(_, p)| now.0 - p.time.0 > PAIR_WINDOW_MS).map(|(k, _)| *k).collect();
-        self.give_up(old, out);
+        self.give_up(|p| now.0 - p.time.0 > PAIR_WINDOW_MS, out);
     }
 
+    /// Gives up the oldest quarter of the questions waiting.
     fn expire_oldest(&mut self, out: &mut dyn WireOut) {
-        let mut all: Vec<(Timestamp, u64, Key)> = self.pending.iter().map(|(k, p)| (p.time, p.packet, *k)).collect();
-        all.sort_unstable_by_key(|&(t, p, _)| (t, p));
-        let n = all.len() / 4;
-        self.give_up(all.into_iter().take(n).map(|(_, _, k)| k).collect(), out);
+        let mut times: Vec<(Timestamp, u64)> = self.pending.values().flatten().map(|p| (p.time, p.packet)).collect();
+        times.sort_unstable();
+        let Some(&cut) = times.get(times.len() / 4) else { return };
+        self.give_up(|p| (p.time, p.packet) < cut, out);
     }
 
-    fn give_up(&mut self, mut keys: Vec<Key>, out: &mut dyn WireOut) {
-        let mut given: Vec<(Key, Pending)> = keys.drain(..).filter_map(|k| self.pending.remove(&k).map(|p| (k, p))).collect();
-        // In capture order, so the output does not depend on the map's order.
+    /// Emits the questions `old` selects as unanswered, in capture order (so the output does not
+    /// depend on the map's order).
+    fn give_up(&mut self, old: impl Fn(&Pending) -> bool, out: &mut dyn WireOut) {
+        let mut given: Vec<(Key, Pending)> = Vec::new();
+        self.pending.retain(|key, queue| {
+            while queue.front().is_some_and(&old) {
+                given.push((*key, queue.pop_front().expect("front checked")));
+            }
+            !queue.is_empty()
+        });
+        self.n_pending -= given.len();
         given.sort_unstable_by_key(|(_, p)| p.packet);
         for (key, p) in given {
             let x = exchange(Some(&p), None, key.client, key.server, key.transport);
@@ -431,8 +469,7 @@ impl State {
     }
 
     fn flush_all(&mut self, out: &mut dyn WireOut) {
-        let keys: Vec<Key> = self.pending.keys().copied().collect();
-        self.give_up(keys, out);
+        self.give_up(|_| true, out);
         for stream in self.tcp.values() {
             if !stream.buffer.is_empty() {
                 out.warn(

@@ -7,7 +7,7 @@
 use std::io::BufRead;
 use std::sync::Arc;
 
-use dnshunt_core::{parse_ip, DnsFlags, Endpoint, Event, EventKind, Origin, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
+use dnshunt_core::{parse_ip, DnsFlags, Endpoint, Event, EventKind, Origin, ProcessRef, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
 use serde_json::{Map, Value};
 
 use crate::exchange::{exchange_event, from_epoch_seconds, Exchange};
@@ -356,6 +356,7 @@ fn interpret(r: &Map<String, Value>, kind: LogKind, origin: &Origin, counts: &mu
             time,
             origin.clone(),
             WireFlow {
+                process: ProcessRef::default(),
                 sensor: Sensor::Zeek,
                 transport,
                 client,

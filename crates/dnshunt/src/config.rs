@@ -29,6 +29,8 @@ pub struct Config {
     pub resolvers: ResolversConfig,
     /// `[memory]`: the memory budget of `hunt`.
     pub memory: MemoryConfig,
+    /// `[attribution]`: joining what the network saw to Sysmon's processes.
+    pub attribution: dnshunt_attribution::AttributionConfig,
 }
 
 /// `[memory]`: `budget_mb = 1024`, and the bounds of the engine's own tables.
@@ -150,6 +152,7 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("prevalence", "crates/dnshunt-prevalence/src/config.rs", "PrevalenceConfig"),
     ("resolvers", "crates/dnshunt/src/config.rs", "ResolversConfig"),
     ("memory", "crates/dnshunt/src/config.rs", "MemoryConfig"),
+    ("attribution", "crates/dnshunt-attribution/src/lib.rs", "AttributionConfig"),
 ];
 
 /// `dnshunt.example.toml`: every setting with its default, each with the doc comment of the

@@ -321,6 +321,7 @@ impl Analysis {
                 max_processes: config.memory.max_processes,
                 max_findings: config.memory.max_findings,
                 profile,
+                attribution: config.attribution.clone(),
             },
             detectors,
         )
@@ -607,6 +608,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         }
         sections.push(("incidents", serde_json::json!({ "total": incidents.len(), "per_severity": per_severity })));
         sections.push(("prevalence", serde_json::to_value(prevalence)?));
+        sections.push(("attribution", serde_json::to_value(&engine_report.attribution)?));
         sections.push((
             "memory",
             serde_json::json!({

@@ -310,6 +310,38 @@ pub fn render(report: &ReadReport, elapsed: Duration, span: Span, hunt: Option<&
     s
 }
 
+/// What the join of wire events to Sysmon's processes did, and the clock offsets it found.
+fn attribution_lines(s: &mut String, a: &dnshunt_attribution::AttributionReport, look: Look) {
+    if a.is_empty() {
+        return;
+    }
+    let mut text = format!(
+        "wire ↔ Sysmon: {} of {} DNS exchanges and {} of {} connections joined to a process",
+        group(a.dns_joined),
+        group(a.dns_joined + a.dns_unjoined),
+        group(a.flows_joined),
+        group(a.flows_joined + a.flows_unjoined)
+    );
+    if a.outside_tolerance > 0 {
+        let _ = write!(text, ", {} matched a 5-tuple too far in time", group(a.outside_tolerance));
+    }
+    if a.not_held > 0 {
+        let _ = write!(text, ", {} not held for the join (past [attribution] max_held)", group(a.not_held));
+    }
+    line(s, look, "attribution", &text);
+    for o in &a.offsets {
+        let text = format!(
+            "clock offset {}{:.1} s: {} against {} ({} matches)",
+            if o.offset_seconds >= 0.0 { "+" } else { "" },
+            o.offset_seconds,
+            o.sensor,
+            o.host,
+            o.matches
+        );
+        line(s, look, "", &text);
+    }
+}
+
 /// ` (lowered from N by the M MiB memory budget)` when the budget lowered `setting`.
 fn lowered(h: &HuntSummary, setting: &str) -> String {
     h.fitted
@@ -374,6 +406,7 @@ fn bound_lines(s: &mut String, h: &HuntSummary, look: Look) {
 /// processes and domains most findings are about.
 fn hunt_lines(s: &mut String, h: &HuntSummary, look: Look) {
     let paint = look.paint;
+    attribution_lines(s, &h.engine.attribution, look);
     let mut incidents = per_severity(paint, h.incidents.iter().map(|i| i.severity));
     if h.incidents_hidden > 0 {
         let _ = write!(incidents, " ({} below {} not shown; --min-severity info shows them)", h.incidents_hidden, h.table_min);

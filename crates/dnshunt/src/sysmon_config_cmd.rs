@@ -272,6 +272,7 @@ pub fn run(args: SysmonConfigArgs) -> Result<ExitCode> {
             aggregate: config.aggregate.clone(),
             max_processes: config.memory.max_processes,
             max_findings: config.memory.max_findings,
+            attribution: config.attribution.clone(),
             ..Default::default()
         },
         detectors,

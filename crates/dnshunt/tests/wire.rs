@@ -95,3 +95,81 @@ fn ordinary_dns_in_zeek_and_suricata_logs_stays_quiet() {
     assert_eq!(run.summary()["read"]["totals"]["wire_dns"], 340 + 239);
     assert_eq!(findings(&run), Vec::<Value>::new());
 }
+
+/// The OTRF LSASS campaigns: Zeek and Sysmon recorded the same hosts with clocks that disagree
+/// by minutes to days. Each campaign's offset is found from the connections both logged, and
+/// every DNS exchange Zeek logged is joined to the process that sent it (the DNS client
+/// service's EID 3 to the resolver). SOURCE.md puts Sysmon's `UtcTime` at −176 s to
+/// +500,107 s from Zeek; those are the offsets found for campaigns 02 and 04.
+#[test]
+fn otrf_zeek_joins_sysmon_across_the_clock_offset() {
+    let Some(data) = shared_data_or_skip("otrf_zeek_joins_sysmon_across_the_clock_offset") else {
+        return;
+    };
+    let dir = data.join("network/otrf-lsass");
+    // (campaign, host, offset in seconds when SOURCE.md states it)
+    let campaigns = [
+        ("logonpasswords", "MKT01.pandalab.com", None),
+        ("procdump", "ACCT01.pandalab.com", Some(-176.0)),
+        ("comsvcs", "PRD01.pandalab.com", None),
+        ("out-minidump", "IT01.pandalab.com", Some(500_107.0)),
+        ("sharpdump", "MKT01.pandalab.com", None),
+        ("outflank-dumpert", "MKT01.pandalab.com", None),
+        ("nanodump", "MKT01.pandalab.com", None),
+    ];
+    for (name, host, stated) in campaigns {
+        let sysmon = dir.join(format!("metasploit_{name}_lsass_memory_dump.zip"));
+        let zeek = dir.join(format!("metasploit_{name}_lsass_memory_dump_zeek_logs.zip"));
+        let run = hunt(&[sysmon, zeek], &["--format", "jsonl"]);
+        run.assert_exit(0);
+        let a = &run.summary()["attribution"];
+        let offsets = a["offsets"].as_array().unwrap();
+        assert_eq!(offsets.len(), 1, "{name}: {a:#}");
+        assert_eq!(offsets[0]["host"], host, "{name}");
+        assert!(offsets[0]["matches"].as_u64().unwrap() >= 100, "{name}: {a:#}");
+        let offset = offsets[0]["offset_seconds"].as_f64().unwrap();
+        if let Some(stated) = stated {
+            assert!((offset - stated).abs() < 1.0, "{name}: offset {offset} s, SOURCE.md states {stated} s");
+        }
+        // Every exchange with a question is joined; nearly every connection too (the rest are
+        // other hosts' or ones Sysmon's config did not log).
+        assert_eq!(a["dns_unjoined"], 0, "{name}: {a:#}");
+        assert!(a["dns_joined"].as_u64().unwrap() >= 14, "{name}: {a:#}");
+        let (joined, unjoined) = (a["flows_joined"].as_u64().unwrap(), a["flows_unjoined"].as_u64().unwrap());
+        assert!(joined >= 9 * (joined + unjoined) / 10, "{name}: {a:#}");
+        assert_eq!(a["outside_tolerance"], 0, "{name}");
+        // The summary says so.
+        assert!(run.stderr.contains("attribution wire ↔ Sysmon"), "{name}: {}", run.stderr);
+    }
+}
+
+/// Campaign 01 also has a packet capture: its DNS exchanges and connection starts join the
+/// same processes, and the random single-label probes Chromium sends (which the DNS client
+/// expands with the home network's `home.arpa` suffix) are not taken for DGA names.
+#[test]
+fn otrf_capture_joins_and_its_ordinary_dns_stays_quiet() {
+    let Some(data) = shared_data_or_skip("otrf_capture_joins_and_its_ordinary_dns_stays_quiet") else {
+        return;
+    };
+    let dir = data.join("network/otrf-lsass");
+    let run = hunt(
+        &[
+            dir.join("metasploit_logonpasswords_lsass_memory_dump.zip"),
+            dir.join("metasploit_logonpasswords_lsass_memory_dump_pcapng.zip"),
+        ],
+        &["--findings", "--format", "jsonl"],
+    );
+    run.assert_exit(0);
+    let a = &run.summary()["attribution"];
+    // 303 DNS questions on ports 53, 5353 and 5355 (every response pairs with one of them) and
+    // 35 connection starts: an independent count with scripts/count-pcap.py.
+    assert_eq!(a["dns_joined"].as_u64().unwrap() + a["dns_unjoined"].as_u64().unwrap(), 303, "{a:#}");
+    assert_eq!(a["flows_joined"].as_u64().unwrap() + a["flows_unjoined"].as_u64().unwrap(), 35, "{a:#}");
+    assert!(a["dns_joined"].as_u64().unwrap() >= 290, "{a:#}");
+    assert!(a["flows_joined"].as_u64().unwrap() >= 30, "{a:#}");
+    let wire_findings: Vec<Value> = findings(&run)
+        .into_iter()
+        .filter(|f| f["evidence"].as_array().unwrap().iter().any(|e| e["event_type"] == "wire_dns"))
+        .collect();
+    assert_eq!(wire_findings, Vec::<Value>::new());
+}
