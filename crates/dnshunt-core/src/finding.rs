@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, EventKind, Guid, Timestamp};
+use crate::{Event, Guid, Timestamp};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -120,13 +120,13 @@ impl Finding {
     /// the same (with the detector and the host): e.g. the matched indicator and the process.
     pub fn from_event(detector: &str, severity: Severity, score: u8, event: &Event, key: &[&str], explanation: String) -> Finding {
         let process = event.process();
-        let (query_name, query_name_unicode, registered_domain) = match &event.kind {
-            EventKind::DnsQuery(q) => (
+        let (query_name, query_name_unicode, registered_domain) = match event.lookup() {
+            Some(q) => (
                 Some(q.query.as_str().to_owned()),
                 q.query.unicode().map(str::to_owned),
                 q.query.registered_domain().map(str::to_owned),
             ),
-            _ => (None, None, None),
+            None => (None, None, None),
         };
         let mut hasher = StableHasher::new();
         hasher.write(detector);

@@ -11,6 +11,7 @@ use crate::detectors::beacon::{Beacon, BeaconConfig};
 use crate::detectors::blocklist::{Blocklist, BlocklistConfig};
 use crate::detectors::connection_without_lookup::{ConnectionWithoutLookup, ConnectionWithoutLookupConfig};
 use crate::detectors::dga::{Dga, DgaConfig};
+use crate::detectors::direct_dns::{DirectDns, DirectDnsConfig};
 use crate::detectors::doh_connection::{DohConnection, DohConnectionConfig};
 use crate::detectors::doh_lookup::{DohLookup, DohLookupConfig};
 use crate::detectors::encoded_name::{EncodedName, EncodedNameConfig};
@@ -25,7 +26,11 @@ use crate::detectors::process_context::{ProcessContext, ProcessContextConfig};
 use crate::detectors::record_type::{RecordTypeConfig, RecordTypes};
 use crate::detectors::resolver_bypass::{ResolverBypass, ResolverBypassConfig};
 use crate::detectors::special_name::{SpecialName, SpecialNameConfig};
+use crate::detectors::tunnel_tool::{TunnelTool, TunnelToolConfig};
 use crate::detectors::tunnel_volume::{TunnelVolume, TunnelVolumeConfig};
+use crate::detectors::wire_answer::{WireAnswerConfig, WireAnswerDetector};
+use crate::detectors::wire_doh::{WireDoh, WireDohConfig};
+use crate::detectors::wire_tunnel::{WireTunnel, WireTunnelConfig};
 use crate::detectors::young_domain::{YoungDomain, YoungDomainConfig};
 use crate::indicators::IndicatorSet;
 
@@ -53,16 +58,22 @@ pub struct DetectorsConfig {
     pub geo: GeoConfig,
     pub young_domain: YoungDomainConfig,
     pub kerberos_client: KerberosClientConfig,
+    pub tunnel_tool: TunnelToolConfig,
+    pub wire_tunnel: WireTunnelConfig,
+    pub wire_answer: WireAnswerConfig,
+    pub wire_doh: WireDohConfig,
+    pub direct_dns: DirectDnsConfig,
     /// Detectors switched off, by name (`disabled = ["outlier", "first_seen"]`).
     pub disabled: Vec<String>,
 }
 
 /// Every detector's name, as `[detectors.<name>]`, `disabled` and findings spell it.
-pub const DETECTOR_NAMES: [&str; 21] = [
+pub const DETECTOR_NAMES: [&str; 26] = [
     "beacon",
     "blocklist",
     "connection_without_lookup",
     "dga",
+    "direct_dns",
     "doh_connection",
     "doh_lookup",
     "encoded_name",
@@ -78,7 +89,11 @@ pub const DETECTOR_NAMES: [&str; 21] = [
     "related_lookup",
     "resolver_bypass",
     "special_name",
+    "tunnel_tool",
     "tunnel_volume",
+    "wire_answer",
+    "wire_doh",
+    "wire_tunnel",
     "young_domain",
 ];
 
@@ -261,6 +276,11 @@ pub fn build(config: &DetectorsConfig, inputs: DetectorInputs) -> Vec<Box<dyn De
     detectors.push(Box::new(DohLookup::new(config.doh_lookup.clone(), inputs.doh_endpoints)));
     detectors.push(Box::new(ProcessContext::new(config.process_context.clone())));
     detectors.push(Box::new(KerberosClient::new(config.kerberos_client.clone())));
+    detectors.push(Box::new(TunnelTool::new(config.tunnel_tool.clone())));
+    detectors.push(Box::new(WireTunnel::new(config.wire_tunnel.clone())));
+    detectors.push(Box::new(WireAnswerDetector::new(config.wire_answer.clone())));
+    detectors.push(Box::new(WireDoh::new(config.wire_doh.clone())));
+    detectors.push(Box::new(DirectDns::new(config.direct_dns.clone())));
     if let Some(geo) = inputs.geo {
         detectors.push(Box::new(Geo::new(config.geo.clone(), geo)));
     }

@@ -37,7 +37,7 @@ use serde::Deserialize;
 use crate::stats::{host, image, keep_earliest};
 
 /// DoH endpoints (a name or any name below it), compiled in.
-const DOH_HOSTS: &[&str] = &[
+pub(crate) const DOH_HOSTS: &[&str] = &[
     "dns.google",
     "cloudflare-dns.com",
     "one.one.one.one",
@@ -74,7 +74,7 @@ const DOH_HOSTS: &[&str] = &[
 ];
 
 /// Well-known public DoH resolver addresses, compiled in.
-const DOH_ADDRESSES: &[&str] = &[
+pub(crate) const DOH_ADDRESSES: &[&str] = &[
     // Cloudflare
     "1.1.1.1",
     "1.0.0.1",

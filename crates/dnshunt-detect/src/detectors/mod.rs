@@ -5,6 +5,7 @@ pub mod beacon;
 pub mod blocklist;
 pub mod connection_without_lookup;
 pub mod dga;
+pub mod direct_dns;
 pub mod doh_connection;
 pub mod doh_lookup;
 pub mod encoded_name;
@@ -20,7 +21,11 @@ pub mod record_type;
 pub mod related_lookup;
 pub mod resolver_bypass;
 pub mod special_name;
+pub mod tunnel_tool;
 pub mod tunnel_volume;
+pub mod wire_answer;
+pub mod wire_doh;
+pub mod wire_tunnel;
 pub mod young_domain;
 
 use dnshunt_core::Event;
@@ -48,6 +53,52 @@ pub(crate) fn process_key(guid: Option<dnshunt_core::Guid>, pid: Option<u32>, im
     match guid {
         Some(g) if !g.is_nil() => g.to_string(),
         _ => format!("pid:{}|{}", pid.unwrap_or(0), image.unwrap_or("").to_lowercase()),
+    }
+}
+
+/// A finding's score for its severity, where a detector has no finer measure.
+pub(crate) fn score_of(severity: dnshunt_core::Severity) -> u8 {
+    use dnshunt_core::Severity;
+    match severity {
+        Severity::Critical => 95,
+        Severity::High => 85,
+        Severity::Medium => 55,
+        Severity::Low => 30,
+        Severity::Info => 10,
+    }
+}
+
+/// DNS blocklists (DNSBLs): mail filters look addresses up under them, and every address not
+/// listed fails (NXDOMAIN), hundreds a day, under long reversed-address names.
+pub(crate) const DNS_BLOCKLISTS: &[&str] = &[
+    "spamhaus.org",
+    "spamcop.net",
+    "sorbs.net",
+    "barracudacentral.org",
+    "surbl.org",
+    "uribl.com",
+    "mailspike.net",
+    "abuseat.org",
+];
+
+/// The domain a tunnel lives under: the registered domain, or for names under a suffix the
+/// Public Suffix List does not know (lab and internal tunnels: `pirate.sea`, `example.attack`)
+/// the last two labels. `None` for single labels and names under special-use suffixes
+/// (`home.arpa`, the reverse zones, `local`).
+pub(crate) fn tunnel_domain(name: &dnshunt_core::DnsName) -> Option<&str> {
+    const LOCAL: [&str; 5] = ["home.arpa", "in-addr.arpa", "ip6.arpa", "local", "localhost"];
+    let full = name.as_str();
+    if LOCAL.iter().any(|s| full.strip_suffix(s).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))) {
+        return None;
+    }
+    if let Some(d) = name.registered_domain() {
+        return Some(d);
+    }
+    let mut dots = full.rmatch_indices('.');
+    let _last = dots.next()?;
+    match dots.next() {
+        Some((i, _)) => Some(&full[i + 1..]),
+        None => Some(full),
     }
 }
 
@@ -89,6 +140,87 @@ pub(crate) mod tests {
             answers,
             results_raw: results.into(),
         }))
+    }
+
+    /// A DNS exchange seen on the wire from 10.0.0.5 to the resolver 10.0.0.53, answered with
+    /// `records` (type, data, size).
+    pub fn wire(name: &str, qtype: u16, records: &[(u16, &str, u32)]) -> Event {
+        let answers: Vec<WireAnswer> = records
+            .iter()
+            .map(|(t, data, size)| WireAnswer {
+                name: name.to_owned(),
+                rtype: RecordType(*t),
+                ttl: Some(0),
+                size: Some(*size),
+                data: (*data).to_owned(),
+            })
+            .collect();
+        let client = Endpoint {
+            ip: "10.0.0.5".parse().unwrap(),
+            port: 50_000,
+        };
+        Event {
+            host: Some("10.0.0.5".into()),
+            ..base(EventKind::WireDns(Box::new(WireDns {
+                lookup: DnsQuery {
+                    process: ProcessRef::default(),
+                    query: DnsName::new(name),
+                    status: QueryStatus::SUCCESS,
+                    answers: Vec::new(),
+                    results_raw: String::new(),
+                },
+                sensor: Sensor::Pcap,
+                transport: Transport::Udp,
+                client: Some(client),
+                server: Some(Endpoint {
+                    ip: "10.0.0.53".parse().unwrap(),
+                    port: 53,
+                }),
+                transaction_id: Some(1),
+                qtype: Some(RecordType(qtype)),
+                qclass: Some(1),
+                rcode: Some(0),
+                flags: DnsFlags::default(),
+                records: answers,
+                query_bytes: Some(name.len() as u32 + 18),
+                response_bytes: Some(name.len() as u32 + 18 + records.iter().map(|r| r.2 + 12).sum::<u32>()),
+                rtt_ms: Some(1),
+                uid: None,
+            })))
+        }
+    }
+
+    /// A connection seen on the wire from 10.0.0.5 to `ip:port`, with a TLS server name.
+    pub fn wire_flow(ip: &str, port: u16, sni: Option<&str>) -> Event {
+        let mut flow = WireFlow::new(
+            Sensor::Zeek,
+            Transport::Tcp,
+            Endpoint {
+                ip: "10.0.0.5".parse().unwrap(),
+                port: 50_001,
+            },
+            Endpoint { ip: ip.parse().unwrap(), port },
+        );
+        flow.server_name = sni.map(str::to_owned);
+        Event {
+            host: Some("10.0.0.5".into()),
+            ..base(EventKind::WireFlow(Box::new(flow)))
+        }
+    }
+
+    /// `event` as attribution leaves it: joined to the process `image` on WIN10-LAB.
+    pub fn attributed(mut event: Event, image: &str) -> Event {
+        let p = ProcessRef {
+            image: Some(image.to_owned()),
+            ..process()
+        };
+        match &mut event.kind {
+            EventKind::WireDns(w) => w.lookup.process = p,
+            EventKind::WireFlow(f) => f.process = p,
+            _ => {}
+        }
+        event.host = Some("WIN10-LAB".into());
+        event
     }
 
     /// An EID 3 to `ip:port`.

@@ -3,7 +3,9 @@
 //! **What:** bursts of failed lookups (NXDOMAIN: `QueryStatus` 9003 / 9714) from one program on
 //! a host, and from a host as a whole, against its own baseline; and their periodicity.
 //!
-//! Lookups are counted per minute per (host, program) and per host. A **storm** is a window of
+//! Lookups are counted per minute per (host, program) and per host. DNS exchanges seen on the
+//! wire count too: per client address (the host of an exchange attribution could not join) or
+//! per process when it could. A **storm** is a window of
 //! `window_minutes` (default 5) holding at least `min_nxdomain` NXDOMAIN answers (default 10)
 //! and, when the program has at least `min_baseline_minutes` (10) other active minutes to
 //! compare with, at least `baseline_factor` (10) times its usual NXDOMAIN count for such a window
@@ -29,7 +31,8 @@
 //! design, and generated domains always carry a public suffix.
 //!
 //! **False positives:** misconfigured software retrying a dead name, security products probing
-//! random names, spam filters doing RBL lookups, browsers prefetching mistyped names.
+//! random names, spam filters doing RBL lookups (the common DNS blocklists are in
+//! `ignore_domains`), browsers prefetching mistyped names.
 //!
 //! Memory: one small bucket per active minute per key (at most `max_minutes_per_key`, the
 //! oldest dropped first), and the earliest NXDOMAIN event per minute as evidence, up to
@@ -37,7 +40,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
+use dnshunt_core::{BoundReached, Detector, Event, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
 use crate::detectors::beacon::Beacon;
@@ -60,6 +63,9 @@ pub struct NxdomainStormConfig {
     pub count_single_label: bool,
     /// Programs never reported (lower-case image names).
     pub allowed_processes: Vec<String>,
+    /// Domains whose failures are not counted: DNS blocklists answer NXDOMAIN for every
+    /// address they do not list, so a mail filter's lookups fail by the hundred.
+    pub ignore_domains: Vec<String>,
     /// Minutes of detail kept behind each host's latest event, in minutes. Default 1440 (a
     /// day): older minutes are judged for storms and folded into the baseline histogram.
     pub horizon_minutes: i64,
@@ -80,6 +86,7 @@ impl Default for NxdomainStormConfig {
             min_baseline_minutes: 10,
             count_single_label: false,
             allowed_processes: Vec::new(),
+            ignore_domains: crate::detectors::DNS_BLOCKLISTS.iter().map(|s| (*s).to_owned()).collect(),
             horizon_minutes: 1440,
             max_minutes_per_key: 20_000,
             max_keys: 100_000,
@@ -358,8 +365,14 @@ impl Detector for NxdomainStorm {
         ])
     }
 
+    /// NXDOMAIN bursts of a client seen on the wire count too (per client address, or per
+    /// process when attribution joined them).
+    fn sees_wire(&self) -> bool {
+        true
+    }
+
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
-        let EventKind::DnsQuery(q) = &event.kind else { return };
+        let Some(q) = event.lookup() else { return };
         if self.created_since_sweep >= SWEEP_EVERY {
             self.created_since_sweep = 0;
             self.sweep(out);
@@ -370,7 +383,8 @@ impl Detector for NxdomainStorm {
         }
         // Single-label names (`wpad`, Chromium's random intranet-redirect probes, search-suffix
         // expansion) fail by design; generated domains always carry a suffix.
-        let nx = q.status.is_nxdomain() && (self.config.count_single_label || q.query.as_str().contains('.'));
+        let listed = q.query.registered_domain().is_some_and(|d| self.config.ignore_domains.iter().any(|i| i == d));
+        let nx = q.status.is_nxdomain() && !listed && (self.config.count_single_label || q.query.as_str().contains('.'));
         let name_hash = hash64(q.query.as_str()) as u32;
         let h = host(event).to_owned();
         self.add((h.clone(), img), event, nx, name_hash);
