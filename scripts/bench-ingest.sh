@@ -19,15 +19,8 @@ SMALL=bench-data/ecs-$((MB / 10))mb.ndjson
 [ -s "$BIG" ] || $BENCH gen examples/incident/workstation.ndjson "$BIG" "$MB"
 [ -s "$SMALL" ] || $BENCH gen examples/incident/workstation.ndjson "$SMALL" $((MB / 10))
 
-# Seconds and peak RSS (KiB) of a command, via GNU time.
-measure() {
-  local t
-  t=$(mktemp)
-  /usr/bin/time -o "$t" -f '%e %M' "$@" >/dev/null 2>&1
-  tail -1 "$t"
-  rm -f "$t"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 echo "== JSON ($MB MB, $THREADS threads)"
 cat "$BIG" >/dev/null  # warm the page cache so every run reads from memory

@@ -45,7 +45,7 @@ impl Default for AttributionConfig {
             enabled: true,
             tolerance_seconds: 300,
             max_connections: 1_000_000,
-            max_held: 500_000,
+            max_held: 100_000,
         }
     }
 }

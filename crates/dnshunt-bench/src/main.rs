@@ -14,6 +14,10 @@
 //!   `scripts/bench-names.sh`).
 //! - `intel N OUT`: an indicator list of N entries (80 % domains with a family tag, 15 %
 //!   addresses, 5 % networks), deterministic, for the list-loading benchmark.
+//! - `pcap-rep SRC OUT COPIES`: a legacy pcap of SRC's packets COPIES times over, each copy
+//!   later in time than the one before (so questions pair within their copy).
+//! - `pcap FILE`: on one thread, a bare `pcap-parser` walk of FILE counting packets, then
+//!   dnshunt's reader (link to DNS decoding, pairing, events); prints packets/s and the ratio.
 //! - `evtx FILE COPIES [threads]`: the `evtx` crate's JSON rendering of FILE, COPIES times, and
 //!   the same plus a bare `serde_json::Value` parse of every rendered record.
 
@@ -32,9 +36,11 @@ fn main() -> Result<()> {
         Some("sonic") if args.len() >= 2 => json(&args[1], args.get(2).map_or(Ok(1), |t| t.parse())?, Parser::SonicRs),
         Some("intel") if args.len() == 3 => intel(args[1].parse()?, &args[2]),
         Some("names") if args.len() == 3 => names(args[1].parse()?, &args[2]),
+        Some("pcap-rep") if args.len() == 4 => pcap_rep(&args[1], &args[2], args[3].parse()?),
+        Some("pcap") if args.len() == 2 => pcap(&args[1]),
         Some("evtx") if args.len() >= 3 => evtx(&args[1], args[2].parse()?, args.get(3).map_or(Ok(1), |t| t.parse())?),
         _ => {
-            bail!("usage: dnshunt-bench gen SRC OUT MB | gen-dns SRC OUT MB | json FILE [threads] | sonic FILE [threads] | evtx FILE COPIES [threads] | intel N OUT | names N OUT")
+            bail!("usage: dnshunt-bench gen SRC OUT MB | gen-dns SRC OUT MB | json FILE [threads] | sonic FILE [threads] | evtx FILE COPIES [threads] | intel N OUT | names N OUT | pcap-rep SRC OUT COPIES | pcap FILE")
         }
     }
 }
@@ -337,5 +343,101 @@ fn intel(n: u64, out: &str) -> Result<()> {
         }
     }
     w.flush()?;
+    Ok(())
+}
+
+/// A legacy pcap of SRC's packets COPIES times over, each copy shifted past the one before.
+fn pcap_rep(src: &str, out: &str, copies: u64) -> Result<()> {
+    let data = std::fs::read(src).with_context(|| format!("reading {src}"))?;
+    if data.len() < 24 || data[..4] != [0xd4, 0xc3, 0xb2, 0xa1] {
+        bail!("{src}: a little-endian microsecond pcap is needed");
+    }
+    let mut records = Vec::new();
+    let mut pos = 24;
+    let (mut first, mut last) = (u32::MAX, 0u32);
+    while pos + 16 <= data.len() {
+        let caplen = u32::from_le_bytes(data[pos + 8..pos + 12].try_into()?) as usize;
+        let secs = u32::from_le_bytes(data[pos..pos + 4].try_into()?);
+        first = first.min(secs);
+        last = last.max(secs);
+        records.push(&data[pos..(pos + 16 + caplen).min(data.len())]);
+        pos += 16 + caplen;
+    }
+    let span = last.saturating_sub(first) + 60;
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out).with_context(|| format!("creating {out}"))?);
+    w.write_all(&data[..24])?;
+    for copy in 0..copies {
+        for r in &records {
+            let secs = u32::from_le_bytes(r[..4].try_into()?).wrapping_add(span.wrapping_mul(copy as u32));
+            w.write_all(&secs.to_le_bytes())?;
+            w.write_all(&r[4..])?;
+        }
+    }
+    w.flush()?;
+    eprintln!("wrote {out}: {} packets ({} copies of {})", copies * records.len() as u64, copies, records.len());
+    Ok(())
+}
+
+/// Counts what dnshunt's capture reader gives, keeping nothing.
+#[derive(Default)]
+struct Count {
+    events: u64,
+    bad: u64,
+    counts: dnshunt_wire::WireCounts,
+}
+
+impl dnshunt_wire::WireOut for Count {
+    fn event(&mut self, event: dnshunt_core::Event) -> bool {
+        std::hint::black_box(&event);
+        self.events += 1;
+        true
+    }
+    fn bad(&mut self, _: dnshunt_core::Origin, _: String, count: u64) {
+        self.bad += count;
+    }
+    fn warn(&mut self, _: dnshunt_core::Origin, _: String) {}
+    fn other(&mut self, _: u64) {}
+    fn counts(&mut self, counts: &dnshunt_wire::WireCounts) {
+        self.counts = counts.clone();
+    }
+}
+
+/// One thread: a bare pcap-parser walk, then dnshunt's reader, of the same bytes (in memory).
+fn pcap(file: &str) -> Result<()> {
+    use pcap_parser::traits::PcapReaderIterator;
+    let data = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+    let started = Instant::now();
+    let mut walked = 0u64;
+    let mut reader = pcap_parser::LegacyPcapReader::new(1 << 16, &data[..]).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    loop {
+        match reader.next() {
+            Ok((offset, block)) => {
+                if let pcap_parser::PcapBlockOwned::Legacy(b) = block {
+                    std::hint::black_box(b.data);
+                    walked += 1;
+                }
+                reader.consume(offset);
+            }
+            Err(pcap_parser::PcapError::Eof) => break,
+            Err(pcap_parser::PcapError::Incomplete(_)) => reader.refill().map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            Err(e) => bail!("{e:?}"),
+        }
+    }
+    let walk_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut count = Count::default();
+    dnshunt_wire::pcap::read(std::io::BufReader::new(&data[..]), &std::sync::Arc::from(file), &mut count);
+    let read_s = started.elapsed().as_secs_f64();
+    println!("bare pcap-parser walk : {walked} packets in {walk_s:.3} s = {:.0} packets/s", walked as f64 / walk_s);
+    println!(
+        "dnshunt capture reader: {} packets in {read_s:.3} s = {:.0} packets/s ({} DNS questions, {} responses, {} events, {} bad)",
+        count.counts.records,
+        count.counts.records as f64 / read_s,
+        count.counts.dns_queries,
+        count.counts.dns_responses,
+        count.events,
+        count.bad
+    );
+    println!("ratio reader / bare walk: {:.2}", walk_s / read_s);
     Ok(())
 }

@@ -258,12 +258,16 @@ pub fn rcode_from_name(name: &str) -> Option<u16> {
 
 /// Escapes bytes as Zeek does: printable ASCII as is, everything else `\xNN` (and `\` as `\x5c`).
 pub fn escape_bytes(bytes: &[u8], out: &mut String) {
-    use std::fmt::Write;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len());
     for &b in bytes {
         if (0x20..0x7f).contains(&b) && b != b'\\' {
             out.push(b as char);
         } else {
-            let _ = write!(out, "\\x{b:02x}");
+            out.push('\\');
+            out.push('x');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
         }
     }
 }

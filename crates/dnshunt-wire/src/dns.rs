@@ -11,6 +11,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dnshunt_core::wire::escape_bytes;
 
+/// Bytes of a binary record's data shown (escaped) in its text.
+pub const MAX_BINARY_SHOWN: usize = 64;
+
 /// Compression pointers followed in one name before it is cut.
 pub const MAX_POINTERS: usize = 32;
 
@@ -187,7 +190,7 @@ fn read_record(msg: &[u8], pos: usize) -> Option<(Record, usize)> {
 
 /// A record's data as text: addresses for A/AAAA, names for CNAME/NS/PTR/DNAME, preference and
 /// name for MX, target for SRV, the character-strings of TXT joined by a space, and for every
-/// other type (NULL, private types, ...) the bytes escaped. At most
+/// other type (NULL, private types, ...) the first [`MAX_BINARY_SHOWN`] bytes escaped. At most
 /// [`dnshunt_core::WireAnswer::MAX_TEXT`] bytes of text are kept.
 pub fn rdata_text(msg: &[u8], start: usize, rdata: &[u8], rtype: u16) -> (String, Option<IpAddr>) {
     let mut out = String::new();
@@ -239,7 +242,9 @@ pub fn rdata_text(msg: &[u8], start: usize, rdata: &[u8], rtype: u16) -> (String
                 }
             }
         }
-        _ => escape_bytes(&rdata[..rdata.len().min(dnshunt_core::WireAnswer::MAX_TEXT / 4)], &mut out),
+        // Binary records (NULL, private types): the first bytes show what they are; the size is
+        // kept whole.
+        _ => escape_bytes(&rdata[..rdata.len().min(MAX_BINARY_SHOWN)], &mut out),
     }
     if out.len() > dnshunt_core::WireAnswer::MAX_TEXT {
         let mut cut = dnshunt_core::WireAnswer::MAX_TEXT;

@@ -66,9 +66,9 @@ struct TcpStream {
 pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
     let mut state = State {
         file: file.clone(),
-        pending: HashMap::new(),
+        pending: HashMap::default(),
         n_pending: 0,
-        tcp: HashMap::new(),
+        tcp: HashMap::default(),
         counts: WireCounts::default(),
         latest: Timestamp(i64::MIN),
         stopped: false,
@@ -183,9 +183,9 @@ impl Default for Interface {
 struct State {
     file: Arc<str>,
     /// Questions waiting, per key in the order asked (retransmissions share a key).
-    pending: HashMap<Key, VecDeque<Pending>>,
+    pending: HashMap<Key, VecDeque<Pending>, foldhash::fast::RandomState>,
     n_pending: usize,
-    tcp: HashMap<(Endpoint, Endpoint), TcpStream>,
+    tcp: HashMap<(Endpoint, Endpoint), TcpStream, foldhash::fast::RandomState>,
     counts: WireCounts,
     latest: Timestamp,
     stopped: bool,
@@ -403,7 +403,7 @@ impl State {
                     self.pending.remove(&key);
                 }
             }
-            let x = exchange(question.as_ref(), Some((&message, payload.len() as u32, time)), client, server, transport);
+            let x = exchange(question.as_ref(), Some((message, payload.len() as u32, time)), client, server, transport);
             let origin = Origin::record(&self.file, question.as_ref().map_or(packet, |q| q.packet));
             self.emit(x, origin, out);
         } else {
@@ -482,11 +482,11 @@ impl State {
 }
 
 /// An exchange from a question and/or a response.
-fn exchange(question: Option<&Pending>, response: Option<(&Message, u32, Timestamp)>, client: Endpoint, server: Endpoint, transport: Transport) -> Exchange {
-    let asked = question.map(|q| &q.message).or(response.map(|r| r.0));
+fn exchange(question: Option<&Pending>, response: Option<(Message, u32, Timestamp)>, client: Endpoint, server: Endpoint, transport: Transport) -> Exchange {
+    let asked = question.map(|q| &q.message).or(response.as_ref().map(|r| &r.0));
     let q = asked.and_then(|m| m.questions.first());
     let mut x = Exchange {
-        time: question.map(|q| q.time).or(response.map(|r| r.2)).unwrap_or_default(),
+        time: question.map(|q| q.time).or(response.as_ref().map(|r| r.2)).unwrap_or_default(),
         name: q.map(|q| q.name.clone()).unwrap_or_default(),
         qtype: q.map(|q| q.qtype),
         qclass: q.map(|q| q.qclass),
@@ -512,16 +512,16 @@ fn exchange(question: Option<&Pending>, response: Option<(&Message, u32, Timesta
         if let Some(q) = question {
             x.rtt_ms = u32::try_from(time.0 - q.time.0).ok();
         }
-        for r in &m.answers {
+        for r in m.answers {
             if let Some(ip) = r.ip {
                 x.addresses.push((RecordType(r.rtype), ip));
             }
             x.answers.push(WireAnswer {
-                name: r.name.clone(),
+                name: r.name,
                 rtype: RecordType(r.rtype),
                 ttl: Some(r.ttl),
                 size: Some(r.size),
-                data: r.data.clone(),
+                data: r.data,
             });
         }
     }
