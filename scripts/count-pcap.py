@@ -3,8 +3,8 @@
 
 Written apart from the Rust reader and sharing nothing with it (standard library only): walks
 pcap or pcapng blocks, Ethernet (with VLAN tags) or Linux cooked v1 link layers, IPv4/IPv6, and
-counts packets, DNS messages on UDP ports 53/5353/5355 by their QR bit, and TCP packets with SYN
-set and ACK clear (connection starts).
+counts packets, DNS messages on UDP ports 53/5353/5355 by their QR bit (and their bytes), and
+TCP packets with SYN set and ACK clear (connection starts).
 
     scripts/count-pcap.py FILE...
 """
@@ -62,7 +62,7 @@ def main():
     for path in sys.argv[1:]:
         with open(path, "rb") as f:
             data = f.read()
-        counts = dict(packets=0, ip=0, dns_q=0, dns_r=0, syn=0)
+        counts = dict(packets=0, ip=0, dns_q=0, dns_r=0, dns_q_bytes=0, dns_r_bytes=0, syn=0)
         for link, frame in packets(data):
             counts["packets"] += 1
             etype, ip = network(link, frame)
@@ -77,7 +77,9 @@ def main():
             if proto == 17 and len(l4) >= 8:
                 sport, dport = struct.unpack_from(">HH", l4, 0)
                 if (sport in DNS_PORTS or dport in DNS_PORTS) and len(l4) >= 8 + 12:
-                    counts["dns_r" if l4[8 + 2] & 0x80 else "dns_q"] += 1
+                    kind = "dns_r" if l4[8 + 2] & 0x80 else "dns_q"
+                    counts[kind] += 1
+                    counts[kind + "_bytes"] += struct.unpack_from(">H", l4, 4)[0] - 8
             elif proto == 6 and len(l4) >= 14:
                 flags = l4[13]
                 if flags & 0x02 and not flags & 0x10:

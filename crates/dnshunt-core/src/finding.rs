@@ -120,11 +120,14 @@ impl Finding {
     /// the same (with the detector and the host): e.g. the matched indicator and the process.
     pub fn from_event(detector: &str, severity: Severity, score: u8, event: &Event, key: &[&str], explanation: String) -> Finding {
         let process = event.process();
+        // On the wire, names under suffixes the Public Suffix List does not know (lab and
+        // internal zones a tunnel uses: `pirate.sea`) are grouped by their last two labels.
+        let wire = !event.kind.is_sysmon();
         let (query_name, query_name_unicode, registered_domain) = match event.lookup() {
             Some(q) => (
                 Some(q.query.as_str().to_owned()),
                 q.query.unicode().map(str::to_owned),
-                q.query.registered_domain().map(str::to_owned),
+                q.query.registered_domain().or_else(|| if wire { q.query.base_domain() } else { None }).map(str::to_owned),
             ),
             None => (None, None, None),
         };

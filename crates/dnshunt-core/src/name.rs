@@ -92,6 +92,27 @@ impl DnsName {
         (name.contains('.') && name.parse::<std::net::IpAddr>().is_err()).then_some(name)
     }
 
+    /// The domain a name lives under as a DNS tunnel or a sensor sees it: the registered
+    /// domain, or for names under a suffix the Public Suffix List does not know (lab and
+    /// internal zones: `pirate.sea`, `example.attack`) the last two labels. `None` for single
+    /// labels and names under special-use suffixes (`home.arpa`, the reverse zones, `local`).
+    pub fn base_domain(&self) -> Option<&str> {
+        const LOCAL: [&str; 5] = ["home.arpa", "in-addr.arpa", "ip6.arpa", "local", "localhost"];
+        let full = self.as_str();
+        if LOCAL.iter().any(|s| full.strip_suffix(s).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))) {
+            return None;
+        }
+        if let Some(d) = self.registered_domain() {
+            return Some(d);
+        }
+        let mut dots = full.rmatch_indices('.');
+        dots.next()?;
+        match dots.next() {
+            Some((i, _)) => Some(&full[i + 1..]),
+            None => Some(full),
+        }
+    }
+
     /// The public suffix (`com`, `co.jp`), when the name ends in a known one.
     pub fn public_suffix(&self) -> Option<&str> {
         self.suffix_start.map(|i| &self.ascii[i as usize..])
@@ -134,6 +155,17 @@ impl Serialize for DnsName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_domains_cover_unknown_suffixes_but_not_local_ones() {
+        let base = |n: &str| DnsName::new(n).base_domain().map(str::to_owned);
+        assert_eq!(base("a.b.google.co.jp").as_deref(), Some("google.co.jp"));
+        assert_eq!(base("0aef.dnscat.pirate.sea").as_deref(), Some("pirate.sea"));
+        assert_eq!(base("example.attack").as_deref(), Some("example.attack"));
+        for none in ["wpad", "kdbuyqn.home.arpa", "4.3.2.1.in-addr.arpa", "printer.local", ""] {
+            assert_eq!(base(none), None, "{none}");
+        }
+    }
 
     #[test]
     fn normalises_case_and_trailing_dot() {

@@ -16,6 +16,7 @@ mod page;
 pub mod summary;
 pub mod svg;
 pub mod timeline;
+pub mod wire;
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -263,7 +264,26 @@ fn marks(summary: &Summary, findings: &[Finding]) -> svg::Marks {
     svg::Marks { per_bucket }
 }
 
+/// Bytes of DNS on the wire per domain over time (captures, Zeek, Suricata).
+fn wire_chart(out: &mut String, summary: &Summary, findings: &[Finding]) {
+    let (Some(layout), Some(range)) = (summary.layout(), svg::used_range([&summary.wire_total[..]])) else {
+        return;
+    };
+    let marks = marks(summary, findings);
+    let frame = svg::Frame { width: 1000.0, layout, range };
+    let series = top_series(&summary.wire_bytes, &summary.wire_total);
+    out.push_str("<section><h2>DNS bytes on the wire by domain</h2>");
+    out.push_str(&svg::stacked(frame, &series, Some(&marks), "bytes", false, "DNS bytes on the wire by domain"));
+    legend(out, &series);
+    let _ = write!(
+        out,
+        "<p class=\"note\">Bytes of questions and responses per {} (as the capture measured them; for logs without sizes, the name and the answers' data). A tunnel is a domain whose bytes stand out.</p></section>",
+        describe_width(layout.width_ms)
+    );
+}
+
 fn charts(out: &mut String, summary: &Summary, findings: &[Finding]) {
+    wire_chart(out, summary, findings);
     let (Some(layout), Some(range)) = (summary.layout(), svg::used_range([&summary.total[..]])) else {
         out.push_str("<section><h2>Query volume</h2><p class=\"note\">No DNS queries in the input.</p></section>");
         return;

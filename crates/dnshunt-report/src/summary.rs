@@ -100,6 +100,11 @@ impl Tracked {
     }
 
     fn hit(&mut self, key: u64, name: impl FnOnce() -> String, bucket: usize) {
+        self.add(key, name, bucket, 1);
+    }
+
+    /// Adds `n` (events, or bytes) to a key's count and to its bucket.
+    fn add(&mut self, key: u64, name: impl FnOnce() -> String, bucket: usize, n: u32) {
         let slot = match self.index.get(&key) {
             Some(&i) => &mut self.slots[i],
             None if self.slots.len() < self.cap => {
@@ -127,8 +132,8 @@ impl Tracked {
                 slot
             }
         };
-        slot.count += 1;
-        slot.row[bucket] = slot.row[bucket].saturating_add(1);
+        slot.count += u64::from(n);
+        slot.row[bucket] = slot.row[bucket].saturating_add(n);
     }
 
     /// The slots, largest first.
@@ -266,6 +271,10 @@ pub struct Summary {
     pub rtypes: Vec<Row>,
     pub hosts: Tracked,
     pub processes: Tracked,
+    /// Bytes of DNS seen on the wire (questions and responses) per bucket, in all and per
+    /// domain (the registered domain, or the last two labels under an unknown suffix).
+    pub wire_total: Row,
+    pub wire_bytes: Tracked,
     pub domains: DomainTable,
     pub counts: EventCounts,
     host_keys: HashSet<u64>,
@@ -293,6 +302,8 @@ impl Summary {
             rtypes: RTYPE_CLASSES.iter().map(|_| new_row()).collect(),
             hosts: Tracked::new(config.top_series),
             processes: Tracked::new(config.top_series),
+            wire_total: new_row(),
+            wire_bytes: Tracked::new(config.top_series),
             domains: DomainTable::new(config.max_domains),
             counts: EventCounts::default(),
             host_keys: HashSet::new(),
@@ -360,7 +371,19 @@ impl Summary {
             }
             EventKind::ProcessCreate(_) => self.counts.process_create += 1,
             EventKind::ProcessTerminate(_) => self.counts.process_terminate += 1,
-            EventKind::WireDns(_) => self.counts.wire_dns += 1,
+            EventKind::WireDns(w) => {
+                self.counts.wire_dns += 1;
+                // What the sensor measured, else what the name and the records' data carry.
+                let bytes = match (w.query_bytes, w.response_bytes) {
+                    (None, None) => w.lookup.query.as_str().len() as u32 + w.records.iter().map(|r| r.size.unwrap_or(r.data.len() as u32)).sum::<u32>(),
+                    (q, r) => q.unwrap_or(0) + r.unwrap_or(0),
+                };
+                let bucket = self.place(t);
+                self.wire_total[bucket] = self.wire_total[bucket].saturating_add(bytes);
+                if let Some(domain) = w.lookup.query.base_domain() {
+                    self.wire_bytes.add(hash_parts(&[domain.as_bytes()]), || domain.to_owned(), bucket, bytes);
+                }
+            }
             EventKind::WireFlow(_) => self.counts.wire_flow += 1,
         }
     }
@@ -377,6 +400,8 @@ impl Summary {
                 }
                 self.hosts.remap(old, new);
                 self.processes.remap(old, new);
+                remap(&mut self.wire_total, old, new);
+                self.wire_bytes.remap(old, new);
                 index
             }
         }

@@ -191,3 +191,56 @@ fn csp_hash_is_base64_of_sha256() {
     assert_eq!(csp_hash(""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     assert_eq!(csp_hash("abc"), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
 }
+
+/// A DNS exchange seen on the wire, with the sizes a capture measures.
+fn exchange(t_ms: i64, name: &str, query_bytes: u32, response_bytes: u32) -> Event {
+    use dnshunt_core::{DnsFlags, Endpoint, Sensor, Transport, WireDns};
+    let mut event = query(t_ms, "10.0.0.5", "", name, 0);
+    let EventKind::DnsQuery(lookup) = event.kind else { unreachable!() };
+    event.kind = EventKind::WireDns(Box::new(WireDns {
+        lookup,
+        sensor: Sensor::Pcap,
+        transport: Transport::Udp,
+        client: Some(Endpoint {
+            ip: "10.0.0.5".parse().unwrap(),
+            port: 5000,
+        }),
+        server: Some(Endpoint {
+            ip: "10.0.0.53".parse().unwrap(),
+            port: 53,
+        }),
+        transaction_id: Some(1),
+        qtype: None,
+        qclass: None,
+        rcode: Some(0),
+        flags: DnsFlags::default(),
+        records: Vec::new(),
+        query_bytes: Some(query_bytes),
+        response_bytes: Some(response_bytes),
+        rtt_ms: None,
+        uid: None,
+    }));
+    event
+}
+
+#[test]
+fn wire_bytes_are_charted_per_domain() {
+    let mut s = Summary::default();
+    for i in 0..60 {
+        s.observe(&exchange(BASE + i * 1000, &format!("{i:040x}.t.pirate.sea"), 90, 400));
+        s.observe(&exchange(BASE + i * 1000, "www.example.com", 40, 60));
+    }
+    assert_eq!(s.counts.wire_dns, 120);
+    let top = s.wire_bytes.top();
+    assert_eq!((top[0].name.as_str(), top[0].count), ("pirate.sea", 60 * 490));
+    assert_eq!((top[1].name.as_str(), top[1].count), ("example.com", 60 * 100));
+    assert_eq!(s.wire_total.iter().map(|&v| u64::from(v)).sum::<u64>(), 60 * 590);
+    let html = render_to_string(&s, &[]);
+    assert!(html.contains("DNS bytes on the wire by domain"));
+    assert!(html.contains("pirate.sea (29,400)"), "the legend gives each domain's bytes");
+    assert!(html.contains("DNS exchanges on the wire"));
+    // Without wire events there is no such chart.
+    let mut sysmon = Summary::default();
+    sysmon.observe(&query(BASE, "ws1", r"C:\x.exe", "example.com", 0));
+    assert!(!render_to_string(&sysmon, &[]).contains("DNS bytes on the wire"));
+}

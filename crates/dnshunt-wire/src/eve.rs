@@ -366,7 +366,19 @@ impl State {
 
 fn push_answer(x: &mut Exchange, name: &str, t: &str, a: &Map<String, Value>) {
     let rt = rtype(t);
+    // Control characters (binary TXT data) escaped as the capture reader writes them.
     let data = match a.get("rdata") {
+        Some(Value::String(s)) if s.chars().any(char::is_control) => {
+            let mut out = String::with_capacity(s.len() + 16);
+            for c in s.chars() {
+                if c.is_control() && (c as u32) < 0x100 {
+                    dnshunt_core::wire::escape_bytes(&[c as u8], &mut out);
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
         None => String::new(),

@@ -205,6 +205,8 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
     // With files, also the per-dimension stacks (counts, first/last seen); see `stack.rs`.
     let mut stack = args.input.es.es.is_none().then(|| crate::stack::StackCounter::new(max_values));
     let mut single_label = 0u64;
+    // DNS seen on the wire, per domain (captures, Zeek, Suricata).
+    let mut wire = dnshunt_report::wire::WireDomains::new(max_values);
     // Hosts of every event, as the report and `hunt`'s prevalence count them.
     let mut all_hosts: BTreeSet<String> = BTreeSet::new();
     match args.input.es.es.clone() {
@@ -214,6 +216,7 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                 if let Some(stack) = stack.as_mut() {
                     stack.observe(event);
                 }
+                wire.observe(event);
                 if let Some(host) = event.host.as_deref() {
                     let key = dnshunt_core::host_key(host);
                     if !key.is_empty() && !all_hosts.contains(&key) {
@@ -238,6 +241,7 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
             source.insert("dns_events".into(), json!(report.totals.dns_query));
             source.insert("dns_events_without_domain".into(), json!(single_label));
             source.insert("hosts".into(), json!(all_hosts.len()));
+            source.insert("wire_dns_exchanges".into(), json!(wire.exchanges));
         }
     }
     let elapsed = started.elapsed();
@@ -260,8 +264,30 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
             if let Some(stack) = &stack {
                 doc["stacks"] = stack.to_json(args.top, args.rare);
             }
+            if !wire.is_empty() {
+                doc["wire_domains"] = json!({"distinct": wire.len(), "not_listed_exchanges": wire.not_listed, "rows": wire.rows(args.top)});
+            }
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
+        }
+        StatsFormat::Csv if !wire.is_empty() && stack.as_ref().is_none_or(|s| s.dns_events == 0) => {
+            let mut w = csv::Writer::from_writer(&mut out);
+            w.write_record([
+                "domain",
+                "exchanges",
+                "clients",
+                "distinct_names",
+                "question_bytes",
+                "response_bytes",
+                "payload_bytes",
+                "nxdomain",
+                "first_seen",
+                "last_seen",
+            ])?;
+            for r in wire.rows(args.top) {
+                w.write_record(wire_cells(r, true))?;
+            }
+            w.flush()?;
         }
         StatsFormat::Csv => match &stack {
             Some(stack) => stack.write_csv(&mut out, args.top, args.rare)?,
@@ -276,6 +302,7 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                 w.flush()?;
             }
         },
+        StatsFormat::Table if !wire.is_empty() && stack.as_ref().is_none_or(|s| s.dns_events == 0) => {}
         StatsFormat::Table => match &stack {
             Some(stack) => stack.write_tables(&mut out, args.top, args.rare)?,
             None => {
@@ -290,6 +317,10 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
                 }
             }
         },
+    }
+    // What the network saw, after Sysmon's tables (alone when the input is wire only).
+    if matches!(args.format, StatsFormat::Table) && !wire.is_empty() {
+        writeln!(out, "{}", wire_table(&wire, args.top))?;
     }
     out.flush()?;
     if !args.input.quiet {
@@ -325,6 +356,45 @@ pub fn run(args: StatsArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One wire domain's row as text cells (with its first and last times for CSV).
+fn wire_cells(r: dnshunt_report::wire::WireDomainRow, times: bool) -> Vec<String> {
+    let mut cells = vec![
+        r.domain,
+        r.exchanges.to_string(),
+        r.clients.to_string(),
+        r.distinct_names.to_string(),
+        r.question_bytes.to_string(),
+        r.response_bytes.to_string(),
+        r.payload_bytes.to_string(),
+        r.nxdomain.to_string(),
+    ];
+    if times {
+        cells.push(r.first_seen.unwrap_or_default());
+        cells.push(r.last_seen.unwrap_or_default());
+    }
+    cells
+}
+
+/// The wire DNS table: per domain, exchanges, clients, names, bytes and failures.
+fn wire_table(wire: &dnshunt_report::wire::WireDomains, top: usize) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header([
+        format!("domain on the wire ({} distinct)", wire.len()),
+        "exchanges".to_owned(),
+        "clients".to_owned(),
+        "names".to_owned(),
+        "question bytes".to_owned(),
+        "response bytes".to_owned(),
+        "payload bytes".to_owned(),
+        "NXDOMAIN".to_owned(),
+    ]);
+    for r in wire.rows(top) {
+        table.add_row(wire_cells(r, false));
+    }
+    table
 }
 
 /// Sysmon EID 22 in every shape's event-id field.

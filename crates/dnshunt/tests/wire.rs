@@ -220,3 +220,37 @@ fn otrf_capture_joins_and_its_ordinary_dns_stays_quiet() {
         .collect();
     assert_eq!(wire_findings, Vec::<Value>::new());
 }
+
+/// `stats` on captures: the bytes of questions and responses per domain, as
+/// `scripts/count-pcap.py` (a reader written apart from ours) sums the DNS payloads.
+#[test]
+fn stats_counts_wire_bytes_per_domain() {
+    let Some(data) = shared_data_or_skip("stats_counts_wire_bytes_per_domain") else {
+        return;
+    };
+    let net = data.join("network/tunnels");
+    let dnscap = net.join("bsidessf2017-dnscap/dnscap.pcap");
+    let iodine = net.join("elastic-examples-iodine/dns-tunnel-iodine.pcap");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnshunt"))
+        .args(["stats", "--format", "json", "-q"])
+        .arg(&dnscap)
+        .arg(&iodine)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = doc["wire_domains"]["rows"].as_array().unwrap();
+    let row = |d: &str| rows.iter().find(|r| r["domain"] == d).unwrap_or_else(|| panic!("{d}: {rows:#?}"));
+    let dns = row("skullseclabs.org");
+    assert_eq!(
+        (dns["exchanges"].as_u64(), dns["question_bytes"].as_u64(), dns["response_bytes"].as_u64()),
+        (Some(220), Some(44_399), Some(38_931))
+    );
+    let io = row("pirate.sea");
+    assert_eq!(
+        (io["exchanges"].as_u64(), io["question_bytes"].as_u64(), io["response_bytes"].as_u64()),
+        (Some(222), Some(16_812), Some(35_212))
+    );
+    assert_eq!(io["payload_bytes"], 20_743);
+    assert_eq!(doc["source"]["wire_dns_exchanges"], 442);
+}

@@ -81,25 +81,9 @@ pub(crate) const DNS_BLOCKLISTS: &[&str] = &[
     "abuseat.org",
 ];
 
-/// The domain a tunnel lives under: the registered domain, or for names under a suffix the
-/// Public Suffix List does not know (lab and internal tunnels: `pirate.sea`, `example.attack`)
-/// the last two labels. `None` for single labels and names under special-use suffixes
-/// (`home.arpa`, the reverse zones, `local`).
+/// The domain a tunnel lives under ([`dnshunt_core::DnsName::base_domain`]).
 pub(crate) fn tunnel_domain(name: &dnshunt_core::DnsName) -> Option<&str> {
-    const LOCAL: [&str; 5] = ["home.arpa", "in-addr.arpa", "ip6.arpa", "local", "localhost"];
-    let full = name.as_str();
-    if LOCAL.iter().any(|s| full.strip_suffix(s).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))) {
-        return None;
-    }
-    if let Some(d) = name.registered_domain() {
-        return Some(d);
-    }
-    let mut dots = full.rmatch_indices('.');
-    let _last = dots.next()?;
-    match dots.next() {
-        Some((i, _)) => Some(&full[i + 1..]),
-        None => Some(full),
-    }
+    name.base_domain()
 }
 
 /// Minimal events for detector tests.
