@@ -30,6 +30,7 @@ use crate::detectors::tunnel_tool::{TunnelTool, TunnelToolConfig};
 use crate::detectors::tunnel_volume::{TunnelVolume, TunnelVolumeConfig};
 use crate::detectors::wire_answer::{WireAnswerConfig, WireAnswerDetector};
 use crate::detectors::wire_doh::{WireDoh, WireDohConfig};
+use crate::detectors::wire_resolver::{WireResolver, WireResolverConfig};
 use crate::detectors::wire_tunnel::{WireTunnel, WireTunnelConfig};
 use crate::detectors::young_domain::{YoungDomain, YoungDomainConfig};
 use crate::indicators::IndicatorSet;
@@ -62,13 +63,14 @@ pub struct DetectorsConfig {
     pub wire_tunnel: WireTunnelConfig,
     pub wire_answer: WireAnswerConfig,
     pub wire_doh: WireDohConfig,
+    pub wire_resolver: WireResolverConfig,
     pub direct_dns: DirectDnsConfig,
     /// Detectors switched off, by name (`disabled = ["outlier", "first_seen"]`).
     pub disabled: Vec<String>,
 }
 
 /// Every detector's name, as `[detectors.<name>]`, `disabled` and findings spell it.
-pub const DETECTOR_NAMES: [&str; 26] = [
+pub const DETECTOR_NAMES: [&str; 27] = [
     "beacon",
     "blocklist",
     "connection_without_lookup",
@@ -93,6 +95,7 @@ pub const DETECTOR_NAMES: [&str; 26] = [
     "tunnel_volume",
     "wire_answer",
     "wire_doh",
+    "wire_resolver",
     "wire_tunnel",
     "young_domain",
 ];
@@ -280,6 +283,7 @@ pub fn build(config: &DetectorsConfig, inputs: DetectorInputs) -> Vec<Box<dyn De
     detectors.push(Box::new(WireTunnel::new(config.wire_tunnel.clone())));
     detectors.push(Box::new(WireAnswerDetector::new(config.wire_answer.clone())));
     detectors.push(Box::new(WireDoh::new(config.wire_doh.clone())));
+    detectors.push(Box::new(WireResolver::new(config.wire_resolver.clone())));
     detectors.push(Box::new(DirectDns::new(config.direct_dns.clone())));
     if let Some(geo) = inputs.geo {
         detectors.push(Box::new(Geo::new(config.geo.clone(), geo)));

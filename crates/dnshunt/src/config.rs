@@ -120,6 +120,8 @@ pub fn parse(text: &str) -> Result<Config> {
     // `[resolvers]` and `[detectors.resolver_bypass] resolvers` are one list; a typo in either
     // is an error now rather than a resolver silently not known later.
     let listed = std::mem::take(&mut config.resolvers.addresses);
+    // The wire's resolver check takes the addresses (networks are for Sysmon's EID 3).
+    config.detectors.wire_resolver.resolvers.extend(listed.iter().filter(|a| !a.contains('/')).cloned());
     config.detectors.resolver_bypass.resolvers.extend(listed);
     let unknown = config.detectors.unknown_disabled();
     if !unknown.is_empty() {

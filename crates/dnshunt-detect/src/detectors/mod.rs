@@ -25,6 +25,7 @@ pub mod tunnel_tool;
 pub mod tunnel_volume;
 pub mod wire_answer;
 pub mod wire_doh;
+pub mod wire_resolver;
 pub mod wire_tunnel;
 pub mod young_domain;
 
