@@ -195,14 +195,7 @@ mod tests {
     }
 
     fn run(config: WireResolverConfig, events: &[Event]) -> Vec<Finding> {
-        let mut d = WireResolver::new(config);
-        let mut scratch = Vec::new();
-        for e in events {
-            d.observe(e, &mut scratch);
-        }
-        let mut out = Vec::new();
-        d.finish(&mut out);
-        out
+        crate::testkit::run(&mut WireResolver::new(config), events)
     }
 
     /// Four clients use the resolver 10.0.0.53; one also asks 8.8.8.8 directly.

@@ -220,14 +220,7 @@ mod tests {
     use crate::detectors::tests::{attributed, wire};
 
     fn run(events: &[Event]) -> Vec<Finding> {
-        let mut d = WireTunnel::new(WireTunnelConfig::default());
-        let mut scratch = Vec::new();
-        for e in events {
-            d.observe(e, &mut scratch);
-        }
-        let mut out = Vec::new();
-        d.finish(&mut out);
-        out
+        crate::testkit::run(&mut WireTunnel::new(WireTunnelConfig::default()), events)
     }
 
     #[test]
