@@ -233,6 +233,19 @@ pub struct EcsFallback<'a> {
     /// sysmon`), which sets it from `UtcTime` and then removes `UtcTime`.
     pub timestamp: Option<Cow<'a, str>>,
     pub module: Option<Cow<'a, str>>,
+    /// What Filebeat's and Elastic Agent's Zeek and Suricata documents carry beyond Sysmon's
+    /// fields (read by `dnshunt-wire`'s ECS mapping): `event.dataset`, `event.duration` (ns),
+    /// `dns.type` (`query`/`answer`), `dns.question.type`, `dns.response_code`, `dns.id`,
+    /// `source.bytes`, `destination.bytes`, `tls.client.server_name`.
+    pub dataset: Option<Cow<'a, str>>,
+    pub duration_ns: Option<u64>,
+    pub dns_type: Option<Cow<'a, str>>,
+    pub dns_question_type: Option<Cow<'a, str>>,
+    pub dns_response_code: Option<Cow<'a, str>>,
+    pub dns_id: Option<u64>,
+    pub source_bytes: Option<u64>,
+    pub destination_bytes: Option<u64>,
+    pub tls_server_name: Option<Cow<'a, str>>,
 }
 
 /// One input record, reader-neutral.

@@ -44,6 +44,8 @@ pub const SOURCE_INCLUDES: &[&str] = &[
     "@timestamp",
     "winlog",
     "event",
+    // Zeek's and Suricata's documents (Filebeat, Elastic Agent): the TLS server name.
+    "tls",
     "host",
     "dns",
     "process",

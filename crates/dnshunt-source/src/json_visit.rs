@@ -41,6 +41,8 @@ enum Ctx {
     TimeCreated,
     TimeAttrs,
     Hits,
+    Tls,
+    TlsClient,
 }
 
 /// What to do with a key's value.
@@ -67,6 +69,15 @@ enum Action {
     EcsModule,
     EcsDirection,
     EcsNetworkType,
+    EcsDataset,
+    EcsDuration,
+    EcsDnsType,
+    EcsDnsQuestionType,
+    EcsDnsResponseCode,
+    EcsDnsId,
+    EcsSourceBytes,
+    EcsDestinationBytes,
+    EcsTlsServerName,
     HitsArray,
     Ignore,
 }
@@ -94,6 +105,7 @@ fn route(ctx: Ctx, key: &str) -> Action {
             "sysmon" => Descend(Ctx::Sysmon),
             "@timestamp" => EcsTimestamp,
             "event" => Descend(Ctx::EcsEvent),
+            "tls" => Descend(Ctx::Tls),
             "Event" => Descend(Ctx::EvtxEvent),
             "_source" => Descend(Ctx::Top),
             "_id" => EsId,
@@ -118,10 +130,22 @@ fn route(ctx: Ctx, key: &str) -> Action {
         Ctx::Dns => match key {
             "question" => Descend(Ctx::DnsQuestion),
             "answers" => EcsAnswers,
+            "type" => EcsDnsType,
+            "response_code" => EcsDnsResponseCode,
+            "id" => EcsDnsId,
             _ => Ignore,
         },
         Ctx::DnsQuestion => match key {
             "name" => Field(F::QueryName),
+            "type" => EcsDnsQuestionType,
+            _ => Ignore,
+        },
+        Ctx::Tls => match key {
+            "client" => Descend(Ctx::TlsClient),
+            _ => Ignore,
+        },
+        Ctx::TlsClient => match key {
+            "server_name" => EcsTlsServerName,
             _ => Ignore,
         },
         Ctx::Process => match key {
@@ -161,12 +185,14 @@ fn route(ctx: Ctx, key: &str) -> Action {
             "ip" => Field(F::SourceIp),
             "port" => Field(F::SourcePort),
             "domain" => Field(F::SourceHostname),
+            "bytes" => EcsSourceBytes,
             _ => Ignore,
         },
         Ctx::Destination => match key {
             "ip" => Field(F::DestinationIp),
             "port" => Field(F::DestinationPort),
             "domain" => Field(F::DestinationHostname),
+            "bytes" => EcsDestinationBytes,
             _ => Ignore,
         },
         Ctx::Network => match key {
@@ -192,6 +218,8 @@ fn route(ctx: Ctx, key: &str) -> Action {
             "code" => EventId,
             "provider" => Provider,
             "module" => EcsModule,
+            "dataset" => EcsDataset,
+            "duration" => EcsDuration,
             _ => Ignore,
         },
         Ctx::EvtxEvent => match key {
@@ -369,6 +397,15 @@ impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
                 Action::EcsDnsStatus => set_str(&mut rec.ecs.dns_status, map.next_value_seed(StrSeed)?),
                 Action::EcsTimestamp => set_str(&mut rec.ecs.timestamp, map.next_value_seed(StrSeed)?),
                 Action::EcsModule => set_str(&mut rec.ecs.module, map.next_value_seed(StrSeed)?),
+                Action::EcsDataset => set_str(&mut rec.ecs.dataset, map.next_value_seed(StrSeed)?),
+                Action::EcsDnsType => set_str(&mut rec.ecs.dns_type, map.next_value_seed(StrSeed)?),
+                Action::EcsDnsQuestionType => set_str(&mut rec.ecs.dns_question_type, map.next_value_seed(StrSeed)?),
+                Action::EcsDnsResponseCode => set_str(&mut rec.ecs.dns_response_code, map.next_value_seed(StrSeed)?),
+                Action::EcsTlsServerName => set_str(&mut rec.ecs.tls_server_name, map.next_value_seed(StrSeed)?),
+                Action::EcsDuration => rec.ecs.duration_ns = rec.ecs.duration_ns.or(map.next_value_seed(NumberSeed)?),
+                Action::EcsDnsId => rec.ecs.dns_id = rec.ecs.dns_id.or(map.next_value_seed(NumberSeed)?),
+                Action::EcsSourceBytes => rec.ecs.source_bytes = rec.ecs.source_bytes.or(map.next_value_seed(NumberSeed)?),
+                Action::EcsDestinationBytes => rec.ecs.destination_bytes = rec.ecs.destination_bytes.or(map.next_value_seed(NumberSeed)?),
                 Action::EcsUserName => set_str(&mut rec.ecs.user_name, map.next_value_seed(StrSeed)?),
                 Action::EcsUserDomain => set_str(&mut rec.ecs.user_domain, map.next_value_seed(StrSeed)?),
                 // ECS spells Sysmon's `Initiated` and `*IsIpv6` as `network.direction` / `.type`.

@@ -163,6 +163,21 @@ impl<'o> BatchBuilder<'o> {
         if let Some(id) = raw.es_id.take() {
             origin.id = Some(id.into_owned());
         }
+        // Zeek's and Suricata's documents as Filebeat and Elastic Agent ship them.
+        if dnshunt_wire::ecs::is_wire(&raw) {
+            match dnshunt_wire::ecs::wire_event(&raw, origin.clone()) {
+                dnshunt_wire::ecs::EcsWire::Event(event) => {
+                    self.counts.wire_records += 1;
+                    self.event(*event);
+                }
+                dnshunt_wire::ecs::EcsWire::Other => {
+                    self.counts.wire_records += 1;
+                    self.counts.wire_other += 1;
+                }
+                dnshunt_wire::ecs::EcsWire::Bad(reason) => self.bad(origin, reason),
+            }
+            return;
+        }
         let problem_origin = origin.clone();
         match normalize(raw, origin, &mut self.warnings) {
             Ok(Outcome::Event(event)) => {

@@ -8,6 +8,7 @@
 //! with its packet or line number, and reading goes on. No I/O beyond the reader it is given.
 
 pub mod dns;
+pub mod ecs;
 pub mod eve;
 mod exchange;
 pub mod pcap;

@@ -257,6 +257,28 @@ fn seed_shapes_read_from_the_cluster_give_the_same_findings_as_the_files() {
     }
 }
 
+/// Zeek and Suricata documents as Filebeat ships them: read from the cluster, they give the
+/// same wire events and findings as from a file.
+#[test]
+fn zeek_and_suricata_documents_read_from_the_cluster_give_the_same_findings_as_a_file() {
+    let Some(url) = node("zeek_and_suricata_documents_read_from_the_cluster_give_the_same_findings_as_a_file") else {
+        return;
+    };
+    let mut indices = Indices::new(&url);
+    let index = unique("filebeat-wire");
+    indices.create(&index, Mapping::Dynamic);
+    let lines = common::filebeat_wire_lines();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    indices.load_lines(&index, &refs);
+    let dir = common::TempDir::new("filebeat-wire-es");
+    let file = dir.write("filebeat.ndjson", (lines.join("\n") + "\n").as_bytes());
+    let from_file = hunt(&[file.to_str().unwrap()]);
+    let from_cluster = hunt(&["--es", &url, "--index", &index, "--no-checkpoint"]);
+    assert_same_findings(&from_file, &from_cluster, "filebeat zeek/suricata");
+    assert_eq!(from_cluster.read().totals.wire_dns, 41);
+    assert!(findings(&from_cluster).iter().any(|(_, d, _)| d == "wire_tunnel"));
+}
+
 /// Every `.jsonl` file of the Security-Datasets extracts, per sub-folder.
 fn security_dataset_files(data: &Path) -> BTreeMap<String, Vec<PathBuf>> {
     let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();

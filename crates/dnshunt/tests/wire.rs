@@ -254,3 +254,25 @@ fn stats_counts_wire_bytes_per_domain() {
     assert_eq!(io["payload_bytes"], 20_743);
     assert_eq!(doc["source"]["wire_dns_exchanges"], 442);
 }
+
+/// Zeek and Suricata documents as Filebeat ships them (ECS `dns.*`), from a file: the tunnel in
+/// Zeek's DNS documents is found, Suricata's question and answer are one exchange, and the TLS
+/// connection to a DoH endpoint is seen.
+#[test]
+fn filebeat_zeek_and_suricata_documents_are_read() {
+    let dir = common::TempDir::new("filebeat-wire");
+    let lines = common::filebeat_wire_lines();
+    let file = dir.write("filebeat.ndjson", (lines.join("\n") + "\n").as_bytes());
+    let run = hunt(&[file], &["--findings", "--format", "jsonl"]);
+    run.assert_exit(0);
+    let totals = run.read().totals;
+    assert_eq!((totals.wire_dns, totals.wire_flow, totals.wire_other, totals.wire_records), (41, 41, 2, 84));
+    assert_eq!((totals.not_sysmon, totals.bad_records), (0, 0));
+    let found = findings(&run);
+    let tunnel = found.iter().find(|f| f["detector"] == "wire_tunnel").unwrap_or_else(|| panic!("{found:#?}"));
+    assert_eq!(tunnel["details"]["tunnel_domain"], "tunnel.example");
+    assert_eq!(tunnel["host"], "10.1.0.5");
+    assert_eq!(tunnel["evidence"][0]["sensor"], "zeek");
+    let doh = found.iter().find(|f| f["detector"] == "wire_doh").unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(doh["explanation"].as_str().unwrap().contains("dns.google"), "{doh:#}");
+}

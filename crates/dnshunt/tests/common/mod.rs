@@ -164,6 +164,93 @@ pub struct Counts {
     pub bad_records: u64,
     pub warnings: u64,
     pub filtered_out: u64,
+    /// What the network saw (captures, Zeek, Suricata).
+    #[serde(default)]
+    pub wire_dns: u64,
+    #[serde(default)]
+    pub wire_flow: u64,
+    #[serde(default)]
+    pub wire_other: u64,
+    #[serde(default)]
+    pub wire_records: u64,
+}
+
+/// Zeek and Suricata documents as Filebeat's modules ship them (ECS), made up: a dnscat2-style
+/// tunnel under `tunnel.example` from 10.1.0.5 (Zeek `dns`, 40 TXT exchanges with hex names),
+/// its connections (Zeek `connection`), a Suricata question and its answer, a TLS connection to
+/// dns.google, and a Zeek `http` document; one JSON line each.
+pub fn filebeat_wire_lines() -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in 0..40u32 {
+        let t = format!("2024-03-12T08:{:02}:{:02}.{:03}Z", 10 + i / 60, i % 60, i * 7 % 1000);
+        lines.push(
+            serde_json::json!({
+                "@timestamp": t,
+                "event": {"module": "zeek", "dataset": "zeek.dns", "kind": "event"},
+                "source": {"ip": "10.1.0.5", "port": 40000 + i},
+                "destination": {"ip": "10.1.0.53", "port": 53},
+                "network": {"transport": "udp", "protocol": "dns"},
+                "dns": {
+                    "id": i,
+                    "type": "answer",
+                    "question": {"name": format!("{:040x}.tunnel.example", u128::from(i) * 0x9e37_79b9_7f4a_7c15_u128), "type": "TXT", "class": "IN"},
+                    "response_code": "NOERROR",
+                    "answers": [{"name": "x.tunnel.example", "type": "TXT", "data": format!("{:032x}", u128::from(i) * 0xdead_beef_u128)}],
+                    "header_flags": ["RD", "RA"]
+                },
+                "zeek": {"session_id": format!("C{i}"), "dns": {"rtt": 0.01}}
+            })
+            .to_string(),
+        );
+        lines.push(
+            serde_json::json!({
+                "@timestamp": t,
+                "event": {"module": "zeek", "dataset": "zeek.connection", "duration": 1_000_000},
+                "source": {"ip": "10.1.0.5", "port": 40000 + i, "bytes": 120},
+                "destination": {"ip": "10.1.0.53", "port": 53, "bytes": 200},
+                "network": {"transport": "udp"}
+            })
+            .to_string(),
+        );
+    }
+    let suricata = |dns_type: &str| {
+        serde_json::json!({
+            "@timestamp": "2024-03-12T09:00:00.000Z",
+            "event": {"module": "suricata", "dataset": "suricata.eve", "kind": "event"},
+            "source": {"ip": "10.1.0.6", "port": 51000},
+            "destination": {"ip": "10.1.0.53", "port": 53},
+            "network": {"transport": "udp"},
+            "dns": {"type": dns_type, "id": 7, "question": {"name": "www.example.com", "type": "A"}, "response_code": "NOERROR",
+                    "answers": [{"name": "www.example.com", "type": "A", "data": "93.184.216.34"}]},
+            "suricata": {"eve": {"event_type": "dns", "flow_id": 1}}
+        })
+        .to_string()
+    };
+    lines.push(suricata("query"));
+    lines.push(suricata("answer"));
+    lines.push(
+        serde_json::json!({
+            "@timestamp": "2024-03-12T09:01:00.000Z",
+            "event": {"module": "suricata", "dataset": "suricata.eve"},
+            "source": {"ip": "10.1.0.7", "port": 52000},
+            "destination": {"ip": "8.8.8.8", "port": 443},
+            "network": {"transport": "tcp"},
+            "tls": {"client": {"server_name": "dns.google"}},
+            "suricata": {"eve": {"event_type": "tls", "flow_id": 2}}
+        })
+        .to_string(),
+    );
+    lines.push(
+        serde_json::json!({
+            "@timestamp": "2024-03-12T09:02:00.000Z",
+            "event": {"module": "zeek", "dataset": "zeek.http"},
+            "source": {"ip": "10.1.0.7", "port": 52001},
+            "destination": {"ip": "93.184.216.34", "port": 80},
+            "url": {"path": "/"}
+        })
+        .to_string(),
+    );
+    lines
 }
 
 impl Counts {
