@@ -50,6 +50,9 @@ impl Default for AttributionConfig {
     }
 }
 
+/// EID 3 kept per 5-tuple.
+const MAX_PER_TUPLE: usize = 64;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Tuple {
     transport: Transport,
@@ -88,7 +91,7 @@ pub struct AttributionReport {
     pub outside_tolerance: u64,
     /// Wire events not held (past `max_held`) and so never joined.
     pub not_held: u64,
-    /// Sysmon 5-tuples not indexed (past `max_connections`).
+    /// Sysmon EID 3 not indexed (past `max_connections`, or past 64 of one 5-tuple).
     pub connections_not_indexed: u64,
     pub offsets: Vec<SensorOffset>,
 }
@@ -168,8 +171,15 @@ impl Attribution {
                 h
             }
         };
+        let same = self.index.entry(Tuple { transport, client, server }).or_default();
+        // A 5-tuple reused over and over (a broadcast, a fixed source port) is judged on its
+        // first uses; more would only cost time.
+        if same.len() >= MAX_PER_TUPLE {
+            self.report.connections_not_indexed += 1;
+            return;
+        }
         self.indexed += 1;
-        self.index.entry(Tuple { transport, client, server }).or_default().push(Connection {
+        same.push(Connection {
             time: event.time,
             host,
             process: n.process.clone(),
@@ -179,7 +189,10 @@ impl Attribution {
     /// Takes a wire event to join at the end; gives it back when no more can be held (it is then
     /// judged unjoined).
     pub fn hold(&mut self, event: Event) -> Option<Event> {
-        if !self.config.enabled || self.held.len() >= self.config.max_held {
+        if !self.config.enabled {
+            return Some(event);
+        }
+        if self.held.len() >= self.config.max_held {
             self.report.not_held += 1;
             return Some(event);
         }
@@ -197,7 +210,7 @@ impl Attribution {
             let Some(conns) = self.index.get(&tuple) else { continue };
             let sensor = sensor_of(&event.origin.file);
             for c in conns {
-                deltas.entry((sensor.to_owned(), c.host.clone())).or_default().push(event.time.0 - c.time.0);
+                deltas.entry((sensor.to_owned(), c.host.clone())).or_default().push(event.time.0.saturating_sub(c.time.0));
             }
         }
         let tolerance = i64::try_from(self.config.tolerance_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -224,7 +237,7 @@ impl Attribution {
                     .iter()
                     .filter_map(|c| {
                         let offset = offsets.get(&(sensor.clone(), c.host.clone())).copied().unwrap_or(0);
-                        let gap = (event.time.0 - offset - c.time.0).abs();
+                        let gap = event.time.0.saturating_sub(offset).saturating_sub(c.time.0).saturating_abs();
                         Some((gap, c)).filter(|_| gap <= tolerance)
                     })
                     .min_by_key(|(gap, _)| *gap);
@@ -260,7 +273,7 @@ impl Attribution {
 fn densest_median(sorted: &[i64], tolerance: i64) -> (i64, u64) {
     let (mut best, mut lo) = ((0, 0), 0);
     for hi in 0..sorted.len() {
-        while sorted[hi] - sorted[lo] > tolerance {
+        while sorted[hi].saturating_sub(sorted[lo]) > tolerance {
             lo += 1;
         }
         if hi + 1 - lo > best.1 - best.0 {
@@ -268,7 +281,11 @@ fn densest_median(sorted: &[i64], tolerance: i64) -> (i64, u64) {
         }
     }
     let w = &sorted[best.0..best.1];
-    let median = if w.len() % 2 == 1 { w[w.len() / 2] } else { (w[w.len() / 2 - 1] + w[w.len() / 2]) / 2 };
+    let median = if w.len() % 2 == 1 {
+        w[w.len() / 2]
+    } else {
+        ((i128::from(w[w.len() / 2 - 1]) + i128::from(w[w.len() / 2])) / 2) as i64
+    };
     (median, w.len() as u64)
 }
 

@@ -246,6 +246,8 @@ pub struct EcsFallback<'a> {
     pub source_bytes: Option<u64>,
     pub destination_bytes: Option<u64>,
     pub tls_server_name: Option<Cow<'a, str>>,
+    /// `suricata.eve.event_type` (`dns`, `flow`, `tls`, `alert` ...).
+    pub suricata_event_type: Option<Cow<'a, str>>,
 }
 
 /// One input record, reader-neutral.

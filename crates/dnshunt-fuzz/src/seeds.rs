@@ -46,6 +46,16 @@ pub fn all() -> Vec<Seed> {
         seed("xml", "one_event.xml", XML_EVENT),
         seed("normalize", "fixture_records.txt", normalize_records()),
     ];
+    seeds.push(seed("pcap", "dns_udp_tcp.pcap", wire::capture()));
+    seeds.push(seed("source_auto", "dns_udp_tcp.pcap", wire::capture()));
+    for (i, m) in wire::messages().into_iter().enumerate() {
+        seeds.push(seed("dns_message", &format!("message{i}.bin"), m));
+    }
+    seeds.push(seed("zeek", "dns.log", wire::ZEEK_TSV));
+    seeds.push(seed("zeek", "conn.json", wire::ZEEK_JSON));
+    seeds.push(seed("source_auto", "dns.log", wire::ZEEK_TSV));
+    seeds.push(seed("eve", "eve.json", wire::EVE));
+    seeds.push(seed("source_auto", "eve.json", wire::EVE));
     for (i, db) in mmdb::databases().into_iter().enumerate() {
         seeds.push(seed("geoip", &format!("db{i}.mmdb"), db));
     }
@@ -620,4 +630,115 @@ mod mmdb {
         );
         vec![city, country, asn, anonymous]
     }
+}
+
+/// Seeds of the wire readers, built here byte by byte.
+mod wire {
+    /// A DNS message: `id`, `flags`, one question for `name` (wire form) of `qtype`, and
+    /// answers as (name bytes, type, data).
+    fn message(id: u16, flags: u16, name: &[u8], qtype: u16, answers: &[(&[u8], u16, &[u8])]) -> Vec<u8> {
+        let mut m = Vec::new();
+        for v in [id, flags, 1, answers.len() as u16, 0, 0] {
+            m.extend_from_slice(&v.to_be_bytes());
+        }
+        m.extend_from_slice(name);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        for (owner, rtype, data) in answers {
+            m.extend_from_slice(owner);
+            m.extend_from_slice(&rtype.to_be_bytes());
+            m.extend_from_slice(&1u16.to_be_bytes());
+            m.extend_from_slice(&60u32.to_be_bytes());
+            m.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            m.extend_from_slice(data);
+        }
+        m
+    }
+
+    const NAME: &[u8] = b"\x0c0123456789ab\x06tunnel\x07example\x00";
+
+    pub fn messages() -> Vec<Vec<u8>> {
+        vec![
+            message(1, 0x0100, NAME, 16, &[]),
+            message(1, 0x8180, NAME, 16, &[(b"\xc0\x0c", 16, b"\x05hello"), (b"\xc0\x0c", 5, b"\x03cdn\xc0\x13")]),
+            message(2, 0x8400, b"\x04a\x00\xffb\x06pirate\x03sea\x00", 10, &[(b"\xc0\x0c", 10, b"VACK\x00\x01")]),
+            message(3, 0x8183, NAME, 1, &[]),
+        ]
+    }
+
+    /// An Ethernet/IPv4 frame carrying `l4` (UDP 17 or TCP 6) between the client 10.0.0.5 and
+    /// the server 10.0.0.53 (`to_server` gives the direction); checksums left zero.
+    fn frame(proto: u8, to_server: bool, l4: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let total = (20 + l4.len()) as u16;
+        let (src, dst) = if to_server { ([10, 0, 0, 5], [10, 0, 0, 53]) } else { ([10, 0, 0, 53], [10, 0, 0, 5]) };
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, proto, 0, 0]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(l4);
+        f
+    }
+
+    fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut u = Vec::new();
+        for v in [sport, dport, (8 + payload.len()) as u16, 0] {
+            u.extend_from_slice(&v.to_be_bytes());
+        }
+        u.extend_from_slice(payload);
+        frame(17, sport > 1024, &u)
+    }
+
+    fn tcp(sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut t = Vec::new();
+        t.extend_from_slice(&sport.to_be_bytes());
+        t.extend_from_slice(&dport.to_be_bytes());
+        t.extend_from_slice(&seq.to_be_bytes());
+        t.extend_from_slice(&0u32.to_be_bytes());
+        t.extend_from_slice(&[0x50, flags, 0x04, 0x00, 0, 0, 0, 0]);
+        t.extend_from_slice(payload);
+        frame(6, sport > 1024, &t)
+    }
+
+    /// A microsecond pcap: a UDP question and its answer, an HTTPS connection start, and a TCP
+    /// DNS question split across two segments.
+    pub fn capture() -> Vec<u8> {
+        let ms = messages();
+        let mut framed = (ms[0].len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&ms[0]);
+        let frames = [
+            udp(40000, 53, &ms[0]),
+            udp(53, 40000, &ms[1]),
+            tcp(40002, 443, 100, 0x02, &[]),
+            tcp(40001, 53, 101, 0x18, &framed[..5]),
+            tcp(40001, 53, 106, 0x18, &framed[5..]),
+        ];
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+        out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+        for (i, f) in frames.iter().enumerate() {
+            out.extend_from_slice(&(1_700_000_000u32 + i as u32).to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(f);
+        }
+        out
+    }
+
+    pub const ZEEK_TSV: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tdns\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\ttrans_id\trtt\tquery\tqclass\tqclass_name\tqtype\tqtype_name\trcode\trcode_name\tAA\tTC\tRD\tRA\tZ\tanswers\tTTLs\trejected\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tcount\tinterval\tstring\tcount\tstring\tcount\tstring\tcount\tstring\tbool\tbool\tbool\tbool\tcount\tvector[string]\tvector[interval]\tbool\n\
+13.18\tC1\t10.0.0.5\t50814\t10.0.0.53\t53\tudp\t51541\t0.001\tvocyzit.com\t1\tC_INTERNET\t1\tA\t3\tNXDOMAIN\tF\tF\tT\tT\t0\t-\t-\tF\n\
+13.20\tC2\t10.0.0.5\t50815\t10.0.0.53\t53\tudp\t51542\t0.001\twww.example.com\t1\tC_INTERNET\t1\tA\t0\tNOERROR\tF\tF\tT\tT\t0\tcdn.example.net,93.184.216.34\t60.0,60.0\tF\n";
+
+    pub const ZEEK_JSON: &str = "{\"ts\":22.3,\"uid\":\"C6\",\"id.orig_h\":\"10.0.2.15\",\"id.orig_p\":61099,\"id.resp_h\":\"147.32.80.9\",\"id.resp_p\":53,\"proto\":\"udp\",\"service\":\"dns\",\"duration\":0.09,\"orig_bytes\":50,\"resp_bytes\":0,\"conn_state\":\"S0\"}\n\
+{\"ts\":\"2024-03-12T08:49:20.611Z\",\"uid\":\"C7\",\"id\":{\"orig_h\":\"10.0.2.15\",\"orig_p\":5,\"resp_h\":\"10.0.2.3\",\"resp_p\":53},\"proto\":\"udp\",\"query\":\"a.example.org\",\"qtype\":16,\"rcode\":0,\"answers\":[\"TXT 5 hello\"],\"TTLs\":[60.0]}\n";
+
+    pub const EVE: &str = "{\"timestamp\":\"2022-05-08T11:22:03.482667+0300\",\"flow_id\":1,\"event_type\":\"dns\",\"src_ip\":\"192.168.0.10\",\"src_port\":51659,\"dest_ip\":\"192.168.0.20\",\"dest_port\":53,\"proto\":\"UDP\",\"dns\":{\"type\":\"query\",\"id\":13182,\"rrname\":\"m84aagadba.example.attack\",\"rrtype\":\"TXT\",\"tx_id\":0}}\n\
+{\"timestamp\":\"2022-05-08T11:22:03.983950+0300\",\"flow_id\":1,\"event_type\":\"dns\",\"src_ip\":\"192.168.0.10\",\"src_port\":51659,\"dest_ip\":\"192.168.0.20\",\"dest_port\":53,\"proto\":\"UDP\",\"dns\":{\"version\":2,\"type\":\"answer\",\"id\":13182,\"flags\":\"8580\",\"qr\":true,\"aa\":true,\"rrname\":\"m84aagadba.example.attack\",\"rrtype\":\"TXT\",\"rcode\":\"NOERROR\",\"answers\":[{\"rrname\":\"m84aagadba.example.attack\",\"rrtype\":\"TXT\",\"ttl\":3,\"rdata\":\"AM84AAAADEA\"}]}}\n\
+{\"timestamp\":\"2022-05-08T11:22:04.000000+0300\",\"flow_id\":2,\"event_type\":\"dns\",\"src_ip\":\"10.0.0.5\",\"src_port\":5000,\"dest_ip\":\"10.0.0.53\",\"dest_port\":53,\"proto\":\"UDP\",\"dns\":{\"type\":\"answer\",\"id\":9,\"rrname\":\"x.example.com\",\"rrtype\":\"A\",\"ttl\":60,\"rdata\":\"192.0.2.1\",\"rcode\":\"NOERROR\"}}\n\
+{\"timestamp\":\"2022-05-08T11:22:05.000000+0300\",\"flow_id\":3,\"event_type\":\"dns\",\"src_ip\":\"10.0.0.5\",\"src_port\":5001,\"dest_ip\":\"10.0.0.53\",\"dest_port\":53,\"proto\":\"UDP\",\"dns\":{\"version\":3,\"type\":\"response\",\"id\":10,\"rcode\":\"NXDOMAIN\",\"queries\":[{\"rrname\":\"qegyqaq.com\",\"rrtype\":\"A\"}]}}\n\
+{\"timestamp\":\"2022-05-08T11:22:14.173006+0300\",\"flow_id\":4,\"event_type\":\"tls\",\"src_ip\":\"192.168.0.30\",\"src_port\":45574,\"dest_ip\":\"1.1.1.1\",\"dest_port\":443,\"proto\":\"TCP\",\"tls\":{\"sni\":\"cloudflare-dns.com\",\"version\":\"TLS 1.3\"}}\n\
+{\"timestamp\":\"2022-05-08T11:22:02.440903+0300\",\"flow_id\":5,\"event_type\":\"flow\",\"src_ip\":\"127.0.0.1\",\"src_port\":33706,\"dest_ip\":\"127.0.0.1\",\"dest_port\":8053,\"proto\":\"TCP\",\"app_proto\":\"http\",\"flow\":{\"bytes_toserver\":804,\"bytes_toclient\":1026,\"start\":\"2022-05-08T11:22:15.643528+0300\",\"end\":\"2022-05-08T11:22:15.713755+0300\"}}\n\
+{\"timestamp\":\"2022-05-08T11:22:06Z\",\"event_type\":\"alert\",\"src_ip\":\"1.2.3.4\",\"dest_ip\":\"5.6.7.8\"}\n";
 }

@@ -44,3 +44,29 @@ fn mmdb_seeds_open_verified_and_answer() {
     assert_eq!(geo.lookup("2001:4860::1".parse().unwrap()).country.as_deref(), Some("US"));
     assert_eq!(geo.stats().errors, 0);
 }
+
+/// The wire seeds hold what they are meant to: the capture a UDP question with its answer, a
+/// connection start and a TCP question in two segments; the logs their exchanges.
+#[test]
+fn wire_seeds_read_as_intended() {
+    let events = dnshunt_fuzz::read_events(&seed("pcap", "dns_udp_tcp.pcap"), InputFormat::Auto);
+    let dns: Vec<_> = events.iter().filter_map(|e| e.wire_dns()).collect();
+    assert_eq!(dns.len(), 2, "{events:#?}");
+    assert_eq!(dns[0].records[0].data, "hello");
+    assert!(dns.iter().any(|w| w.transport == dnshunt_core::Transport::Tcp));
+    assert_eq!(events.iter().filter(|e| e.wire_flow().is_some()).count(), 1);
+    let zeek = dnshunt_fuzz::read_events(&seed("zeek", "dns.log"), InputFormat::Auto);
+    assert_eq!(zeek.iter().filter(|e| e.wire_dns().is_some_and(|w| w.rcode == Some(3))).count(), 1);
+    assert_eq!(zeek.len(), 2);
+    let eve = dnshunt_fuzz::read_events(&seed("eve", "eve.json"), InputFormat::Auto);
+    assert_eq!(
+        (
+            eve.iter().filter(|e| e.wire_dns().is_some()).count(),
+            eve.iter().filter(|e| e.wire_flow().is_some()).count()
+        ),
+        (3, 2)
+    );
+    for m in dnshunt_fuzz::seeds::all().into_iter().filter(|s| s.target == "dns_message") {
+        assert!(dnshunt_wire::dns::decode(&m.bytes).is_ok(), "{}", m.name);
+    }
+}

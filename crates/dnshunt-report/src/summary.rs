@@ -375,8 +375,11 @@ impl Summary {
                 self.counts.wire_dns += 1;
                 // What the sensor measured, else what the name and the records' data carry.
                 let bytes = match (w.query_bytes, w.response_bytes) {
-                    (None, None) => w.lookup.query.as_str().len() as u32 + w.records.iter().map(|r| r.size.unwrap_or(r.data.len() as u32)).sum::<u32>(),
-                    (q, r) => q.unwrap_or(0) + r.unwrap_or(0),
+                    (None, None) => w
+                        .records
+                        .iter()
+                        .fold(w.lookup.query.as_str().len() as u32, |sum, r| sum.saturating_add(r.size.unwrap_or(r.data.len() as u32))),
+                    (q, r) => q.unwrap_or(0).saturating_add(r.unwrap_or(0)),
                 };
                 let bucket = self.place(t);
                 self.wire_total[bucket] = self.wire_total[bucket].saturating_add(bytes);

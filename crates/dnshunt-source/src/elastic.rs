@@ -44,8 +44,10 @@ pub const SOURCE_INCLUDES: &[&str] = &[
     "@timestamp",
     "winlog",
     "event",
-    // Zeek's and Suricata's documents (Filebeat, Elastic Agent): the TLS server name.
+    // Zeek's and Suricata's documents (Filebeat, Elastic Agent): the TLS server name and
+    // Suricata's event type.
     "tls",
+    "suricata",
     "host",
     "dns",
     "process",

@@ -43,6 +43,8 @@ enum Ctx {
     Hits,
     Tls,
     TlsClient,
+    Suricata,
+    SuricataEve,
 }
 
 /// What to do with a key's value.
@@ -78,6 +80,7 @@ enum Action {
     EcsSourceBytes,
     EcsDestinationBytes,
     EcsTlsServerName,
+    EcsSuricataEventType,
     HitsArray,
     Ignore,
 }
@@ -106,6 +109,7 @@ fn route(ctx: Ctx, key: &str) -> Action {
             "@timestamp" => EcsTimestamp,
             "event" => Descend(Ctx::EcsEvent),
             "tls" => Descend(Ctx::Tls),
+            "suricata" => Descend(Ctx::Suricata),
             "Event" => Descend(Ctx::EvtxEvent),
             "_source" => Descend(Ctx::Top),
             "_id" => EsId,
@@ -146,6 +150,14 @@ fn route(ctx: Ctx, key: &str) -> Action {
         },
         Ctx::TlsClient => match key {
             "server_name" => EcsTlsServerName,
+            _ => Ignore,
+        },
+        Ctx::Suricata => match key {
+            "eve" => Descend(Ctx::SuricataEve),
+            _ => Ignore,
+        },
+        Ctx::SuricataEve => match key {
+            "event_type" => EcsSuricataEventType,
             _ => Ignore,
         },
         Ctx::Process => match key {
@@ -402,6 +414,7 @@ impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
                 Action::EcsDnsQuestionType => set_str(&mut rec.ecs.dns_question_type, map.next_value_seed(StrSeed)?),
                 Action::EcsDnsResponseCode => set_str(&mut rec.ecs.dns_response_code, map.next_value_seed(StrSeed)?),
                 Action::EcsTlsServerName => set_str(&mut rec.ecs.tls_server_name, map.next_value_seed(StrSeed)?),
+                Action::EcsSuricataEventType => set_str(&mut rec.ecs.suricata_event_type, map.next_value_seed(StrSeed)?),
                 Action::EcsDuration => rec.ecs.duration_ns = rec.ecs.duration_ns.or(map.next_value_seed(NumberSeed)?),
                 Action::EcsDnsId => rec.ecs.dns_id = rec.ecs.dns_id.or(map.next_value_seed(NumberSeed)?),
                 Action::EcsSourceBytes => rec.ecs.source_bytes = rec.ecs.source_bytes.or(map.next_value_seed(NumberSeed)?),

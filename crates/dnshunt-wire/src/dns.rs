@@ -14,6 +14,9 @@ use dnshunt_core::wire::escape_bytes;
 /// Bytes of a binary record's data shown (escaped) in its text.
 pub const MAX_BINARY_SHOWN: usize = 64;
 
+/// Answer records decoded per message, at most (the rest are not read).
+pub const MAX_ANSWERS: u16 = 256;
+
 /// Compression pointers followed in one name before it is cut.
 pub const MAX_POINTERS: usize = 32;
 
@@ -112,29 +115,45 @@ pub fn header(msg: &[u8]) -> Option<Header> {
     })
 }
 
-/// Decodes a message: the header, every question, and the answer section as far as it reads.
-/// Questions past the first that cannot be read are dropped (and the message marked); the
-/// authority and additional sections are not decoded.
+/// Decodes a message: the header, the first question (the others are stepped over), and the
+/// answer section as far as it reads, at most [`MAX_ANSWERS`] records; the authority and
+/// additional sections are not decoded. A message that ends early is marked
+/// `truncated_records`.
 pub fn decode(msg: &[u8]) -> Result<Message, DecodeError> {
     let header = header(msg).ok_or(DecodeError::Short(msg.len()))?;
     let mut pos = 12;
     let mut truncated = false;
-    let mut questions = Vec::with_capacity(usize::from(header.qdcount.min(4)));
-    for _ in 0..header.qdcount {
-        let mut name = String::new();
-        let Some(next) = read_name(msg, pos, &mut name) else {
+    // The first question is what an exchange is about; the others (rare, and a way to make
+    // one packet expand into thousands of names) are stepped over without being kept.
+    let mut questions = Vec::with_capacity(1);
+    for i in 0..header.qdcount {
+        let next = if i == 0 {
+            let mut name = String::new();
+            let Some(next) = read_name(msg, pos, &mut name) else {
+                truncated = true;
+                break;
+            };
+            if let Some(fixed) = msg.get(next..next + 4) {
+                questions.push(Question {
+                    name,
+                    qtype: u16::from_be_bytes([fixed[0], fixed[1]]),
+                    qclass: u16::from_be_bytes([fixed[2], fixed[3]]),
+                });
+            }
+            next
+        } else {
+            match skip_name(msg, pos) {
+                Some(next) => next,
+                None => {
+                    truncated = true;
+                    break;
+                }
+            }
+        };
+        if msg.len() < next + 4 {
             truncated = true;
             break;
-        };
-        let Some(fixed) = msg.get(next..next + 4) else {
-            truncated = true;
-            break;
-        };
-        questions.push(Question {
-            name,
-            qtype: u16::from_be_bytes([fixed[0], fixed[1]]),
-            qclass: u16::from_be_bytes([fixed[2], fixed[3]]),
-        });
+        }
         pos = next + 4;
     }
     if questions.is_empty() && header.qdcount > 0 {
@@ -142,7 +161,7 @@ pub fn decode(msg: &[u8]) -> Result<Message, DecodeError> {
     }
     let mut answers = Vec::with_capacity(usize::from(header.ancount.min(16)));
     if !truncated {
-        for _ in 0..header.ancount {
+        for _ in 0..header.ancount.min(MAX_ANSWERS) {
             match read_record(msg, pos) {
                 Some((record, next)) => {
                     answers.push(record);
@@ -254,6 +273,23 @@ pub fn rdata_text(msg: &[u8], start: usize, rdata: &[u8], rtype: u16) -> (String
         out.truncate(cut);
     }
     (out, ip)
+}
+
+/// Steps over a name without reading its text: the position after it, or `None` when it runs
+/// past the end.
+fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(pos)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => return Some(pos + 1),
+            0x00 => pos += 1 + usize::from(len),
+            0xc0 => {
+                msg.get(pos + 1)?;
+                return Some(pos + 2);
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Reads a (possibly compressed) name at `pos` into `out`; returns the position after it in

@@ -8,7 +8,8 @@
 //! - Suricata `dns` (`suricata.eve`): the answer documents (`dns.type: answer`, which carry the
 //!   question) are exchanges; the question documents are counted as other records, so an
 //!   exchange is not counted twice (a question never answered is not seen).
-//! - Zeek `connection` and Suricata `flow`/`tls`: connections, with the TLS server name.
+//! - Zeek `connection` and `ssl`, and Suricata `flow`/`tls` (by `suricata.eve.event_type`):
+//!   connections, with the TLS server name.
 
 use dnshunt_core::wire::rcode_from_name;
 use dnshunt_core::{parse_ip, Endpoint, Event, Field, Origin, RawRecord, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
@@ -93,7 +94,12 @@ pub fn wire_event(raw: &RawRecord<'_>, origin: Origin) -> EcsWire {
         }
         return EcsWire::Event(Box::new(exchange_event(x, sensor, origin)));
     }
-    let is_flow = matches!(raw.ecs.dataset.as_deref(), Some("zeek.connection" | "zeek.ssl" | "suricata.eve")) || raw.ecs.tls_server_name.is_some();
+    // Zeek's connection and TLS logs; Suricata's flow and tls events (its alerts, http, files
+    // ... share the dataset `suricata.eve`).
+    let is_flow = match sensor {
+        Sensor::Suricata => matches!(raw.ecs.suricata_event_type.as_deref(), Some("flow" | "tls")),
+        _ => matches!(raw.ecs.dataset.as_deref(), Some("zeek.connection" | "zeek.ssl")),
+    } || raw.ecs.tls_server_name.is_some();
     if !is_flow {
         return EcsWire::Other;
     }
@@ -174,6 +180,12 @@ mod tests {
         let EcsWire::Event(e) = wire_event(&c, origin()) else { panic!() };
         let f = e.wire_flow().unwrap();
         assert_eq!((f.client_bytes, f.server_bytes, f.duration_ms), (Some(100), Some(2000), Some(1500)));
+        // A Suricata alert is not a connection; its flow is.
+        let mut alert = base("suricata", "suricata.eve");
+        alert.ecs.suricata_event_type = Some(Cow::Borrowed("alert"));
+        assert!(matches!(wire_event(&alert, origin()), EcsWire::Other));
+        alert.ecs.suricata_event_type = Some(Cow::Borrowed("flow"));
+        assert!(matches!(wire_event(&alert, origin()), EcsWire::Event(_)));
         let mut t = base("suricata", "suricata.eve");
         t.ecs.tls_server_name = Some(Cow::Borrowed("Dns.Google"));
         let EcsWire::Event(e) = wire_event(&t, origin()) else { panic!() };

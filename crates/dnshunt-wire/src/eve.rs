@@ -11,7 +11,7 @@
 //! file, in file order), a response without its question an exchange of its own. Other event
 //! types (alerts, http, stats ...) are counted as other records.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -25,7 +25,6 @@ use crate::{WireCounts, WireOut};
 
 /// Questions waiting for their response, at most; past it the oldest half is given up.
 pub const MAX_PENDING: usize = 65_536;
-const MAX_LINE: usize = 1 << 20;
 
 struct Pending {
     exchange: Exchange,
@@ -36,7 +35,7 @@ struct Pending {
 /// Reads an EVE JSON stream.
 pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
     let mut state = State {
-        pending: HashMap::new(),
+        pending: BTreeMap::new(),
         n_pending: 0,
         orphans: HashMap::new(),
         current: None,
@@ -47,25 +46,16 @@ pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
     let mut line_no = 0u64;
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                out.bad(Origin::line(file, line_no + 1), format!("read error: {e}; the rest of the log is lost"), 1);
-                break;
-            }
+        match crate::next_line(&mut reader, &mut line, &mut line_no, file, out) {
+            crate::Line::End => break,
+            crate::Line::Skipped => continue,
+            crate::Line::Read => {}
         }
-        line_no += 1;
         let text = line.trim_ascii();
         if text.is_empty() {
             continue;
         }
-        state.counts.records += 1;
         let origin = Origin::line(file, line_no);
-        if text.len() > MAX_LINE {
-            out.bad(origin, format!("line longer than {MAX_LINE} bytes"), 1);
-            continue;
-        }
         let record = match serde_json::from_slice::<Value>(text) {
             Ok(Value::Object(m)) => m,
             Ok(_) => {
@@ -83,7 +73,11 @@ pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
         }
     }
     state.flush_current(out);
-    let mut rest: Vec<Pending> = state.pending.drain().flat_map(|(_, q)| q).chain(state.orphans.drain().map(|(_, p)| p)).collect();
+    let mut rest: Vec<Pending> = std::mem::take(&mut state.pending)
+        .into_values()
+        .flatten()
+        .chain(state.orphans.drain().map(|(_, p)| p))
+        .collect();
     rest.sort_unstable_by_key(|p| p.line);
     for p in rest {
         if !out.event(exchange_event(p.exchange, Sensor::Suricata, p.origin)) {
@@ -97,7 +91,7 @@ pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
 type Key = (u64, u16, u16);
 
 struct State {
-    pending: HashMap<Key, VecDeque<Pending>>,
+    pending: BTreeMap<Key, VecDeque<Pending>>,
     /// Questions in `pending`.
     n_pending: usize,
     /// Responses read before their question (EVE is not always written in time order).
@@ -126,8 +120,10 @@ fn rtype(name: &str) -> RecordType {
 
 impl State {
     fn record(&mut self, r: &Map<String, Value>, origin: Origin, line: u64, out: &mut dyn WireOut) {
+        // Records read well are counted; damaged ones are bad records only.
         let kind = text(r, "event_type").unwrap_or("");
         if !matches!(kind, "dns" | "flow" | "tls") {
+            self.counts.records += 1;
             out.other(1);
             return;
         }
@@ -150,6 +146,7 @@ impl State {
             out.bad(origin, "EVE record without readable src_ip/dest_ip".to_owned(), 1);
             return;
         };
+        self.counts.records += 1;
         let transport = text(r, "proto").map_or(Transport::Other, Transport::from_name);
         let flow_id = uint(r, "flow_id");
         match kind {
@@ -178,7 +175,7 @@ impl State {
                         text(r, "app_proto").map(str::to_owned)
                     },
                     server_name: tls.and_then(|t| text(t, "sni")).map(|s| s.to_ascii_lowercase()),
-                    duration_ms: start.zip(end).map(|(s, e)| (e.0 - s.0).max(0) as u64),
+                    duration_ms: start.zip(end).map(|(s, e)| e.0.saturating_sub(s.0).max(0) as u64),
                     client_bytes: flow.and_then(|f| uint(f, "bytes_toserver")),
                     server_bytes: flow.and_then(|f| uint(f, "bytes_toclient")),
                     uid: flow_id.map(|f| f.to_string()),
@@ -235,7 +232,7 @@ impl State {
             // Its response was read first: the pair is complete.
             if let Some(o) = self.orphans.remove(&key) {
                 let mut r = o.exchange;
-                r.rtt_ms = u32::try_from(r.time.0 - time.0).ok();
+                r.rtt_ms = u32::try_from(r.time.0.saturating_sub(time.0)).ok();
                 r.time = time;
                 r.flags.rd |= x.flags.rd;
                 self.emit(r, origin, out);
@@ -246,7 +243,7 @@ impl State {
             self.n_pending += 1;
             if self.n_pending > MAX_PENDING {
                 // Bounded: the older half is given up as unanswered, in file order.
-                let mut all: Vec<Pending> = self.pending.drain().flat_map(|(_, q)| q).collect();
+                let mut all: Vec<Pending> = std::mem::take(&mut self.pending).into_values().flatten().collect();
                 all.sort_unstable_by_key(|p| p.line);
                 let keep = all.split_off(all.len() / 2);
                 self.n_pending = keep.len();
@@ -268,8 +265,16 @@ impl State {
         let joining_v1 = version == 1 && self.current.as_ref().is_some_and(|(k, _, _, _)| *k == key);
         if !joining_v1 {
             self.counts.dns_responses += 1;
+            // A v1 answer names the record, not the question: of the questions of its flow and
+            // id, the one asking for its name, else the earliest.
             let found = if v1_answer {
-                self.pending.keys().find(|k| k.0 == flow_id && k.1 == id).copied()
+                let candidates = self.pending.range((flow_id, id, 0)..=(flow_id, id, u16::MAX));
+                let owner = qname.map(str::to_ascii_lowercase);
+                let named = candidates
+                    .clone()
+                    .find(|(_, q)| q.front().is_some_and(|p| Some(p.exchange.name.to_ascii_lowercase()) == owner))
+                    .map(|(k, _)| *k);
+                named.or_else(|| candidates.min_by_key(|(_, q)| q.front().map_or(u64::MAX, |p| p.line)).map(|(k, _)| *k))
             } else {
                 Some(key)
             };
@@ -285,7 +290,7 @@ impl State {
             let (mut x, origin, paired) = match question {
                 Some(p) => {
                     let mut x = p.exchange;
-                    x.rtt_ms = u32::try_from(time.0 - x.time.0).ok();
+                    x.rtt_ms = u32::try_from(time.0.saturating_sub(x.time.0)).ok();
                     (x, p.origin, u64::MAX)
                 }
                 None => (

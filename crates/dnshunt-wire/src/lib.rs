@@ -35,13 +35,79 @@ pub trait WireOut {
 /// What a wire input held, counted independently of what became events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WireCounts {
-    /// Packets of a capture, or records (lines) of a log.
+    /// Packets of a capture, or records (lines) of a log, read well (damaged ones are bad
+    /// records, counted apart).
     pub records: u64,
     /// DNS messages that were questions and answers (captures), or DNS records of a log.
     pub dns_queries: u64,
     pub dns_responses: u64,
     /// DNS messages carried over TCP (length-framed, reassembled).
     pub dns_over_tcp: u64,
+}
+
+/// Longest line of a log read whole; longer ones are counted as bad and skipped.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// What [`next_line`] read.
+pub(crate) enum Line {
+    Read,
+    /// A line too long (counted as bad): go on with the next.
+    Skipped,
+    /// The end of input, or a read error (counted as bad): stop.
+    End,
+}
+
+/// Reads the next line of a log into `line` (cleared by the caller), counting lines in
+/// `line_no`; over-long lines and read errors are reported to `out` with their line number.
+pub(crate) fn next_line<R: std::io::BufRead>(reader: &mut R, line: &mut Vec<u8>, line_no: &mut u64, file: &std::sync::Arc<str>, out: &mut dyn WireOut) -> Line {
+    match read_line_bounded(reader, line, MAX_LINE) {
+        Ok(None) => Line::End,
+        Ok(Some(false)) => {
+            *line_no += 1;
+            Line::Read
+        }
+        Ok(Some(true)) => {
+            *line_no += 1;
+            out.bad(Origin::line(file, *line_no), format!("line longer than {MAX_LINE} bytes; skipped"), 1);
+            Line::Skipped
+        }
+        Err(e) => {
+            out.bad(Origin::line(file, *line_no + 1), format!("read error: {e}; the rest of the log is lost"), 1);
+            Line::End
+        }
+    }
+}
+
+/// Reads one line (with its newline, if any) into `buf`, keeping at most `max` bytes of it:
+/// `Ok(None)` at the end of input, `Ok(Some(true))` when the line was longer (the rest of it is
+/// read past, never held), `Ok(Some(false))` otherwise.
+pub(crate) fn read_line_bounded<R: std::io::BufRead>(reader: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Option<bool>> {
+    let mut any = false;
+    let mut too_long = false;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(any.then_some(too_long));
+        }
+        any = true;
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = max.saturating_sub(buf.len());
+        if take > room {
+            too_long = true;
+        }
+        buf.extend_from_slice(&chunk[..take.min(room)]);
+        reader.consume(take);
+        if done {
+            return Ok(Some(too_long));
+        }
+    }
 }
 
 /// The kinds of wire input, as recognised from their first bytes.
@@ -106,6 +172,24 @@ pub fn sniff(head: &[u8]) -> Option<WireFormat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_are_read_past_not_held() {
+        let mut input = vec![b'a'; 100];
+        input.extend_from_slice(b"\nok\nlast");
+        let mut r = std::io::BufReader::with_capacity(16, &input[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_line_bounded(&mut r, &mut buf, 10).unwrap(), Some(true));
+        assert_eq!(buf.len(), 10);
+        buf.clear();
+        assert_eq!(read_line_bounded(&mut r, &mut buf, 10).unwrap(), Some(false));
+        assert_eq!(buf, b"ok\n");
+        buf.clear();
+        assert_eq!(read_line_bounded(&mut r, &mut buf, 10).unwrap(), Some(false));
+        assert_eq!(buf, b"last");
+        buf.clear();
+        assert_eq!(read_line_bounded(&mut r, &mut buf, 10).unwrap(), None);
+    }
 
     #[test]
     fn recognises_each_format_and_nothing_else() {

@@ -47,10 +47,13 @@ struct Key {
     id: u16,
 }
 
+/// A question waiting for its response: what an exchange needs of it, nothing more.
 struct Pending {
     time: Timestamp,
     packet: u64,
-    message: Message,
+    id: u16,
+    rd: bool,
+    question: Option<dns::Question>,
     bytes: u32,
 }
 
@@ -58,6 +61,8 @@ struct Pending {
 struct TcpStream {
     next_seq: Option<u32>,
     buffer: Vec<u8>,
+    /// A segment went missing: message boundaries are unknown until the stream starts again.
+    lost: bool,
 }
 
 /// Reads one capture to its end. Errors of the capture's framing (a damaged block header) end
@@ -72,6 +77,7 @@ pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
         counts: WireCounts::default(),
         latest: Timestamp(i64::MIN),
         stopped: false,
+        bad_packets: 0,
     };
     let ng = reader.fill_buf().is_ok_and(|head| head.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]));
     let opened: Result<Box<dyn PcapReaderIterator + '_>, _> = if ng {
@@ -115,8 +121,8 @@ pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
                         packet += 1;
                         let iface = interfaces.get(epb.if_id as usize).copied().unwrap_or_default();
                         let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                        let millis = (u128::from(ticks) * 1000 / u128::from(iface.resolution.max(1))) as i64;
-                        let time = Timestamp(millis.saturating_add(iface.offset.saturating_mul(1000)));
+                        let millis = i64::try_from(u128::from(ticks) * 1000 / u128::from(iface.resolution.max(1))).unwrap_or(i64::MAX);
+                        let time = Timestamp(clamp_ms(millis.saturating_add(iface.offset.saturating_mul(1000))));
                         state.packet(iface.linktype, epb.packet_data(), time, packet, out);
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
@@ -151,8 +157,15 @@ pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
         }
     }
     state.flush_all(out);
-    state.counts.records = packet;
+    // Packets read well; the damaged ones are bad records.
+    state.counts.records = packet.saturating_sub(state.bad_packets);
     out.counts(&state.counts);
+}
+
+/// A capture's time kept within the years 0001 to 9999, the range every other reader's times
+/// have (a damaged interface block can claim any resolution or offset).
+fn clamp_ms(ms: i64) -> i64 {
+    ms.clamp(-62_135_596_800_000, 253_402_300_799_999)
 }
 
 #[derive(Clone, Copy)]
@@ -189,6 +202,8 @@ struct State {
     counts: WireCounts,
     latest: Timestamp,
     stopped: bool,
+    /// Packets counted as bad records (not among the packets read well).
+    bad_packets: u64,
 }
 
 /// The network and transport layers of a packet, from its link layer.
@@ -232,6 +247,7 @@ impl State {
                 return;
             }
             Err(e) => {
+                self.bad_packets += 1;
                 out.bad(Origin::record(&self.file, packet), format!("packet not decodable: {e}"), 1);
                 return;
             }
@@ -312,6 +328,10 @@ impl State {
             self.tcp.insert(key, TcpStream::default());
         }
         let stream = self.tcp.get_mut(&key).expect("inserted above");
+        // A new connection on the same ports starts a new stream.
+        if syn {
+            *stream = TcpStream::default();
+        }
         let start = if syn { seq.wrapping_add(1) } else { seq };
         let mut data = payload;
         match stream.next_seq {
@@ -319,17 +339,30 @@ impl State {
             Some(next) => {
                 let ahead = start.wrapping_sub(next) as i32;
                 if ahead > 0 {
-                    // A gap: what was buffered cannot be completed.
-                    if !stream.buffer.is_empty() {
-                        out.bad(Origin::record(&self.file, packet), "TCP DNS stream with missing segments: a message is lost".to_owned(), 1);
+                    // A gap (a segment lost, or captured out of order): what was buffered
+                    // cannot be completed, and where the next message starts is unknown, so the
+                    // stream is given up until it starts again.
+                    if !stream.lost {
+                        out.bad(
+                            Origin::record(&self.file, packet),
+                            "TCP DNS stream with missing segments: the rest of the stream is not read".to_owned(),
+                            1,
+                        );
                     }
                     stream.buffer.clear();
+                    stream.lost = true;
                 } else if ahead < 0 {
                     // A retransmission: only the part past what was read is new.
-                    let seen = (-ahead) as usize;
+                    let seen = ahead.unsigned_abs() as usize;
                     data = payload.get(seen..).unwrap_or(&[]);
                 }
             }
+        }
+        if stream.lost {
+            if end {
+                self.tcp.remove(&key);
+            }
+            return;
         }
         let end_seq = start.wrapping_add(payload.len() as u32);
         if stream.next_seq.is_none_or(|n| (end_seq.wrapping_sub(n) as i32) > 0) {
@@ -372,6 +405,7 @@ impl State {
         let message = match dns::decode(payload) {
             Ok(m) => m,
             Err(e) => {
+                self.bad_packets += 1;
                 out.bad(Origin::record(&self.file, packet), e.to_string(), 1);
                 return;
             }
@@ -390,17 +424,29 @@ impl State {
         if message.header.response {
             self.counts.dns_responses += 1;
             let (client, server) = (dst, src);
-            let key = Key {
-                client,
-                server,
-                transport,
-                id: message.header.id,
+            let id = message.header.id;
+            // A multicast question (mDNS, LLMNR) is answered from the responder's own address.
+            let groups: &[(&str, u16)] = match server.port {
+                5355 => &[("224.0.0.252", 5355), ("ff02::1:3", 5355)],
+                5353 => &[("224.0.0.251", 5353), ("ff02::fb", 5353)],
+                _ => &[],
             };
-            let question = self.pending.get_mut(&key).and_then(VecDeque::pop_front);
-            if question.is_some() {
-                self.n_pending -= 1;
-                if self.pending.get(&key).is_some_and(VecDeque::is_empty) {
-                    self.pending.remove(&key);
+            let keys = std::iter::once(server).chain(groups.iter().filter_map(|(ip, port)| {
+                Some(Endpoint {
+                    ip: ip.parse().ok()?,
+                    port: *port,
+                })
+            }));
+            let mut question = None;
+            for server in keys {
+                let key = Key { client, server, transport, id };
+                if let Some(q) = self.pending.get_mut(&key).and_then(VecDeque::pop_front) {
+                    self.n_pending -= 1;
+                    if self.pending.get(&key).is_some_and(VecDeque::is_empty) {
+                        self.pending.remove(&key);
+                    }
+                    question = Some(q);
+                    break;
                 }
             }
             let x = exchange(question.as_ref(), Some((message, payload.len() as u32, time)), client, server, transport);
@@ -418,7 +464,9 @@ impl State {
             let new = Pending {
                 time,
                 packet,
-                message,
+                id: message.header.id,
+                rd: message.header.rd,
+                question: message.questions.into_iter().next(),
                 bytes: payload.len() as u32,
             };
             // A retransmission (same id and ports) waits behind the one before: responses
@@ -439,7 +487,7 @@ impl State {
 
     /// Gives up questions that waited longer than the window.
     fn expire(&mut self, now: Timestamp, out: &mut dyn WireOut) {
-        self.give_up(|p| now.0 - p.time.0 > PAIR_WINDOW_MS, out);
+        self.give_up(|p| now.0.saturating_sub(p.time.0) > PAIR_WINDOW_MS, out);
     }
 
     /// Gives up the oldest quarter of the questions waiting.
@@ -454,9 +502,13 @@ impl State {
     /// depend on the map's order).
     fn give_up(&mut self, old: impl Fn(&Pending) -> bool, out: &mut dyn WireOut) {
         let mut given: Vec<(Key, Pending)> = Vec::new();
+        // Every old question of a queue, not only those at its front: times in a capture can go
+        // backwards (merged interfaces, clock steps).
         self.pending.retain(|key, queue| {
-            while queue.front().is_some_and(&old) {
-                given.push((*key, queue.pop_front().expect("front checked")));
+            if queue.iter().any(&old) {
+                let (gone, kept): (VecDeque<Pending>, VecDeque<Pending>) = std::mem::take(queue).into_iter().partition(|p| old(p));
+                given.extend(gone.into_iter().map(|p| (*key, p)));
+                *queue = kept;
             }
             !queue.is_empty()
         });
@@ -483,8 +535,7 @@ impl State {
 
 /// An exchange from a question and/or a response.
 fn exchange(question: Option<&Pending>, response: Option<(Message, u32, Timestamp)>, client: Endpoint, server: Endpoint, transport: Transport) -> Exchange {
-    let asked = question.map(|q| &q.message).or(response.as_ref().map(|r| &r.0));
-    let q = asked.and_then(|m| m.questions.first());
+    let q = question.and_then(|q| q.question.as_ref()).or(response.as_ref().and_then(|r| r.0.questions.first()));
     let mut x = Exchange {
         time: question.map(|q| q.time).or(response.as_ref().map(|r| r.2)).unwrap_or_default(),
         name: q.map(|q| q.name.clone()).unwrap_or_default(),
@@ -493,12 +544,12 @@ fn exchange(question: Option<&Pending>, response: Option<(Message, u32, Timestam
         transport,
         client: Some(client),
         server: Some(server),
-        transaction_id: asked.map(|m| m.header.id),
+        transaction_id: question.map(|q| q.id).or(response.as_ref().map(|r| r.0.header.id)),
         query_bytes: question.map(|q| q.bytes),
         ..Exchange::default()
     };
-    if let Some(m) = question.map(|q| &q.message) {
-        x.flags.rd = m.header.rd;
+    if let Some(q) = question {
+        x.flags.rd = q.rd;
     }
     if let Some((m, bytes, time)) = response {
         x.rcode = Some(m.header.rcode);
@@ -510,7 +561,7 @@ fn exchange(question: Option<&Pending>, response: Option<(Message, u32, Timestam
         };
         x.response_bytes = Some(bytes);
         if let Some(q) = question {
-            x.rtt_ms = u32::try_from(time.0 - q.time.0).ok();
+            x.rtt_ms = u32::try_from(time.0.saturating_sub(q.time.0)).ok();
         }
         for r in m.answers {
             if let Some(ip) = r.ip {
@@ -674,6 +725,45 @@ mod tests {
         assert_eq!(w.records[0].size, Some(201));
         assert_eq!(w.records[0].data.len(), 200);
         assert!(c.bad.is_empty() && c.warnings.is_empty());
+    }
+
+    #[test]
+    fn multicast_questions_pair_with_the_responder() {
+        let q = build(0x42, 0x0000, b"\x04wpad\x00", 1, &[]);
+        let r = build(0x42, 0x8000, b"\x04wpad\x00", 1, &[(b"\xc0\x0c", 1, &[10, 0, 0, 7])]);
+        let frames = [udp(CLIENT, [224, 0, 0, 252], 51000, 5355, &q), udp([10, 0, 0, 7], CLIENT, 5355, 51000, &r)];
+        let c = run(&pcap(&frames));
+        assert_eq!(c.events.len(), 1, "one exchange, not an orphan and a timeout");
+        let w = c.events[0].wire_dns().unwrap();
+        assert_eq!((w.rcode, w.server.unwrap().ip.to_string()), (Some(0), "10.0.0.7".to_owned()));
+    }
+
+    #[test]
+    fn a_tcp_gap_gives_up_the_stream_and_a_syn_starts_it_again() {
+        let q = build(7, 0x0100, QNAME, 16, &[]);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        let frames = [
+            tcp(CLIENT, SERVER, 40300, 53, 1000, &framed[..10]),
+            // Bytes 10..20 were not captured.
+            tcp(CLIENT, SERVER, 40300, 53, 1020, &framed[20..]),
+            tcp(CLIENT, SERVER, 40300, 53, 1000 + framed.len() as u32, &framed),
+        ];
+        let c = run(&pcap(&frames));
+        assert_eq!((c.counts.dns_over_tcp, c.bad.len()), (0, 1), "{:?}", c.bad);
+        // A new connection (SYN) on the same ports is read from its start.
+        let mut frames = frames.to_vec();
+        let mut syn = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(CLIENT, SERVER, 64)
+            .tcp(40300, 53, 5000, 1024)
+            .syn()
+            .write(&mut syn, &[])
+            .unwrap();
+        frames.push(syn);
+        frames.push(tcp(CLIENT, SERVER, 40300, 53, 5001, &framed));
+        let c = run(&pcap(&frames));
+        assert_eq!(c.counts.dns_over_tcp, 1, "{:?}", c.bad);
     }
 
     #[test]

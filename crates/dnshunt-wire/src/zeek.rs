@@ -13,9 +13,6 @@ use serde_json::{Map, Value};
 use crate::exchange::{exchange_event, from_epoch_seconds, Exchange};
 use crate::{WireCounts, WireOut};
 
-/// Longest line read whole; longer ones are counted as bad and skipped.
-const MAX_LINE: usize = 1 << 20;
-
 /// Reads a Zeek TSV log.
 pub fn read_tsv<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
     let mut counts = WireCounts::default();
@@ -24,18 +21,10 @@ pub fn read_tsv<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOu
     let mut line_no = 0u64;
     loop {
         line.clear();
-        match read_line(&mut reader, &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                out.bad(Origin::line(file, line_no + 1), format!("read error: {e}; the rest of the log is lost"), 1);
-                break;
-            }
-        }
-        line_no += 1;
-        if line.len() > MAX_LINE {
-            out.bad(Origin::line(file, line_no), format!("line longer than {MAX_LINE} bytes"), 1);
-            continue;
+        match crate::next_line(&mut reader, &mut line, &mut line_no, file, out) {
+            crate::Line::End => break,
+            crate::Line::Skipped => continue,
+            crate::Line::Read => {}
         }
         let text = String::from_utf8_lossy(trim_eol(&line));
         if text.is_empty() {
@@ -45,7 +34,6 @@ pub fn read_tsv<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOu
             header.directive(directive);
             continue;
         }
-        counts.records += 1;
         let origin = Origin::line(file, line_no);
         if header.fields.is_empty() {
             out.bad(origin, "Zeek log line before any #fields header".to_owned(), 1);
@@ -86,25 +74,16 @@ pub fn read_json<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireO
     let mut line_no = 0u64;
     loop {
         line.clear();
-        match read_line(&mut reader, &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                out.bad(Origin::line(file, line_no + 1), format!("read error: {e}; the rest of the log is lost"), 1);
-                break;
-            }
+        match crate::next_line(&mut reader, &mut line, &mut line_no, file, out) {
+            crate::Line::End => break,
+            crate::Line::Skipped => continue,
+            crate::Line::Read => {}
         }
-        line_no += 1;
         let text = trim_eol(&line).trim_ascii();
         if text.is_empty() {
             continue;
         }
-        counts.records += 1;
         let origin = Origin::line(file, line_no);
-        if text.len() > MAX_LINE {
-            out.bad(origin, format!("line longer than {MAX_LINE} bytes"), 1);
-            continue;
-        }
         let mut record = match serde_json::from_slice::<Value>(text) {
             Ok(Value::Object(m)) => m,
             Ok(_) => {
@@ -223,10 +202,6 @@ fn unescape(s: &str) -> String {
     }
 }
 
-fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> std::io::Result<usize> {
-    reader.read_until(b'\n', line)
-}
-
 fn trim_eol(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
@@ -277,7 +252,9 @@ fn endpoint(r: &Map<String, Value>, host: &str, port: &str) -> Option<Endpoint> 
 
 /// One record of a known log into an event; false when nobody listens any more.
 fn interpret(r: &Map<String, Value>, kind: LogKind, origin: &Origin, counts: &mut WireCounts, out: &mut dyn WireOut) -> bool {
+    // Records read well are counted; damaged ones are bad records only.
     if kind == LogKind::Other {
+        counts.records += 1;
         out.other(1);
         return true;
     }
@@ -289,6 +266,7 @@ fn interpret(r: &Map<String, Value>, kind: LogKind, origin: &Origin, counts: &mu
         out.bad(origin.clone(), "Zeek record without readable id.orig_h/id.resp_h addresses".to_owned(), 1);
         return true;
     };
+    counts.records += 1;
     let transport = text(r, "proto").map_or(Transport::Other, Transport::from_name);
     let uid = text(r, "uid").map(str::to_owned);
     let event = match kind {

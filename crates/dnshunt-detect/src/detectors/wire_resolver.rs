@@ -37,7 +37,7 @@ pub struct WireResolverConfig {
     pub resolvers: Vec<String>,
     /// Questions to a server that is not a resolver before a client is reported.
     pub min_questions: u64,
-    /// (client or process, server) pairs followed, at most.
+    /// (client or process, server) pairs followed, and servers counted, at most each.
     pub max_pairs: usize,
 }
 
@@ -98,9 +98,13 @@ impl Detector for WireResolver {
         if server.port != 53 || server.ip.is_multicast() {
             return;
         }
-        let seen = self.clients.entry(server.ip).or_default();
-        if seen.len() < self.config.min_clients {
-            seen.insert(client.ip);
+        if !self.clients.contains_key(&server.ip) && self.clients.len() >= self.config.max_pairs {
+            self.dropped += 1;
+        } else {
+            let seen = self.clients.entry(server.ip).or_default();
+            if seen.len() < self.config.min_clients {
+                seen.insert(client.ip);
+            }
         }
         if !is_public(server.ip) {
             return;
