@@ -166,7 +166,9 @@ fn sniff(head: &[u8], name: &str) -> Sniffed {
         Sniffed::Evtx
     } else if lower.ends_with(".xml") {
         Sniffed::Xml
-    } else if [".json", ".ndjson", ".jsonl", ".log"].iter().any(|e| lower.ends_with(e)) {
+    // `.log` is not among them: syslog, web server and Zeek TSV logs share it, and only content
+    // tells a JSON one (recognised above) from the others.
+    } else if [".json", ".ndjson", ".jsonl"].iter().any(|e| lower.ends_with(e)) {
         Sniffed::Json
     } else {
         Sniffed::Unknown

@@ -276,3 +276,29 @@ fn filebeat_zeek_and_suricata_documents_are_read() {
     let doh = found.iter().find(|f| f["detector"] == "wire_doh").unwrap_or_else(|| panic!("{found:#?}"));
     assert!(doh["explanation"].as_str().unwrap().contains("dns.google"), "{doh:#}");
 }
+
+/// Every capture and log of the shared network folder (and the zips of the OTRF recordings)
+/// is read in one run without a panic and without a bad record; its text logs that are not event
+/// data (web server and syslog logs of the DoH lab, dnsmasq's log) are listed as ignored.
+#[test]
+fn the_whole_network_folder_reads_without_a_panic() {
+    let Some(data) = shared_data_or_skip("the_whole_network_folder_reads_without_a_panic") else {
+        return;
+    };
+    let run = hunt(&[data.join("network")], &["--format", "jsonl"]);
+    run.assert_exit(0);
+    let read = run.read();
+    assert_eq!((read.file_errors, read.totals.bad_records), (0, 0), "{:#?}", read.examples);
+    assert!(read.ignored_files.iter().any(|f| f.ends_with("dnsmasq.log")), "{:?}", read.ignored_files);
+    assert!(
+        read.ignored_files.iter().all(|f| f.ends_with(".log")
+            || f.ends_with(".capture")
+            || f.ends_with(".md")
+            || f.ends_with(".yaml")
+            || f.ends_with(".config")
+            || f.ends_with(".metadata")),
+        "{:?}",
+        read.ignored_files
+    );
+    assert!(read.totals.wire_dns > 25_000 && read.totals.wire_flow > 8_000, "{:?}", read.totals);
+}

@@ -4,7 +4,7 @@
 //! under one domain, measured on the wire: many distinct names under the domain, long
 //! subdomains (bytes sent per question), and answer payload (the bytes of TXT, NULL, CNAME, MX
 //! and private-use records it got back). Judged per client (or process) and domain once all
-//! input is read.
+//! input is read; the finding also gives the answers' entropy and the questions per minute.
 //!
 //! **Why:** a DNS tunnel must put its upstream data in the names it asks for and its downstream
 //! data in the answers. Sysmon's EID 22 shows names but never the answers' content or sizes;
@@ -77,6 +77,10 @@ struct Summary {
     subdomain_bytes: u64,
     longest_subdomain: usize,
     answer_bytes: u64,
+    /// Sum of the Shannon entropy (bits per character) of the answers' payload text, and how
+    /// many answers it is over.
+    answer_entropy: f64,
+    entropy_answers: u64,
     nxdomain: u64,
 }
 
@@ -143,6 +147,8 @@ impl Detector for WireTunnel {
                 subdomain_bytes: 0,
                 longest_subdomain: 0,
                 answer_bytes: 0,
+                answer_entropy: 0.0,
+                entropy_answers: 0,
                 nxdomain: 0,
             }),
         };
@@ -160,6 +166,10 @@ impl Detector for WireTunnel {
         }
         s.longest_subdomain = s.longest_subdomain.max(sub_len);
         s.answer_bytes += answer_bytes;
+        for r in w.records.iter().filter(|r| carries_payload(r.rtype.0) && r.data.len() >= 8) {
+            s.answer_entropy += crate::stats::entropy_bits_per_char(&r.data);
+            s.entropy_answers += 1;
+        }
         s.nxdomain += u64::from(w.rcode == Some(3));
     }
 
@@ -181,13 +191,19 @@ impl Detector for WireTunnel {
             let severity = if high && (names_carry || answers_carry) { Severity::High } else { Severity::Medium };
             let score = (50.0 + (distinct as f64).log10() * 12.0 + (mean / 4.0).min(15.0) + ((s.answer_bytes as f64 + 1.0).log10() * 3.0)).min(99.0) as u8;
             let more = if s.distinct_over { "+" } else { "" };
+            // Questions per minute over the span the domain was asked for.
+            let minutes = ((s.last_time.0.saturating_sub(s.first.time.0)) as f64 / 60_000.0).max(1.0);
+            let rate = s.exchanges as f64 / minutes;
+            let entropy = (s.entropy_answers > 0).then(|| s.answer_entropy / s.entropy_answers as f64);
             let mut why = Vec::new();
             if names_carry {
                 why.push(format!("names carry {mean:.0} bytes each on average (longest {})", s.longest_subdomain));
             }
             if answers_carry {
-                why.push(format!("answers carried {} bytes of TXT/NULL/CNAME/MX/private data", s.answer_bytes));
+                let entropy = entropy.map(|e| format!(" (entropy {e:.1} bits a character)")).unwrap_or_default();
+                why.push(format!("answers carried {} bytes of TXT/NULL/CNAME/MX/private data{entropy}", s.answer_bytes));
             }
+            why.push(format!("{rate:.0} questions a minute"));
             let explanation = format!(
                 "{} sent {} DNS questions for {distinct}{more} distinct names under {domain}: {}; a DNS tunnel moves data this way",
                 who(&s.first),
@@ -202,6 +218,8 @@ impl Detector for WireTunnel {
                 .with_detail("mean_subdomain_bytes", (mean * 10.0).round() / 10.0)
                 .with_detail("longest_subdomain", s.longest_subdomain)
                 .with_detail("answer_payload_bytes", s.answer_bytes)
+                .with_detail("answer_entropy", entropy.map(|e| (e * 100.0).round() / 100.0))
+                .with_detail("questions_per_minute", (rate * 10.0).round() / 10.0)
                 .with_detail("nxdomain", s.nxdomain);
             f.count = s.exchanges;
             f.time_last = s.last_time;
