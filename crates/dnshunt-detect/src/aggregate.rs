@@ -419,7 +419,7 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
     let nx_share = n_nxdomain as f64 / n_findings.max(1) as f64;
     let minutes = ((base.time_last.0 - base.time.0) as f64 / 60_000.0).max(1.0);
     if detector == "dga" {
-        let miss: f64 = scores.iter().map(|&s| 1.0 - config.dga_name_weight * (s as f64 / 100.0)).product::<f64>() * tally.dga_miss;
+        let miss = (1.0 - dga_names_score(scores.iter().map(|&s| f64::from(s) / 100.0), config.dga_name_weight)) * tally.dga_miss;
         let rate = n_names as f64 / minutes;
         let rate_factor = if n_names < 3 || rate >= 0.5 { 1.0 } else { 0.85 };
         let burst = (1.0 - miss) * (0.7 + 0.3 * nx_share) * rate_factor;
@@ -450,6 +450,14 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         base.explanation.push_str(&more);
     }
     base
+}
+
+/// The names' part of a DGA burst's score, in `[0, 1]`: a noisy-or of the names' scores (each
+/// in `[0, 1]`, counting `name_weight`), so ten names at 0.9 outrank one at 1.0. The folded
+/// finding's score is this, scaled by the NXDOMAIN share and the rate (`eval dga` uses it alone
+/// to rank bursts).
+pub fn dga_names_score(scores: impl IntoIterator<Item = f64>, name_weight: f64) -> f64 {
+    1.0 - scores.into_iter().map(|s| 1.0 - name_weight * s).product::<f64>()
 }
 
 fn plural(n: usize) -> &'static str {

@@ -584,6 +584,11 @@ pub struct FamilyEval {
     /// The benign names above the threshold of the lowest false-positive rate (indices for
     /// [`Corpus::name`]), highest first.
     pub top_benign: Vec<u32>,
+    /// The family's names and the held-out benign names as the detector scores them, in
+    /// `[0, 1]`: each fold's raw scores through a calibration made from that fold's held-out
+    /// benign scores, as `train` makes the shipped model's (for evaluating bursts of names).
+    pub family_scores: Vec<f32>,
+    pub benign_scores: Vec<f32>,
 }
 
 impl FamilyEval {
@@ -608,15 +613,31 @@ pub fn evaluate_family(corpus: &Corpus, family: usize, config: &TrainConfig) -> 
 pub fn evaluate_group(corpus: &Corpus, families: &[usize], config: &TrainConfig) -> Vec<FamilyEval> {
     let mut benign = Vec::new();
     let mut dga = vec![Vec::new(); families.len()];
+    let mut benign_scores = Vec::new();
+    let mut dga_scores = vec![Vec::new(); families.len()];
     for fold in 0..corpus.folds {
         let m = fit(corpus, HoldOut { fold: Some(fold), families }, config);
-        benign.extend(corpus.benign_raw_of_fold(&m, fold));
-        for (scores, &family) in dga.iter_mut().zip(families) {
-            scores.extend(corpus.family_raw_of_part(&m, family, fold));
+        let held_out = corpus.benign_raw_of_fold(&m, fold);
+        let calibration = crate::dga::Calibration::from_benign(held_out.iter().map(|&(r, _)| r).collect());
+        benign_scores.extend(held_out.iter().map(|&(r, _)| calibration.score(r) as f32));
+        benign.extend(held_out);
+        for ((scores, calibrated), &family) in dga.iter_mut().zip(dga_scores.iter_mut()).zip(families) {
+            let raw = corpus.family_raw_of_part(&m, family, fold);
+            calibrated.extend(raw.iter().map(|&r| calibration.score(r) as f32));
+            scores.extend(raw);
         }
     }
     benign.sort_by(|a, b| b.0.total_cmp(&a.0));
-    families.iter().zip(dga).map(|(&family, scores)| judge(corpus, family, &benign, &scores)).collect()
+    families
+        .iter()
+        .zip(dga)
+        .zip(dga_scores)
+        .map(|((&family, scores), calibrated)| FamilyEval {
+            family_scores: calibrated,
+            benign_scores: benign_scores.clone(),
+            ..judge(corpus, family, &benign, &scores)
+        })
+        .collect()
 }
 
 fn empty_eval(corpus: &Corpus, family: usize) -> FamilyEval {
@@ -646,6 +667,8 @@ fn judge(corpus: &Corpus, family: usize, benign: &[(f64, u32)], dga: &[f64]) -> 
         benign_names: benign.len(),
         benign_false_positives: fps,
         top_benign: benign.iter().take(fps[EVAL_FPRS.len() - 1]).map(|&(_, i)| i).collect(),
+        family_scores: Vec::new(),
+        benign_scores: Vec::new(),
     }
 }
 

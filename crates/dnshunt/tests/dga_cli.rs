@@ -103,6 +103,10 @@ fn train_writes_a_loadable_model_and_eval_prints_the_table() {
         "overall character-based",
         "overall wordlist",
         "names/s of CPU time",
+        "group detection: bursts of k names",
+        "k=10",
+        "mean character-based",
+        "measured false bursts",
     ] {
         assert!(table.contains(needle), "{needle:?} missing in\n{table}");
     }
