@@ -589,6 +589,9 @@ pub struct FamilyEval {
     /// benign scores, as `train` makes the shipped model's (for evaluating bursts of names).
     pub family_scores: Vec<f32>,
     pub benign_scores: Vec<f32>,
+    /// Extra names (registrable label and suffix, e.g. from real lookups) as each fold's model
+    /// and calibration score them: one score per name and fold.
+    pub extra_scores: Vec<f32>,
 }
 
 impl FamilyEval {
@@ -605,12 +608,24 @@ impl FamilyEval {
 /// the family and without that fold scores the fold's benign names and a share of the family's
 /// names. Thresholds for each false-positive rate come from the pooled held-out benign scores.
 pub fn evaluate_family(corpus: &Corpus, family: usize, config: &TrainConfig) -> FamilyEval {
-    evaluate_group(corpus, &[family], config).pop().unwrap_or_else(|| empty_eval(corpus, family))
+    evaluate_family_with(corpus, family, config, &[])
+}
+
+/// [`evaluate_family`], also scoring `extra` names (registrable label, suffix) with each fold's
+/// model ([`FamilyEval::extra_scores`]).
+pub fn evaluate_family_with(corpus: &Corpus, family: usize, config: &TrainConfig, extra: &[(String, String)]) -> FamilyEval {
+    evaluate_group_with(corpus, &[family], config, extra).pop().unwrap_or_else(|| empty_eval(corpus, family))
 }
 
 /// Like [`evaluate_family`] for several families held out of training together (cheaper than
 /// one at a time, and stricter: the model sees fewer families).
 pub fn evaluate_group(corpus: &Corpus, families: &[usize], config: &TrainConfig) -> Vec<FamilyEval> {
+    evaluate_group_with(corpus, families, config, &[])
+}
+
+/// [`evaluate_group`], also scoring `extra` names with each fold's model.
+pub fn evaluate_group_with(corpus: &Corpus, families: &[usize], config: &TrainConfig, extra: &[(String, String)]) -> Vec<FamilyEval> {
+    let mut extra_scores = Vec::new();
     let mut benign = Vec::new();
     let mut dga = vec![Vec::new(); families.len()];
     let mut benign_scores = Vec::new();
@@ -620,6 +635,7 @@ pub fn evaluate_group(corpus: &Corpus, families: &[usize], config: &TrainConfig)
         let held_out = corpus.benign_raw_of_fold(&m, fold);
         let calibration = crate::dga::Calibration::from_benign(held_out.iter().map(|&(r, _)| r).collect());
         benign_scores.extend(held_out.iter().map(|&(r, _)| calibration.score(r) as f32));
+        extra_scores.extend(extra.iter().map(|(label, suffix)| calibration.score(m.raw(label, suffix)) as f32));
         benign.extend(held_out);
         for ((scores, calibrated), &family) in dga.iter_mut().zip(dga_scores.iter_mut()).zip(families) {
             let raw = corpus.family_raw_of_part(&m, family, fold);
@@ -635,6 +651,7 @@ pub fn evaluate_group(corpus: &Corpus, families: &[usize], config: &TrainConfig)
         .map(|((&family, scores), calibrated)| FamilyEval {
             family_scores: calibrated,
             benign_scores: benign_scores.clone(),
+            extra_scores: extra_scores.clone(),
             ..judge(corpus, family, &benign, &scores)
         })
         .collect()
@@ -669,6 +686,7 @@ fn judge(corpus: &Corpus, family: usize, benign: &[(f64, u32)], dga: &[f64]) -> 
         top_benign: benign.iter().take(fps[EVAL_FPRS.len() - 1]).map(|&(_, i)| i).collect(),
         family_scores: Vec::new(),
         benign_scores: Vec::new(),
+        extra_scores: Vec::new(),
     }
 }
 

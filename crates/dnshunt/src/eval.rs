@@ -16,7 +16,7 @@ use clap::{Args, Subcommand};
 use dnshunt_core::DnsName;
 use dnshunt_enrich::dga::DgaModel;
 use dnshunt_enrich::label::registrable_label;
-use dnshunt_enrich::train::{evaluate_family, Corpus, FamilyEval, TrainConfig, EVAL_FPRS};
+use dnshunt_enrich::train::{evaluate_family_with, Corpus, FamilyEval, TrainConfig, EVAL_FPRS};
 
 use crate::train::{load, DgaDataArgs};
 
@@ -55,6 +55,11 @@ pub struct EvalDgaArgs {
     /// Threads (families are evaluated in parallel; default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+
+    /// Event data (anything `hunt` reads: Sysmon, captures, Zeek, Suricata) whose lookups make
+    /// a second set of benign bursts for the group evaluation: names real endpoints asked for.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub lookups: Vec<std::path::PathBuf>,
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
@@ -80,7 +85,8 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
     } else {
         args.threads
     };
-    let results = evaluate_parallel(&corpus, &families, &config, threads);
+    let lookups = lookup_labels(&args.lookups)?;
+    let results = evaluate_parallel(&corpus, &families, &config, threads, &lookups);
     let (n_benign, _) = corpus.sizes();
     println!(
         "DGA model, leave-one-family-out: {n_benign} benign names in {} folds (each scored by models that never saw it), {} families",
@@ -153,7 +159,11 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
             listed.join(", ")
         );
     }
-    group_detection(&results, &is_wordlist);
+    group_detection(&results, &is_wordlist, "held-out popular names", |r| &r.benign_scores);
+    if !lookups.is_empty() {
+        let what = format!("names of real lookups ({} distinct registrable labels)", lookups.len());
+        group_detection(&results, &is_wordlist, &what, |r| &r.extra_scores);
+    }
     println!("evaluation took {:.1}s on {threads} threads", started.elapsed().as_secs_f64());
     println!();
     throughput(&benign, &dga);
@@ -170,13 +180,13 @@ const BENIGN_BURSTS: usize = 100_000;
 /// one false burst in 10,000. Scores are calibrated as the detector's are; names under the
 /// detector's threshold are not findings and do not count. Both sides get the same NXDOMAIN
 /// share and rate, so only the names decide (a real DGA walk, mostly NXDOMAIN, scores higher).
-fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> bool) {
+fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> bool, benign_what: &str, benign_of: fn(&FamilyEval) -> &[f32]) {
     let threshold = dnshunt_detect::detectors::dga::DgaConfig::default().threshold;
     let weight = dnshunt_detect::aggregate::AggregateConfig::default().dga_name_weight;
     let burst = |scores: &[f32]| dnshunt_detect::aggregate::dga_names_score(scores.iter().map(|&s| f64::from(s)).filter(|&s| s >= threshold), weight);
     println!();
     println!(
-        "group detection: bursts of k names of a family against {BENIGN_BURSTS} bursts of k held-out popular names, at 1e-4 false bursts \
+        "group detection: bursts of k names of a family against {BENIGN_BURSTS} bursts of k {benign_what}, at 1e-4 false bursts \
          (names ≥ {threshold:.2} count, weight {weight}; same NXDOMAIN share and rate on both sides)"
     );
     println!("{:<18} {:<10} {:>9} {:>9} {:>9}", "family", "kind", "k=5", "k=10", "k=20");
@@ -188,12 +198,13 @@ fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> 
         rng.shuffle(&mut family);
         let mut rates = [None; 3];
         for (i, &k) in BURST_SIZES.iter().enumerate() {
-            if family.len() < k || r.benign_scores.len() < k {
+            let pool = benign_of(r);
+            if family.len() < k || pool.len() < k {
                 continue;
             }
             let mut benign: Vec<f64> = (0..BENIGN_BURSTS)
                 .map(|_| {
-                    let pick: Vec<f32> = (0..k).map(|_| r.benign_scores[rng.below(r.benign_scores.len())]).collect();
+                    let pick: Vec<f32> = (0..k).map(|_| pool[rng.below(pool.len())]).collect();
                     burst(&pick)
                 })
                 .collect();
@@ -251,6 +262,32 @@ fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> 
     );
 }
 
+/// The registrable labels (with their suffixes) of every lookup in `paths`, Sysmon's and the
+/// wire's, distinct; internationalised labels are left out as the DGA detector leaves them.
+fn lookup_labels(paths: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inputs = paths.iter().map(|p| dnshunt_source::Input::Path(p.clone())).collect();
+    let (rx, handle) = dnshunt_source::spawn(inputs, dnshunt_source::ReadOptions::default());
+    let mut labels = std::collections::BTreeSet::new();
+    for msg in rx {
+        if let dnshunt_source::Message::Batch { events, .. } = msg {
+            for event in &events {
+                let Some(q) = event.lookup() else { continue };
+                if let Some(r) = dnshunt_enrich::label::registrable_label(&q.query) {
+                    if !r.label.starts_with("xn--") {
+                        labels.insert((r.label.to_owned(), r.suffix.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    handle.join().map_err(|_| anyhow::anyhow!("reading the lookups failed"))?;
+    eprintln!("{} distinct registrable labels in the lookups of {}", labels.len(), paths.len());
+    Ok(labels.into_iter().collect())
+}
+
 /// A small deterministic generator, so the group evaluation gives the same numbers every run.
 struct XorShift(u64);
 
@@ -274,7 +311,7 @@ impl XorShift {
     }
 }
 
-fn evaluate_parallel(corpus: &Corpus, families: &[usize], config: &TrainConfig, threads: usize) -> Vec<FamilyEval> {
+fn evaluate_parallel(corpus: &Corpus, families: &[usize], config: &TrainConfig, threads: usize, extra: &[(String, String)]) -> Vec<FamilyEval> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, FamilyEval)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -283,7 +320,7 @@ fn evaluate_parallel(corpus: &Corpus, families: &[usize], config: &TrainConfig, 
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&family) = families.get(i) else { break };
                 let t = Instant::now();
-                let r = evaluate_family(corpus, family, config);
+                let r = evaluate_family_with(corpus, family, config, extra);
                 eprintln!("  {:<18} {:>5.1}s", r.family, t.elapsed().as_secs_f64());
                 results.lock().unwrap_or_else(|e| e.into_inner()).push((i, r));
             });

@@ -91,9 +91,12 @@ fn train_writes_a_loadable_model_and_eval_prints_the_table() {
         .arg(dir.join("benign.csv"))
         .arg("--dga")
         .arg(dir.join("dga"))
+        .arg("--lookups")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/seed/ecs.ndjson"))
         .output()
         .unwrap();
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(String::from_utf8_lossy(&eval.stderr).contains("distinct registrable labels in the lookups of 1"));
     let table = String::from_utf8_lossy(&eval.stdout);
     for needle in [
         "TPR@1e-3",
@@ -107,6 +110,7 @@ fn train_writes_a_loadable_model_and_eval_prints_the_table() {
         "k=10",
         "mean character-based",
         "measured false bursts",
+        "bursts of k names of real lookups (",
     ] {
         assert!(table.contains(needle), "{needle:?} missing in\n{table}");
     }
