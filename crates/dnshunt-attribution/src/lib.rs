@@ -249,11 +249,7 @@ impl Attribution {
             match (joined, is_dns) {
                 (Some(c), dns) => {
                     event.host = Some(c.host.to_string());
-                    match &mut event.kind {
-                        EventKind::WireDns(w) => w.lookup.process = c.process,
-                        EventKind::WireFlow(f) => f.process = c.process,
-                        _ => {}
-                    }
+                    *event.process_mut() = c.process;
                     if dns {
                         self.report.dns_joined += 1;
                     } else {

@@ -190,6 +190,18 @@ impl Event {
         }
     }
 
+    /// The process the event names, to fill in (the process join, attribution).
+    pub fn process_mut(&mut self) -> &mut ProcessRef {
+        match &mut self.kind {
+            EventKind::DnsQuery(e) => &mut e.process,
+            EventKind::ProcessCreate(e) => &mut e.process,
+            EventKind::NetworkConnect(e) => &mut e.process,
+            EventKind::ProcessTerminate(e) => &mut e.process,
+            EventKind::WireDns(e) => &mut e.lookup.process,
+            EventKind::WireFlow(e) => &mut e.process,
+        }
+    }
+
     /// Sysmon's EID 22.
     pub fn dns(&self) -> Option<&DnsQuery> {
         match &self.kind {

@@ -73,6 +73,23 @@ pub struct WireAnswer {
 impl WireAnswer {
     /// How much of a record's text is kept (the size is kept whole).
     pub const MAX_TEXT: usize = 1024;
+
+    /// Cuts a record's text to at most [`WireAnswer::MAX_TEXT`] bytes, at a character boundary.
+    pub fn cut_text(text: &mut String) {
+        if text.len() > Self::MAX_TEXT {
+            let mut cut = Self::MAX_TEXT;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+    }
+
+    /// Whether the record is of a type whose data a tunnel fills: CNAME, NULL, MX, TXT, SPF
+    /// and the private-use types.
+    pub fn carries_payload(&self) -> bool {
+        matches!(self.rtype.0, 5 | 10 | 15 | 16 | 99) || self.rtype.0 >= 65280
+    }
 }
 
 /// The header flags of a DNS response (or of the query when no response was seen).

@@ -27,7 +27,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use dnshunt_core::{file_name_of, image_file_name, Event, EventKind, Finding, Guid, ProcessRef, Timestamp, UNKNOWN_PROCESS};
+use dnshunt_core::{file_name_of, image_file_name, Event, EventKind, Finding, Guid, Timestamp, UNKNOWN_PROCESS};
 use serde::Serialize;
 
 use crate::stats::{hash64, host};
@@ -57,18 +57,6 @@ pub fn is_unknown(guid: Option<Guid>) -> bool {
 /// unescapes the `&lt;unknown process&gt;` of some exports).
 fn is_unknown_image(image: Option<&str>) -> bool {
     image.is_none_or(|i| i.eq_ignore_ascii_case(UNKNOWN_PROCESS))
-}
-
-/// The process an event belongs to, to fill in.
-fn process_mut(event: &mut Event) -> Option<&mut ProcessRef> {
-    Some(match &mut event.kind {
-        EventKind::DnsQuery(e) => &mut e.process,
-        EventKind::ProcessCreate(e) => &mut e.process,
-        EventKind::NetworkConnect(e) => &mut e.process,
-        EventKind::ProcessTerminate(e) => &mut e.process,
-        EventKind::WireDns(e) => &mut e.lookup.process,
-        EventKind::WireFlow(e) => &mut e.process,
-    })
 }
 
 #[derive(Clone, Debug)]
@@ -284,7 +272,7 @@ impl ProcessTree {
         }
         let (guid, node) = self.alive(hash64(host(event)), event.process().pid?, event.time)?;
         let mut out = event.clone();
-        let process = process_mut(&mut out)?;
+        let process = out.process_mut();
         process.guid = Some(guid);
         if is_unknown_image(process.image.as_deref()) && node.image.is_some() {
             process.image = node.image.as_deref().map(str::to_owned);
@@ -578,8 +566,8 @@ mod tests {
         );
         // A missing GUID is as unknown as a zero one; a connection and a terminate join alike.
         let mut no_guid = lookup.clone();
-        process_mut(&mut no_guid).unwrap().guid = None;
-        process_mut(&mut no_guid).unwrap().user = None;
+        no_guid.process_mut().guid = None;
+        no_guid.process_mut().user = None;
         let repaired = tree.repair(&no_guid).expect("joined");
         assert_eq!(repaired.process().guid, Some(ping.guid));
         assert_eq!(repaired.process().user.as_deref(), Some("CORP\\user"));
@@ -590,7 +578,7 @@ mod tests {
         assert_eq!(tree.repair(&ping.dns(T0 + 60_100, "c2.example.net", "-", 0)), None);
         assert_eq!(tree.repair(&events[0]), None);
         let mut no_pid = lookup.clone();
-        process_mut(&mut no_pid).unwrap().pid = None;
+        no_pid.process_mut().pid = None;
         assert_eq!(tree.repair(&no_pid), None);
         assert_eq!(tree.repair(&ping.unnamed().dns(T0 + 30_000, "c2.example.net", "-", 0)), None);
     }

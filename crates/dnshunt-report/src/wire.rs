@@ -74,7 +74,7 @@ impl WireDomains {
         d.payload_bytes += w
             .records
             .iter()
-            .filter(|r| matches!(r.rtype.0, 5 | 10 | 15 | 16 | 99) || r.rtype.0 >= 65280)
+            .filter(|r| r.carries_payload())
             .map(|r| u64::from(r.size.unwrap_or(r.data.len() as u32)))
             .sum::<u64>();
         d.nxdomain += u64::from(w.rcode == Some(3));

@@ -460,10 +460,19 @@ impl Producer {
                     self.stopped(&ctx, None, format!("{reason}; the records after that point are not read"));
                 }
             }
-            Sniffed::Wire => self.wire(name, reader),
-            Sniffed::Xml | Sniffed::Json if self.options.format == InputFormat::Auto && wire_head(&mut reader).is_some() => self.wire(name, reader),
-            Sniffed::Xml => self.xml(name, reader),
-            Sniffed::Json => self.json(name, reader),
+            // What the network saw is told from the first line, which JSON logs share with
+            // Sysmon's JSON (read once here, handed on).
+            Sniffed::Wire | Sniffed::Xml | Sniffed::Json => {
+                let wire = (sniffed == Sniffed::Wire || self.options.format == InputFormat::Auto)
+                    .then(|| wire_head(&mut reader))
+                    .flatten();
+                match (wire, sniffed) {
+                    (Some(format), _) => self.wire(name, reader, format),
+                    (None, Sniffed::Xml) => self.xml(name, reader),
+                    (None, Sniffed::Json) => self.json(name, reader),
+                    (None, _) => self.file_error(&name, "not a recognised capture or log".to_owned()),
+                }
+            }
             Sniffed::Unknown => self.file_error(
                 &name,
                 "not a recognised format (EVTX, JSON, XML, pcap/pcapng, Zeek or Suricata logs, .gz or .zip); use --input-format to force one".to_owned(),
@@ -473,10 +482,7 @@ impl Producer {
 
     /// What the network saw: read here, on the reading thread, in file order (questions are
     /// paired with their responses as they stream by), in batches like every other reader.
-    fn wire(&mut self, name: String, mut reader: Box<dyn BufRead + '_>) {
-        let Some(format) = wire_head(&mut reader) else {
-            return self.file_error(&name, "not a recognised capture or log".to_owned());
-        };
+    fn wire(&mut self, name: String, reader: Box<dyn BufRead + '_>, format: dnshunt_wire::WireFormat) {
         let ctx = self.new_file(&name, format.name());
         let mut out = WireBatch {
             batch: work::BatchBuilder::new(&ctx, &self.options),

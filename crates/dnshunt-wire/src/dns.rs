@@ -265,13 +265,7 @@ pub fn rdata_text(msg: &[u8], start: usize, rdata: &[u8], rtype: u16) -> (String
         // kept whole.
         _ => escape_bytes(&rdata[..rdata.len().min(MAX_BINARY_SHOWN)], &mut out),
     }
-    if out.len() > dnshunt_core::WireAnswer::MAX_TEXT {
-        let mut cut = dnshunt_core::WireAnswer::MAX_TEXT;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-    }
+    dnshunt_core::WireAnswer::cut_text(&mut out);
     (out, ip)
 }
 

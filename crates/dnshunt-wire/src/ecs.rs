@@ -14,8 +14,7 @@
 use dnshunt_core::wire::rcode_from_name;
 use dnshunt_core::{parse_ip, Endpoint, Event, Field, Origin, RawRecord, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
 
-use crate::exchange::{exchange_event, orient, Exchange};
-use crate::zeek::flow_event;
+use crate::exchange::{exchange_event, flow_event, orient, Exchange};
 
 /// What one ECS document is.
 #[derive(Debug)]
@@ -109,7 +108,7 @@ pub fn wire_event(raw: &RawRecord<'_>, origin: Origin) -> EcsWire {
     flow.duration_ms = raw.ecs.duration_ns.map(|ns| ns / 1_000_000);
     flow.client_bytes = raw.ecs.source_bytes;
     flow.server_bytes = raw.ecs.destination_bytes;
-    EcsWire::Event(Box::new(flow_event(time, origin, *Box::new(flow))))
+    EcsWire::Event(Box::new(flow_event(time, origin, flow)))
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use dnshunt_core::wire::rcode_from_name;
 use dnshunt_core::{parse_ip, DnsFlags, Endpoint, Origin, ProcessRef, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
 use serde_json::{Map, Value};
 
+use crate::exchange::flow_event;
 use crate::exchange::{exchange_event, orient, Exchange};
-use crate::zeek::flow_event;
 use crate::{WireCounts, WireOut};
 
 /// Questions waiting for their response, at most; past it the oldest half is given up.
@@ -33,7 +33,7 @@ struct Pending {
 }
 
 /// Reads an EVE JSON stream.
-pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
+pub fn read<R: BufRead>(reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
     let mut state = State {
         pending: BTreeMap::new(),
         n_pending: 0,
@@ -42,31 +42,13 @@ pub fn read<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
         counts: WireCounts::default(),
         stopped: false,
     };
-    let mut line = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        line.clear();
-        match crate::next_line(&mut reader, &mut line, &mut line_no, file, out) {
-            crate::Line::End => break,
-            crate::Line::Skipped => continue,
-            crate::Line::Read => {}
-        }
-        let text = line.trim_ascii();
-        if text.is_empty() {
+    let mut lines = crate::Lines::new(reader, file);
+    while let Some((line, origin)) = lines.next(out) {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        let origin = Origin::line(file, line_no);
-        let record = match serde_json::from_slice::<Value>(text) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                out.bad(origin, "a JSON value that is not an object".to_owned(), 1);
-                continue;
-            }
-            Err(e) => {
-                out.bad(origin, format!("not JSON: {e}"), 1);
-                continue;
-            }
-        };
+        let Some(record) = crate::json_object(line, &origin, out) else { continue };
+        let line_no = origin.line.unwrap_or(0);
         state.record(&record, origin, line_no, out);
         if state.stopped {
             return;
@@ -115,7 +97,7 @@ fn uint(r: &Map<String, Value>, key: &str) -> Option<u64> {
 }
 
 fn rtype(name: &str) -> RecordType {
-    RecordType::from_name(name).unwrap_or_else(|| RecordType(name.trim_start_matches("TYPE").parse().unwrap_or(0)))
+    RecordType::from_name(name).unwrap_or(RecordType(0))
 }
 
 impl State {
@@ -212,23 +194,22 @@ impl State {
         if self.current.as_ref().is_some_and(|(k, _, _, _)| *k != key || is_query) {
             self.flush_current(out);
         }
+        // What a question or, without one, its response tells of the exchange.
+        let asked = || Exchange {
+            time,
+            name: qname.unwrap_or("").to_owned(),
+            qtype: qtype.map(|t| rtype(t).0),
+            transport,
+            client: Some(client),
+            server: Some(server),
+            transaction_id: Some(id),
+            uid: Some(flow_id.to_string()),
+            ..Exchange::default()
+        };
         if is_query {
             self.counts.dns_queries += 1;
-            let x = Exchange {
-                time,
-                name: qname.unwrap_or("").to_owned(),
-                qtype: qtype.map(|t| rtype(t).0),
-                transport,
-                client: Some(client),
-                server: Some(server),
-                transaction_id: Some(id),
-                uid: Some(flow_id.to_string()),
-                flags: DnsFlags {
-                    rd: dns.get("rd").and_then(Value::as_bool).unwrap_or(false),
-                    ..DnsFlags::default()
-                },
-                ..Exchange::default()
-            };
+            let mut x = asked();
+            x.flags.rd = dns.get("rd").and_then(Value::as_bool).unwrap_or(false);
             // Its response was read first: the pair is complete.
             if let Some(o) = self.orphans.remove(&key) {
                 let mut r = o.exchange;
@@ -293,21 +274,7 @@ impl State {
                     x.rtt_ms = u32::try_from(time.0.saturating_sub(x.time.0)).ok();
                     (x, p.origin, u64::MAX)
                 }
-                None => (
-                    Exchange {
-                        time,
-                        name: qname.unwrap_or("").to_owned(),
-                        qtype: qtype.map(|t| rtype(t).0),
-                        transport,
-                        client: Some(client),
-                        server: Some(server),
-                        transaction_id: Some(id),
-                        uid: Some(flow_id.to_string()),
-                        ..Exchange::default()
-                    },
-                    origin,
-                    line,
-                ),
+                None => (asked(), origin, line),
             };
             x.rcode = text(dns, "rcode").and_then(rcode_from_name).or(Some(0));
             let flag = |k: &str| dns.get(k).and_then(Value::as_bool).unwrap_or(false);
@@ -394,13 +361,7 @@ fn push_answer(x: &mut Exchange, name: &str, t: &str, a: &Map<String, Value>) {
         }
     }
     let mut data = data;
-    if data.len() > WireAnswer::MAX_TEXT {
-        let mut cut = WireAnswer::MAX_TEXT;
-        while !data.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        data.truncate(cut);
-    }
+    WireAnswer::cut_text(&mut data);
     x.answers.push(WireAnswer {
         name: name.to_ascii_lowercase(),
         rtype: rt,

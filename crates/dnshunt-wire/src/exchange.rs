@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use dnshunt_core::wire::status_of_rcode;
 use dnshunt_core::{
-    Answer, AnswerData, DnsFlags, DnsName, DnsQuery, Endpoint, Event, EventKind, Origin, ProcessRef, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireDns,
+    Answer, AnswerData, DnsFlags, DnsName, DnsQuery, Endpoint, Event, EventKind, Origin, ProcessRef, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireDns, WireFlow,
 };
 
 /// What a reader knows of one exchange.
@@ -82,6 +82,18 @@ pub fn exchange_event(x: Exchange, sensor: Sensor, origin: Origin) -> Event {
             rtt_ms: x.rtt_ms,
             uid: x.uid,
         })),
+    }
+}
+
+/// The event of a connection: the host is the client's address.
+pub(crate) fn flow_event(time: Timestamp, origin: Origin, flow: WireFlow) -> Event {
+    Event {
+        time,
+        host: Some(flow.client.ip.to_string()),
+        record_id: None,
+        rule_name: None,
+        origin,
+        kind: EventKind::WireFlow(Box::new(flow)),
     }
 }
 

@@ -48,32 +48,64 @@ pub struct WireCounts {
 /// Longest line of a log read whole; longer ones are counted as bad and skipped.
 pub(crate) const MAX_LINE: usize = 1 << 20;
 
-/// What [`next_line`] read.
-pub(crate) enum Line {
-    Read,
-    /// A line too long (counted as bad): go on with the next.
-    Skipped,
-    /// The end of input, or a read error (counted as bad): stop.
-    End,
+/// The lines of a log, one at a time, without their end of line, with their origin; empty
+/// lines are passed over, over-long lines (and a read error, which ends the log) are reported
+/// to the output as bad records with their line number.
+pub(crate) struct Lines<R> {
+    reader: R,
+    file: std::sync::Arc<str>,
+    line: Vec<u8>,
+    line_no: u64,
 }
 
-/// Reads the next line of a log into `line` (cleared by the caller), counting lines in
-/// `line_no`; over-long lines and read errors are reported to `out` with their line number.
-pub(crate) fn next_line<R: std::io::BufRead>(reader: &mut R, line: &mut Vec<u8>, line_no: &mut u64, file: &std::sync::Arc<str>, out: &mut dyn WireOut) -> Line {
-    match read_line_bounded(reader, line, MAX_LINE) {
-        Ok(None) => Line::End,
-        Ok(Some(false)) => {
-            *line_no += 1;
-            Line::Read
+impl<R: std::io::BufRead> Lines<R> {
+    pub(crate) fn new(reader: R, file: &std::sync::Arc<str>) -> Lines<R> {
+        Lines {
+            reader,
+            file: file.clone(),
+            line: Vec::new(),
+            line_no: 0,
         }
-        Ok(Some(true)) => {
-            *line_no += 1;
-            out.bad(Origin::line(file, *line_no), format!("line longer than {MAX_LINE} bytes; skipped"), 1);
-            Line::Skipped
+    }
+
+    /// The next non-empty line and where it is; `None` at the end.
+    pub(crate) fn next(&mut self, out: &mut dyn WireOut) -> Option<(&[u8], Origin)> {
+        loop {
+            self.line.clear();
+            match read_line_bounded(&mut self.reader, &mut self.line, MAX_LINE) {
+                Ok(None) => return None,
+                Ok(Some(false)) => self.line_no += 1,
+                Ok(Some(true)) => {
+                    self.line_no += 1;
+                    out.bad(Origin::line(&self.file, self.line_no), format!("line longer than {MAX_LINE} bytes; skipped"), 1);
+                    continue;
+                }
+                Err(e) => {
+                    out.bad(Origin::line(&self.file, self.line_no + 1), format!("read error: {e}; the rest of the log is lost"), 1);
+                    return None;
+                }
+            }
+            let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                let len = line.len();
+                return Some((&self.line[..len], Origin::line(&self.file, self.line_no)));
+            }
+        }
+    }
+}
+
+/// A line of line-delimited JSON as an object; anything else is a bad record.
+pub(crate) fn json_object(line: &[u8], origin: &Origin, out: &mut dyn WireOut) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_slice::<serde_json::Value>(line.trim_ascii()) {
+        Ok(serde_json::Value::Object(m)) => Some(m),
+        Ok(_) => {
+            out.bad(origin.clone(), "a JSON value that is not an object".to_owned(), 1);
+            None
         }
         Err(e) => {
-            out.bad(Origin::line(file, *line_no + 1), format!("read error: {e}; the rest of the log is lost"), 1);
-            Line::End
+            out.bad(origin.clone(), format!("not JSON: {e}"), 1);
+            None
         }
     }
 }

@@ -260,45 +260,23 @@ impl State {
                 return;
             }
         };
+        // The two ends of a packet, by its ports.
+        let ends = |sport: u16, dport: u16| (Endpoint { ip: src_ip, port: sport }, Endpoint { ip: dst_ip, port: dport });
         match &sliced.transport {
             Some(TransportSlice::Udp(udp)) if is_dns_port(udp.source_port()) || is_dns_port(udp.destination_port()) => {
-                let src = Endpoint {
-                    ip: src_ip,
-                    port: udp.source_port(),
-                };
-                let dst = Endpoint {
-                    ip: dst_ip,
-                    port: udp.destination_port(),
-                };
+                let (src, dst) = ends(udp.source_port(), udp.destination_port());
                 self.message(udp.payload(), src, dst, Transport::Udp, time, packet, out);
             }
             Some(TransportSlice::Tcp(tcp)) if is_dns_port(tcp.source_port()) || is_dns_port(tcp.destination_port()) => {
-                let src = Endpoint {
-                    ip: src_ip,
-                    port: tcp.source_port(),
-                };
-                let dst = Endpoint {
-                    ip: dst_ip,
-                    port: tcp.destination_port(),
-                };
+                let (src, dst) = ends(tcp.source_port(), tcp.destination_port());
                 self.tcp_segment(src, dst, tcp.sequence_number(), tcp.syn(), tcp.fin() || tcp.rst(), tcp.payload(), time, packet, out);
             }
             // A connection's first packet (SYN without ACK): a connection attribution can join
             // to the Sysmon EID 3 of the process that opened it.
             Some(TransportSlice::Tcp(tcp)) if tcp.syn() && !tcp.ack() => {
-                let flow = WireFlow::new(
-                    Sensor::Pcap,
-                    Transport::Tcp,
-                    Endpoint {
-                        ip: src_ip,
-                        port: tcp.source_port(),
-                    },
-                    Endpoint {
-                        ip: dst_ip,
-                        port: tcp.destination_port(),
-                    },
-                );
-                if !out.event(crate::zeek::flow_event(time, Origin::record(&self.file, packet), flow)) {
+                let (client, server) = ends(tcp.source_port(), tcp.destination_port());
+                let flow = WireFlow::new(Sensor::Pcap, Transport::Tcp, client, server);
+                if !out.event(crate::exchange::flow_event(time, Origin::record(&self.file, packet), flow)) {
                     self.stopped = true;
                 }
             }

@@ -7,34 +7,23 @@
 use std::io::BufRead;
 use std::sync::Arc;
 
-use dnshunt_core::{parse_ip, DnsFlags, Endpoint, Event, EventKind, Origin, ProcessRef, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
+use dnshunt_core::{parse_ip, DnsFlags, Endpoint, Origin, ProcessRef, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireFlow};
 use serde_json::{Map, Value};
 
-use crate::exchange::{exchange_event, from_epoch_seconds, Exchange};
+use crate::exchange::{exchange_event, flow_event, from_epoch_seconds, Exchange};
 use crate::{WireCounts, WireOut};
 
 /// Reads a Zeek TSV log.
-pub fn read_tsv<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
+pub fn read_tsv<R: BufRead>(reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
     let mut counts = WireCounts::default();
     let mut header = TsvHeader::default();
-    let mut line = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        line.clear();
-        match crate::next_line(&mut reader, &mut line, &mut line_no, file, out) {
-            crate::Line::End => break,
-            crate::Line::Skipped => continue,
-            crate::Line::Read => {}
-        }
-        let text = String::from_utf8_lossy(trim_eol(&line));
-        if text.is_empty() {
-            continue;
-        }
+    let mut lines = crate::Lines::new(reader, file);
+    while let Some((line, origin)) = lines.next(out) {
+        let text = String::from_utf8_lossy(line);
         if let Some(directive) = text.trim_start().strip_prefix('#') {
             header.directive(directive);
             continue;
         }
-        let origin = Origin::line(file, line_no);
         if header.fields.is_empty() {
             out.bad(origin, "Zeek log line before any #fields header".to_owned(), 1);
             continue;
@@ -68,33 +57,14 @@ pub fn read_tsv<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOu
 
 /// Reads Zeek's line-delimited JSON (`dns.log`, `conn.log`, or several logs in one stream with
 /// `_path`).
-pub fn read_json<R: BufRead>(mut reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
+pub fn read_json<R: BufRead>(reader: R, file: &Arc<str>, out: &mut dyn WireOut) {
     let mut counts = WireCounts::default();
-    let mut line = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        line.clear();
-        match crate::next_line(&mut reader, &mut line, &mut line_no, file, out) {
-            crate::Line::End => break,
-            crate::Line::Skipped => continue,
-            crate::Line::Read => {}
-        }
-        let text = trim_eol(&line).trim_ascii();
-        if text.is_empty() {
+    let mut lines = crate::Lines::new(reader, file);
+    while let Some((line, origin)) = lines.next(out) {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        let origin = Origin::line(file, line_no);
-        let mut record = match serde_json::from_slice::<Value>(text) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                out.bad(origin, "a JSON value that is not an object".to_owned(), 1);
-                continue;
-            }
-            Err(e) => {
-                out.bad(origin, format!("not JSON: {e}"), 1);
-                continue;
-            }
-        };
+        let Some(mut record) = crate::json_object(line, &origin, out) else { continue };
         // `{"id": {"orig_h": ...}}` as some writers nest it.
         if let Some(Value::Object(id)) = record.remove("id") {
             for (k, v) in id {
@@ -200,11 +170,6 @@ fn unescape(s: &str) -> String {
         Ok(text) => text,
         Err(_) => s.to_owned(),
     }
-}
-
-fn trim_eol(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 fn text<'a>(r: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -349,18 +314,6 @@ fn interpret(r: &Map<String, Value>, kind: LogKind, origin: &Origin, counts: &mu
         ),
     };
     out.event(event)
-}
-
-/// The event of a connection: the host is the client's address.
-pub(crate) fn flow_event(time: Timestamp, origin: Origin, flow: WireFlow) -> Event {
-    Event {
-        time,
-        host: Some(flow.client.ip.to_string()),
-        record_id: None,
-        rule_name: None,
-        origin,
-        kind: EventKind::WireFlow(Box::new(flow)),
-    }
 }
 
 #[cfg(test)]

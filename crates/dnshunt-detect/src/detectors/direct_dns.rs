@@ -20,7 +20,7 @@
 use dnshunt_core::{Detector, Event, Finding, Severity};
 use serde::Deserialize;
 
-use crate::detectors::{guid_key, score_of, tunnel_domain};
+use crate::detectors::{guid_key, score_of};
 use crate::stats::image;
 
 /// Settings of the `direct_dns` detector.
@@ -81,7 +81,7 @@ impl Detector for DirectDns {
         let severity = if self.config.low_images.contains(&img) { Severity::Low } else { self.config.severity };
         let score = score_of(severity);
         let name = w.lookup.query.as_str();
-        let domain = tunnel_domain(&w.lookup.query).unwrap_or(name);
+        let domain = w.lookup.query.base_domain().unwrap_or(name);
         let server = w.server.map(|s| s.to_string()).unwrap_or_else(|| "?".to_owned());
         let qtype = w.qtype.map(|t| t.to_string()).unwrap_or_default();
         let explanation = format!("{img} sent its own DNS question ({qtype} {name}) to {server}, not through the DNS client service, so Sysmon logged no DnsQuery for it");

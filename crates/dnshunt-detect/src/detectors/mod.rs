@@ -82,11 +82,6 @@ pub(crate) const DNS_BLOCKLISTS: &[&str] = &[
     "abuseat.org",
 ];
 
-/// The domain a tunnel lives under ([`dnshunt_core::DnsName::base_domain`]).
-pub(crate) fn tunnel_domain(name: &dnshunt_core::DnsName) -> Option<&str> {
-    name.base_domain()
-}
-
 /// Minimal events for detector tests.
 #[cfg(test)]
 pub(crate) mod tests {
@@ -199,11 +194,7 @@ pub(crate) mod tests {
             image: Some(image.to_owned()),
             ..process()
         };
-        match &mut event.kind {
-            EventKind::WireDns(w) => w.lookup.process = p,
-            EventKind::WireFlow(f) => f.process = p,
-            _ => {}
-        }
+        *event.process_mut() = p;
         event.host = Some("WIN10-LAB".into());
         event
     }

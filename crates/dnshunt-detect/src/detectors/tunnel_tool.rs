@@ -25,7 +25,7 @@
 use dnshunt_core::{Detector, Event, Finding, Severity, WireDns};
 use serde::Deserialize;
 
-use crate::detectors::{guid_key, score_of, tunnel_domain, who};
+use crate::detectors::{guid_key, score_of, who};
 
 /// Settings of the `tunnel_tool` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -66,7 +66,7 @@ impl TunnelTool {
 
     fn mark(&self, w: &WireDns) -> Option<Mark> {
         let name = w.lookup.query.as_str();
-        let domain = tunnel_domain(&w.lookup.query)?;
+        let domain = w.lookup.query.base_domain()?;
         let sub = name.strip_suffix(domain).and_then(|s| s.strip_suffix('.')).unwrap_or("");
         let first = name.split('.').next().unwrap_or("");
         let labels: Vec<&str> = sub.split('.').filter(|l| !l.is_empty()).collect();
@@ -181,7 +181,7 @@ impl Detector for TunnelTool {
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
         let Some(w) = event.wire_dns() else { return };
         let Some(mark) = self.mark(w) else { return };
-        let domain = tunnel_domain(&w.lookup.query).unwrap_or("");
+        let domain = w.lookup.query.base_domain().unwrap_or("");
         let severity = self.config.severity;
         let score = score_of(severity);
         let explanation = format!(

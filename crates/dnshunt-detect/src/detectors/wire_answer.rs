@@ -20,7 +20,7 @@ use base64::Engine as _;
 use dnshunt_core::{Detector, Event, Finding, Severity};
 use serde::Deserialize;
 
-use crate::detectors::{guid_key, score_of, tunnel_domain, who};
+use crate::detectors::{guid_key, score_of, who};
 
 /// Settings of the `wire_answer` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -130,7 +130,7 @@ impl Detector for WireAnswerDetector {
         else {
             return;
         };
-        let domain = tunnel_domain(&w.lookup.query).unwrap_or(name);
+        let domain = w.lookup.query.base_domain().unwrap_or(name);
         let score = score_of(severity);
         let attack: &[&str] = if powershell { &["T1071.004", "T1105", "T1059.001"] } else { &["T1071.004", "T1105"] };
         let sample: String = r.data.chars().take(60).collect();

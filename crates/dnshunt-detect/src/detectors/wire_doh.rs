@@ -45,10 +45,8 @@ impl Default for WireDohConfig {
         WireDohConfig {
             extra_hosts: Vec::new(),
             extra_addresses: Vec::new(),
-            browsers: ["firefox.exe", "chrome.exe", "msedge.exe", "brave.exe", "opera.exe", "vivaldi.exe", "msedgewebview2.exe"]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            // The same browsers `doh_lookup` knows.
+            browsers: crate::detectors::doh_lookup::DohLookupConfig::default().browsers,
         }
     }
 }

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use dnshunt_core::{BoundReached, Detector, Event, Finding, FindingSink, Severity, Timestamp};
 use serde::Deserialize;
 
-use crate::detectors::{guid_key, tunnel_domain, who};
+use crate::detectors::{guid_key, who};
 use crate::stats::hash64;
 
 /// Settings of the `wire_tunnel` detector.
@@ -102,11 +102,6 @@ impl WireTunnel {
     }
 }
 
-/// Record types whose data a tunnel fills.
-fn carries_payload(rtype: u16) -> bool {
-    matches!(rtype, 5 | 10 | 15 | 16 | 99) || rtype >= 65280
-}
-
 impl Detector for WireTunnel {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -119,7 +114,7 @@ impl Detector for WireTunnel {
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
         let Some(w) = event.wire_dns() else { return };
         let name = w.lookup.query.as_str();
-        let Some(domain) = tunnel_domain(&w.lookup.query) else { return };
+        let Some(domain) = w.lookup.query.base_domain() else { return };
         if self.config.ignore_domains.iter().any(|d| domain == d || domain.ends_with(&format!(".{d}"))) {
             return;
         }
@@ -127,7 +122,7 @@ impl Detector for WireTunnel {
         let answer_bytes: u64 = w
             .records
             .iter()
-            .filter(|r| carries_payload(r.rtype.0))
+            .filter(|r| r.carries_payload())
             .map(|r| u64::from(r.size.unwrap_or(r.data.len() as u32)))
             .sum();
         let key = (event.host.clone().unwrap_or_default(), guid_key(event), domain.to_owned());
@@ -166,7 +161,7 @@ impl Detector for WireTunnel {
         }
         s.longest_subdomain = s.longest_subdomain.max(sub_len);
         s.answer_bytes += answer_bytes;
-        for r in w.records.iter().filter(|r| carries_payload(r.rtype.0) && r.data.len() >= 8) {
+        for r in w.records.iter().filter(|r| r.carries_payload() && r.data.len() >= 8) {
             s.answer_entropy += crate::stats::entropy_bits_per_char(&r.data);
             s.entropy_answers += 1;
         }
