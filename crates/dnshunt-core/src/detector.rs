@@ -26,6 +26,10 @@ pub trait Detector: Send {
         Vec::new()
     }
 
+    /// How many evidence events the engine keeps per finding, told once before the first
+    /// event, for detectors that fold repeated findings themselves.
+    fn set_max_evidence(&mut self, _max_evidence: usize) {}
+
     /// Whether the detector looks at what the network saw (`EventKind::WireDns`,
     /// `EventKind::WireFlow`). Most judge Sysmon's events only and are never shown them.
     fn sees_wire(&self) -> bool {

@@ -178,6 +178,11 @@ impl Finding {
     /// `max_evidence` events: the earliest, so the result does not depend on input order.
     pub fn merge(&mut self, other: Finding, max_evidence: usize) {
         debug_assert_eq!(self.id, other.id);
+        // The earliest sighting's wording stands (the smaller of two at the same time); a
+        // finding's explanation must not flicker with the order files were read in.
+        if other.time < self.time || (other.time == self.time && other.explanation < self.explanation) {
+            self.explanation = other.explanation;
+        }
         self.count += other.count;
         self.time = self.time.min(other.time);
         self.time_last = self.time_last.max(other.time_last);
@@ -186,16 +191,42 @@ impl Finding {
         }
         self.score = self.score.max(other.score);
         self.evidence.extend(other.evidence);
-        self.evidence
-            .sort_by(|a, b| (a.time, &a.origin.file, a.origin.line, a.origin.record).cmp(&(b.time, &b.origin.file, b.origin.line, b.origin.record)));
+        self.evidence.sort_by(|a, b| evidence_order(a).cmp(&evidence_order(b)));
         self.evidence.dedup_by(|a, b| a.origin == b.origin);
         self.evidence.truncate(max_evidence.max(1));
-        // The earliest sighting's wording stands; a finding's explanation must not flicker with
-        // the order files were read in.
-        if other.time < self.time || (other.time == self.time && other.explanation < self.explanation) {
-            self.explanation = other.explanation;
+    }
+
+    /// [`Finding::merge`] of the finding one more `event` would make, without making it:
+    /// `explain` is called only when the event's wording could stand (it is the earliest
+    /// sighting), and the event is copied only when it is among the `max_evidence` earliest.
+    /// For detectors that see the same finding again and again (a process's every lookup).
+    pub fn merge_event(&mut self, event: &Event, severity: Severity, score: u8, explain: impl FnOnce() -> String, max_evidence: usize) {
+        if event.time <= self.time {
+            let explanation = explain();
+            if event.time < self.time || explanation < self.explanation {
+                self.explanation = explanation;
+            }
+        }
+        self.count += 1;
+        self.time = self.time.min(event.time);
+        self.time_last = self.time_last.max(event.time);
+        self.severity = self.severity.max(severity);
+        self.score = self.score.max(score.min(100));
+        let key = evidence_order(event);
+        // After the evidence of the same order, as a stable sort of the two would put it.
+        let at = self.evidence.partition_point(|e| evidence_order(e) <= key);
+        let max = max_evidence.max(1);
+        let duplicate = self.evidence[..at].iter().rev().take_while(|e| evidence_order(e) == key).any(|e| e.origin == event.origin);
+        if at < max && !duplicate {
+            self.evidence.insert(at, event.clone());
+            self.evidence.truncate(max);
         }
     }
+}
+
+/// The order evidence is kept in: by time, then by where it was read.
+fn evidence_order(e: &Event) -> (Timestamp, &str, Option<u64>, Option<u64>) {
+    (e.time, &e.origin.file, e.origin.line, e.origin.record)
 }
 
 /// FNV-1a, 64 bit: stable across Rust versions and platforms (unlike `DefaultHasher`).
@@ -213,6 +244,11 @@ impl StableHasher {
             self.0 ^= b as u64;
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
+    }
+
+    /// The hash; [`StableHasher::finish_hex`] is the finding id made of it.
+    pub fn finish(&self) -> u64 {
+        self.0
     }
 
     pub fn finish_hex(&self) -> String {

@@ -42,24 +42,35 @@ impl Guid {
     }
 }
 
+impl Guid {
+    /// The text form, lower case with braces (`{22052e76-6f9d-5d13-0000-0010d31f0c00}`),
+    /// written into `buf`: [`Display`](fmt::Display) without the formatting machinery.
+    pub fn text(self, buf: &mut [u8; 38]) -> &str {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        buf[0] = b'{';
+        buf[37] = b'}';
+        let mut pos = 1;
+        for i in 0..32 {
+            if matches!(i, 8 | 12 | 16 | 20) {
+                buf[pos] = b'-';
+                pos += 1;
+            }
+            buf[pos] = HEX[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
+            pos += 1;
+        }
+        std::str::from_utf8(buf).expect("hex digits, dashes and braces are ASCII")
+    }
+}
+
 impl fmt::Display for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        write!(
-            f,
-            "{{{:08x}-{:04x}-{:04x}-{:04x}-{:012x}}}",
-            (v >> 96) as u32,
-            (v >> 80) as u16,
-            (v >> 64) as u16,
-            (v >> 48) as u16,
-            v & 0xffff_ffff_ffff
-        )
+        f.write_str(self.text(&mut [0; 38]))
     }
 }
 
 impl Serialize for Guid {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.text(&mut [0; 38]))
     }
 }
 

@@ -131,7 +131,10 @@ impl dnshunt_core::FindingSink for Absorb<'_> {
 const MAX_DEFERRED: usize = 100_000;
 
 impl Engine {
-    pub fn new(config: EngineConfig, detectors: Vec<Box<dyn Detector>>) -> Engine {
+    pub fn new(config: EngineConfig, mut detectors: Vec<Box<dyn Detector>>) -> Engine {
+        for d in &mut detectors {
+            d.set_max_evidence(config.max_evidence);
+        }
         let timing = config.profile.then(|| vec![std::time::Duration::ZERO; detectors.len() + STEPS.len()]);
         Engine {
             sees_wire: detectors.iter().map(|d| d.sees_wire()).collect(),

@@ -11,6 +11,7 @@ mod engine;
 pub mod indicators;
 pub mod process_tree;
 pub mod registry;
+pub mod repeats;
 pub mod stats;
 #[cfg(test)]
 mod testkit;

@@ -39,9 +39,10 @@
 
 use std::collections::HashMap;
 
-use dnshunt_core::{image_file_name, BoundReached, Detector, Event, EventKind, Finding, Guid, Severity};
+use dnshunt_core::{image_file_name, BoundReached, Detector, Event, EventKind, Finding, Guid, Severity, StableHasher};
 use serde::Deserialize;
 
+use crate::repeats::Repeats;
 use crate::stats::pattern_score;
 
 const WINDOWS_BINARIES: &str = include_str!("../../data/windows_binaries.txt");
@@ -170,6 +171,20 @@ struct ProcInfo {
     original_file_name: Option<String>,
     /// `command_line` in lower case, made once (a process makes many look-ups).
     command_line_lower: Option<String>,
+    /// What it says, made once when the EID 1 names the image.
+    verdict: Option<InfoVerdict>,
+}
+
+/// What a process's EID 1 says (`ProcessContext::info_verdict`).
+#[derive(Clone, Debug)]
+struct InfoVerdict {
+    /// The image's lower-case file name.
+    name: String,
+    encoded_command: bool,
+    cradle: Option<&'static str>,
+    payload: Option<&'static str>,
+    /// Renamed: whether a system binary's name is involved.
+    renamed: Option<bool>,
 }
 
 impl ProcInfo {
@@ -180,6 +195,7 @@ impl ProcInfo {
             command_line,
             original_file_name,
             command_line_lower,
+            verdict: None,
         }
     }
 }
@@ -354,6 +370,8 @@ pub struct ProcessContext {
     images: HashMap<String, ImageVerdict>,
     /// Processes not remembered past `max_processes`.
     over_processes: u64,
+    /// The findings so far, each folding its process's later lookups.
+    repeats: Repeats<u64>,
 }
 
 impl ProcessContext {
@@ -400,16 +418,44 @@ impl ProcessContext {
             dropped_pending: 0,
             images: HashMap::new(),
             over_processes: 0,
+            repeats: Repeats::default(),
         }
     }
 
-    fn finding(&self, event: &Event, reason: Reason, severity: Severity, attack: &[&str], explanation: String) -> Finding {
+    /// Gives the finding of `reason` for `event`'s process: built (with `details`) the first
+    /// time, folded into the first afterwards (a process's every lookup says the same).
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        repeats: &mut Repeats<u64>,
+        out: &mut Vec<Finding>,
+        event: &Event,
+        reason: Reason,
+        severity: Severity,
+        attack: &[&str],
+        explain: impl FnOnce() -> String,
+        details: impl FnOnce(Finding) -> Finding,
+    ) {
         let process = event.process();
-        let who = process.guid.map(|g| g.to_string()).or_else(|| process.image.clone()).unwrap_or_default();
+        let mut buf = [0; 38];
+        let who = match (process.guid, process.image.as_deref()) {
+            (Some(guid), _) => guid.text(&mut buf),
+            (None, Some(image)) => image,
+            (None, None) => "",
+        };
+        // The finding's id, as `Finding::from_event` makes it.
+        let mut id = StableHasher::new();
+        for part in [Self::NAME, event.host.as_deref().unwrap_or(""), who, reason.as_str()] {
+            id.write(part);
+        }
         let score = pattern_score(severity);
-        Finding::from_event(Self::NAME, severity, score, event, &[&who, reason.as_str()], explanation)
-            .with_attack(attack)
-            .with_detail("reason", reason.as_str())
+        let build = |explanation| {
+            details(
+                Finding::from_event(Self::NAME, severity, score, event, &[who, reason.as_str()], explanation)
+                    .with_attack(attack)
+                    .with_detail("reason", reason.as_str()),
+            )
+        };
+        repeats.add(&id.finish(), event, (severity, score), explain, build, out);
     }
 
     /// What `image` (a path) alone says, worked out once per path.
@@ -437,11 +483,11 @@ impl ProcessContext {
     }
 
     /// Reasons that the image path alone gives.
-    fn judge_image(&mut self, event: &Event, out: &mut Vec<Finding>) {
+    fn judge_image(&mut self, repeats: &mut Repeats<u64>, event: &Event, out: &mut Vec<Finding>) {
         let Some(image) = event.process().image.as_deref() else { return };
         let Some(q) = event.dns() else { return };
         let verdict = self.image_verdict(image);
-        let name = verdict.name;
+        let name = &verdict.name;
         if let Some(sev) = verdict.lolbin {
             let mut severity = sev.unwrap_or(self.config.lolbin_severity);
             let pki = q.query.self_and_parents().any(|p| PKI_DOMAINS.contains(&p));
@@ -450,58 +496,47 @@ impl ProcessContext {
                 // merges, and the highest severity stands).
                 severity = severity.min(Severity::Low);
             }
-            let explanation = format!(
-                "{name} looked up {}; {name} is a Windows binary that attackers use to run or fetch their code (a LOLBin) and that seldom resolves names itself{}",
-                q.query,
-                if pki { " (this name is a certificate check, which any binary may make)" } else { "" }
-            );
-            out.push(
-                self.finding(event, Reason::Lolbin, severity, &[proxy_technique(&name)], explanation)
-                    .with_detail("binary", name.clone()),
-            );
+            let explain = || {
+                format!(
+                    "{name} looked up {}; {name} is a Windows binary that attackers use to run or fetch their code (a LOLBin) and that seldom resolves names itself{}",
+                    q.query,
+                    if pki { " (this name is a certificate check, which any binary may make)" } else { "" }
+                )
+            };
+            Self::emit(repeats, out, event, Reason::Lolbin, severity, &[proxy_technique(name)], explain, |f| {
+                f.with_detail("binary", name.clone())
+            });
         }
         if let Some((folder, temp_like)) = verdict.writable {
             let severity = if temp_like { self.config.temp_path_severity } else { self.config.appdata_path_severity };
-            let explanation = format!(
-                "{name} looked up {}; it runs from {folder}, a user-writable folder where downloaded and dropped programs live",
-                q.query
-            );
-            out.push(
-                self.finding(event, Reason::UserWritablePath, severity, &["T1204.002"], explanation)
-                    .with_detail("folder", folder)
-                    .with_detail("image", image),
-            );
+            let explain = || {
+                format!(
+                    "{name} looked up {}; it runs from {folder}, a user-writable folder where downloaded and dropped programs live",
+                    q.query
+                )
+            };
+            Self::emit(repeats, out, event, Reason::UserWritablePath, severity, &["T1204.002"], explain, |f| {
+                f.with_detail("folder", folder).with_detail("image", image)
+            });
         }
     }
 
-    /// Reasons that need the process's EID 1.
-    fn judge_with_info(&self, event: &Event, info: &ProcInfo, out: &mut Vec<Finding>) {
-        let Some(q) = event.dns() else { return };
-        let image = info.image.as_deref().or(event.process().image.as_deref());
-        let name = image.map(image_file_name).unwrap_or_default();
+    /// What a process's EID 1 says, for its image file name `name`: worked out once per
+    /// process (a process makes many lookups).
+    fn info_verdict(&self, info: &ProcInfo, name: String) -> InfoVerdict {
         let kind = self.binaries.get(&name).copied();
+        let mut v = InfoVerdict {
+            encoded_command: false,
+            cradle: None,
+            payload: None,
+            renamed: None,
+            name,
+        };
+        let name = &v.name;
         if let (Some(cl), Some(lower)) = (info.command_line.as_deref(), info.command_line_lower.as_deref()) {
             if kind == Some(Kind::Shell) {
-                if has_encoded_command(cl) {
-                    let explanation = format!(
-                        "{name} looked up {}; it was started with an encoded command (-EncodedCommand), which hides the script from the command line",
-                        q.query
-                    );
-                    out.push(self.finding(
-                        event,
-                        Reason::EncodedPowershell,
-                        self.config.encoded_powershell_severity,
-                        &["T1059.001", "T1027"],
-                        explanation,
-                    ));
-                }
-                if let Some(token) = CRADLES.iter().find(|c| lower.contains(*c)) {
-                    let explanation = format!("{name} looked up {}; its command line downloads and runs code ({})", q.query, token.trim());
-                    out.push(
-                        self.finding(event, Reason::DownloadCradle, self.config.download_cradle_severity, &["T1059.001", "T1105"], explanation)
-                            .with_detail("cradle", token.trim()),
-                    );
-                }
+                v.encoded_command = has_encoded_command(cl);
+                v.cradle = CRADLES.iter().find(|c| lower.contains(*c)).map(|c| c.trim());
             }
             if let Some(Kind::Lolbin(_)) = kind {
                 // Skip the program's own path, which may itself sit in a user-writable folder.
@@ -509,50 +544,89 @@ impl ProcessContext {
                     .strip_prefix('"')
                     .and_then(|rest| rest.split_once('"'))
                     .map_or_else(|| lower.split_once(char::is_whitespace).map_or("", |(_, rest)| rest), |(_, rest)| rest);
-                if let Some(what) = payload_reference(args) {
-                    let explanation = format!(
-                        "{name} looked up {}; it was started with {what} on its command line, the shape of a proxied payload",
-                        q.query
-                    );
-                    out.push(
-                        self.finding(event, Reason::LolbinPayload, self.config.lolbin_payload_severity, &[proxy_technique(&name)], explanation)
-                            .with_detail("binary", name.clone())
-                            .with_detail("payload", what),
-                    );
-                }
+                v.payload = payload_reference(args);
             }
         }
         if let Some(ofn) = info.original_file_name.as_deref() {
             let ofn_lower = ofn.trim().to_lowercase();
             let ofn_lower = ofn_lower.strip_suffix(".mui").unwrap_or(&ofn_lower);
-            let shipped = || self.shipped.iter().any(|(image, original)| image.eq_ignore_ascii_case(&name) && original == ofn_lower);
-            if !name.is_empty() && !ofn_lower.is_empty() && !matches!(ofn_lower, "-" | "?") && stem(ofn_lower) != stem(&name) && !shipped() {
+            let shipped = || self.shipped.iter().any(|(image, original)| image.eq_ignore_ascii_case(name) && original == ofn_lower);
+            if !name.is_empty() && !ofn_lower.is_empty() && !matches!(ofn_lower, "-" | "?") && stem(ofn_lower) != stem(name) && !shipped() {
                 let known = |n: &str| self.binaries.contains_key(n) || self.binaries.keys().any(|k| stem(k) == stem(n));
-                let system = known(ofn_lower) || known(&name);
-                let severity = if system {
-                    self.config.renamed_system_severity
-                } else {
-                    self.config.renamed_other_severity
-                };
-                let explanation = format!(
+                v.renamed = Some(known(ofn_lower) || known(name));
+            }
+        }
+        v
+    }
+
+    /// Reasons that need the process's EID 1.
+    fn judge_with_info(&self, repeats: &mut Repeats<u64>, event: &Event, info: &ProcInfo, out: &mut Vec<Finding>) {
+        let Some(q) = event.dns() else { return };
+        let made;
+        let v = match &info.verdict {
+            Some(v) => v,
+            None => {
+                made = self.info_verdict(info, event.process().image_name().unwrap_or_default());
+                &made
+            }
+        };
+        let name = &v.name;
+        if v.encoded_command {
+            let explain = || {
+                format!(
+                    "{name} looked up {}; it was started with an encoded command (-EncodedCommand), which hides the script from the command line",
+                    q.query
+                )
+            };
+            let severity = self.config.encoded_powershell_severity;
+            Self::emit(repeats, out, event, Reason::EncodedPowershell, severity, &["T1059.001", "T1027"], explain, |f| f);
+        }
+        if let Some(token) = v.cradle {
+            let explain = || format!("{name} looked up {}; its command line downloads and runs code ({token})", q.query);
+            let severity = self.config.download_cradle_severity;
+            Self::emit(repeats, out, event, Reason::DownloadCradle, severity, &["T1059.001", "T1105"], explain, |f| {
+                f.with_detail("cradle", token)
+            });
+        }
+        if let Some(what) = v.payload {
+            let explain = || {
+                format!(
+                    "{name} looked up {}; it was started with {what} on its command line, the shape of a proxied payload",
+                    q.query
+                )
+            };
+            let severity = self.config.lolbin_payload_severity;
+            Self::emit(repeats, out, event, Reason::LolbinPayload, severity, &[proxy_technique(name)], explain, |f| {
+                f.with_detail("binary", name.clone()).with_detail("payload", what)
+            });
+        }
+        if let (Some(system), Some(ofn)) = (v.renamed, info.original_file_name.as_deref()) {
+            let severity = if system {
+                self.config.renamed_system_severity
+            } else {
+                self.config.renamed_other_severity
+            };
+            let explain = || {
+                format!(
                     "{name} looked up {}; its PE header names it {ofn}: {}",
                     q.query,
                     if system { "a renamed or impersonated Windows binary" } else { "the file was renamed" }
-                );
-                out.push(
-                    self.finding(event, Reason::Renamed, severity, &["T1036.003"], explanation)
-                        .with_detail("original_file_name", ofn)
-                        .with_detail("image_name", name.clone()),
-                );
-            }
+                )
+            };
+            Self::emit(repeats, out, event, Reason::Renamed, severity, &["T1036.003"], explain, |f| {
+                f.with_detail("original_file_name", ofn).with_detail("image_name", name.clone())
+            });
         }
     }
 
-    fn remember(&mut self, guid: Guid, info: ProcInfo, out: &mut Vec<Finding>) {
+    fn remember(&mut self, guid: Guid, mut info: ProcInfo, out: &mut Vec<Finding>) {
+        info.verdict = info.image.as_deref().map(|image| self.info_verdict(&info, image_file_name(image)));
         if let Some(pending) = self.pending.remove(&guid) {
             let start = out.len();
+            // Built whole and given at once, so the lookups not kept can be added to each.
+            let mut direct = Repeats::new(0, 1);
             for event in &pending.events {
-                self.judge_with_info(event, &info, out);
+                self.judge_with_info(&mut direct, event, &info, out);
             }
             // Look-ups beyond the kept ones still count.
             if pending.more > 0 {
@@ -602,10 +676,15 @@ impl Detector for ProcessContext {
                 self.remember(guid, info, out);
             }
             EventKind::DnsQuery(_) => {
-                self.judge_image(event, out);
+                let mut repeats = std::mem::take(&mut self.repeats);
+                self.judge_image(&mut repeats, event, out);
+                let known = event.process().guid.and_then(|guid| self.procs.get(&guid));
+                if let Some(info) = known {
+                    self.judge_with_info(&mut repeats, event, info, out);
+                }
+                self.repeats = repeats;
                 let Some(guid) = event.process().guid else { return };
-                if let Some(info) = self.procs.get(&guid) {
-                    self.judge_with_info(event, info, out);
+                if known.is_some() {
                     return;
                 }
                 if !self.pending.contains_key(&guid) && self.pending.len() >= self.config.max_pending_processes {
@@ -623,7 +702,12 @@ impl Detector for ProcessContext {
         }
     }
 
-    fn finish(&mut self, _out: &mut dyn dnshunt_core::FindingSink) {
+    fn set_max_evidence(&mut self, max_evidence: usize) {
+        self.repeats.set_max_evidence(max_evidence);
+    }
+
+    fn finish(&mut self, out: &mut dyn dnshunt_core::FindingSink) {
+        self.repeats.drain(out);
         // Look-ups whose process never had an EID 1 were judged by their image alone.
         self.pending.clear();
     }
