@@ -27,7 +27,7 @@ fn connect(ms: i64, proto: &str, client: Endpoint, server: Endpoint, p: ProcessR
         record_id: None,
         rule_name: None,
         origin: Origin::line(&Arc::from("sysmon.json"), 1),
-        kind: EventKind::NetworkConnect(NetworkConnect {
+        kind: EventKind::NetworkConnect(Box::new(NetworkConnect {
             process: p,
             protocol: Some(proto.to_owned()),
             initiated: Some(true),
@@ -36,7 +36,7 @@ fn connect(ms: i64, proto: &str, client: Endpoint, server: Endpoint, p: ProcessR
             destination_ip: Some(server.ip),
             destination_port: Some(server.port),
             ..NetworkConnect::default()
-        }),
+        })),
     }
 }
 

@@ -96,8 +96,8 @@ pub fn normalize(mut raw: RawRecord<'_>, origin: Origin, warnings: &mut Vec<Stri
     let rule_name = f.text(Field::RuleName);
     let kind = match event_id {
         22 => EventKind::DnsQuery(f.dns_query(process)?),
-        1 => EventKind::ProcessCreate(f.process_create(process)),
-        3 => EventKind::NetworkConnect(f.network_connect(process)),
+        1 => EventKind::ProcessCreate(Box::new(f.process_create(process))),
+        3 => EventKind::NetworkConnect(Box::new(f.network_connect(process))),
         _ => EventKind::ProcessTerminate(ProcessTerminate { process }),
     };
     let host = raw.computer.take().or(raw.host_fallback.take()).map(Cow::into_owned);

@@ -27,6 +27,9 @@ pub struct EngineConfig {
     pub profile: bool,
     /// How wire events are joined to Sysmon's processes.
     pub attribution: dnshunt_attribution::AttributionConfig,
+    /// Threads the detectors are spread over in [`Engine::observe_batch`] (1: the calling
+    /// thread alone). The findings are the same whatever the number.
+    pub threads: usize,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +43,7 @@ impl Default for EngineConfig {
             max_processes: crate::process_tree::DEFAULT_MAX_PROCESSES,
             max_findings: 100_000,
             profile: false,
+            threads: 1,
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct Engine {
     not_kept: BTreeMap<String, (u64, u64)>,
     /// With `EngineConfig::profile`: time per detector, then [`STEPS`].
     timing: Option<Vec<std::time::Duration>>,
+    /// Which detectors run on which thread in [`Engine::observe_batch`].
+    lanes: crate::lanes::Lanes,
 }
 
 /// The engine's own steps, as `--profile` names them (after the detectors).
@@ -132,6 +138,7 @@ const MAX_DEFERRED: usize = 100_000;
 
 impl Engine {
     pub fn new(config: EngineConfig, mut detectors: Vec<Box<dyn Detector>>) -> Engine {
+        let detectors_len = detectors.len();
         for d in &mut detectors {
             d.set_max_evidence(config.max_evidence);
         }
@@ -151,6 +158,7 @@ impl Engine {
             suppressed_tallied: BTreeMap::new(),
             not_kept: BTreeMap::new(),
             timing,
+            lanes: crate::lanes::Lanes::new(detectors_len, config.threads),
             config,
         }
     }
@@ -166,6 +174,36 @@ impl Engine {
     }
 
     pub fn observe(&mut self, event: &Event) {
+        if self.before_detect(event) {
+            self.detect(event);
+        }
+    }
+
+    /// [`Engine::observe`] for each event of a batch in turn, with the detectors spread over
+    /// [`EngineConfig::threads`] threads (each detector sees the events in order; the
+    /// findings are taken in as one thread would take them, so the result is the same).
+    pub fn observe_batch(&mut self, events: &[Event]) {
+        if self.lanes.count() <= 1 || self.timing.is_some() || events.len() < crate::lanes::MIN_BATCH {
+            for event in events {
+                self.observe(event);
+            }
+            return;
+        }
+        let mut seen: Vec<&Event> = Vec::with_capacity(events.len());
+        for event in events {
+            if self.before_detect(event) {
+                seen.push(event);
+            }
+        }
+        let findings = self.lanes.run(&mut self.detectors, &mut self.related, &seen);
+        for finding in findings {
+            self.absorb_one(finding);
+        }
+    }
+
+    /// The engine's own steps for an event before the detectors see it (attribution, the
+    /// process join, holding back what waits for the end of input); whether they see it now.
+    fn before_detect(&mut self, event: &Event) -> bool {
         if !event.kind.is_sysmon() {
             // What the network saw waits for the end of input, to be joined to the process
             // that sent it; then it goes to the detectors that judge it.
@@ -174,7 +212,7 @@ impl Engine {
                     self.detect_wire(&unheld);
                 }
             }
-            return;
+            return false;
         }
         self.attribution.observe_sysmon(event);
         // The process join (EID 1 by host and ProcessGuid, with parents) for findings' context.
@@ -188,9 +226,9 @@ impl Engine {
         let unknown = crate::process_tree::is_unknown(event.process().guid) && event.process().pid.is_some() && !matches!(event.kind, dnshunt_core::EventKind::ProcessCreate(_));
         if unknown && self.deferred.len() < MAX_DEFERRED {
             self.deferred.push(event.clone());
-            return;
+            return false;
         }
-        self.detect(event);
+        true
     }
 
     fn detect(&mut self, event: &Event) {

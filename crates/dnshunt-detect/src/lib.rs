@@ -9,6 +9,7 @@ pub mod detectors;
 pub mod docs;
 mod engine;
 pub mod indicators;
+mod lanes;
 pub mod process_tree;
 pub mod registry;
 pub mod repeats;

@@ -97,17 +97,27 @@ pub fn robust_z(x: f64, median: f64, mad: f64, floor: f64) -> f64 {
 
 /// Shannon entropy in bits per character.
 pub fn entropy_bits_per_char(s: &str) -> f64 {
+    entropy_bits_skipping(s, None).0
+}
+
+/// [`entropy_bits_per_char`] of `s` without the bytes `skip` (a name's dots), and the length
+/// of what is left, without making it.
+pub fn entropy_bits_skipping(s: &str, skip: impl Into<Option<u8>>) -> (f64, usize) {
+    let skip = skip.into();
     let mut counts = [0u32; 256];
     let mut n = 0u32;
     for b in s.bytes() {
-        counts[b as usize] += 1;
-        n += 1;
+        if Some(b) != skip {
+            counts[b as usize] += 1;
+            n += 1;
+        }
     }
     if n == 0 {
-        return 0.0;
+        return (0.0, 0);
     }
+    let len = n as usize;
     let n = n as f64;
-    counts.iter().filter(|&&c| c > 0).map(|&c| c as f64 / n).map(|p| -p * p.log2()).sum()
+    (counts.iter().filter(|&&c| c > 0).map(|&c| c as f64 / n).map(|p| -p * p.log2()).sum(), len)
 }
 
 /// True for addresses on the public Internet: not private, loopback, link-local, multicast,

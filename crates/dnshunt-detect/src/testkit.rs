@@ -71,14 +71,14 @@ impl Proc {
     pub fn net(&self, ms: i64, proto: &str, ip: &str, port: u16) -> Event {
         self.event(
             ms,
-            EventKind::NetworkConnect(NetworkConnect {
+            EventKind::NetworkConnect(Box::new(NetworkConnect {
                 process: self.pref(),
                 protocol: Some(proto.into()),
                 initiated: Some(true),
                 destination_ip: parse_ip(ip),
                 destination_port: Some(port),
                 ..Default::default()
-            }),
+            })),
         )
     }
 
@@ -86,13 +86,13 @@ impl Proc {
     pub fn create(&self, ms: i64, command_line: &str, parent: Option<&Proc>) -> Event {
         self.event(
             ms,
-            EventKind::ProcessCreate(ProcessCreate {
+            EventKind::ProcessCreate(Box::new(ProcessCreate {
                 process: self.pref(),
                 command_line: Some(command_line.into()),
                 parent: parent.map(Proc::pref).unwrap_or_default(),
                 parent_command_line: parent.map(|p| p.image.clone()),
                 ..Default::default()
-            }),
+            })),
         )
     }
 }

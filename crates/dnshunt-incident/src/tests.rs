@@ -61,13 +61,13 @@ fn dns_finding(proc_: &P, minute: i64, detector: &str, name: &str, score: u8) ->
 
 fn net_finding(proc_: &P, minute: i64, detector: &str, ip: &str, port: u16, score: u8) -> Finding {
     let e = event(proc_, minute, |process| {
-        EventKind::NetworkConnect(NetworkConnect {
+        EventKind::NetworkConnect(Box::new(NetworkConnect {
             process,
             protocol: Some("tcp".into()),
             destination_ip: parse_ip(ip),
             destination_port: Some(port),
             ..Default::default()
-        })
+        }))
     });
     with_chain(
         Finding::from_event(detector, Severity::for_score(score), score, &e, &[ip], format!("{detector} to {ip}")),

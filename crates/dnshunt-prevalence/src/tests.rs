@@ -49,11 +49,11 @@ fn connect(host: &str, ms: i64, guid: u128, image: &str, destination: &str) -> E
     event(
         host,
         ms,
-        EventKind::NetworkConnect(NetworkConnect {
+        EventKind::NetworkConnect(Box::new(NetworkConnect {
             process: process(guid, image),
             destination_ip: Some(destination.parse().unwrap()),
             ..NetworkConnect::default()
-        }),
+        })),
     )
 }
 
@@ -61,11 +61,11 @@ fn create(host: &str, ms: i64, guid: u128, image: &str, command_line: &str) -> E
     event(
         host,
         ms,
-        EventKind::ProcessCreate(ProcessCreate {
+        EventKind::ProcessCreate(Box::new(ProcessCreate {
             process: process(guid, image),
             command_line: Some(command_line.to_owned()),
             ..ProcessCreate::default()
-        }),
+        })),
     )
 }
 

@@ -52,16 +52,16 @@ fn events(n: usize, seed: u64) -> Vec<Event> {
                 user: None,
             };
             let kind = match rng.next() % 10 {
-                0 => EventKind::ProcessCreate(ProcessCreate {
+                0 => EventKind::ProcessCreate(Box::new(ProcessCreate {
                     process,
                     command_line: Some(format!("\"{image}\" --type=renderer --id={}", rng.skewed(5_000))),
                     ..ProcessCreate::default()
-                }),
-                1 => EventKind::NetworkConnect(NetworkConnect {
+                })),
+                1 => EventKind::NetworkConnect(Box::new(NetworkConnect {
                     process,
                     destination_ip: Some(std::net::IpAddr::from((rng.skewed(100_000) as u32 + 0x0a00_0000).to_be_bytes())),
                     ..NetworkConnect::default()
-                }),
+                })),
                 _ => {
                     let d = rng.skewed(50_000);
                     let results = format!(

@@ -78,7 +78,8 @@ pub struct InputArgs {
     #[arg(long, value_parser = parse_time)]
     pub until: Option<Timestamp>,
 
-    /// Parser threads (default: one per core).
+    /// Threads for parsing, and for the detectors in `hunt` (default: one per core each; the
+    /// findings are the same whatever the number)
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 

@@ -105,7 +105,7 @@ fn hunt_one(path: &Path, args: &EvalFindingsArgs, config: &crate::config::Config
         ..DetectorInputs::default()
     };
     let detectors = registry::build(&config.detectors, inputs);
-    let mut analysis = crate::run::Analysis::new(config, detectors, 5, false);
+    let mut analysis = crate::run::Analysis::new(config, detectors, 5, false, 1);
     let options = ReadOptions {
         threads: args.threads,
         ..ReadOptions::default()

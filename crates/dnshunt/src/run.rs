@@ -62,6 +62,15 @@ pub(crate) fn read_all(
     es: Option<&crate::es::EsInput>,
     mut on_event: impl FnMut(&dnshunt_core::Event) -> Result<()>,
 ) -> Result<(ReadReport, Duration, summary::Span)> {
+    read_batches(input, es, |events| events.iter().try_for_each(&mut on_event))
+}
+
+/// [`read_all`], handing the events over a batch at a time.
+pub(crate) fn read_batches(
+    input: &InputArgs,
+    es: Option<&crate::es::EsInput>,
+    mut on_batch: impl FnMut(&[dnshunt_core::Event]) -> Result<()>,
+) -> Result<(ReadReport, Duration, summary::Span)> {
     let started = Instant::now();
     let paths = checked_paths(input)?;
     let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
@@ -96,8 +105,8 @@ pub(crate) fn read_all(
             } => {
                 for event in &events {
                     span.observe(event.time);
-                    on_event(event)?;
                 }
+                on_batch(&events)?;
                 report.totals.add(&counts);
                 let file = report.file_mut(id);
                 file.counts.add(&counts);
@@ -310,7 +319,8 @@ pub(crate) struct Analysis {
 }
 
 impl Analysis {
-    pub(crate) fn new(config: &crate::config::Config, detectors: Vec<Box<dyn dnshunt_core::Detector>>, max_evidence: usize, profile: bool) -> Analysis {
+    /// `threads`: for the detectors, 0 for one per core.
+    pub(crate) fn new(config: &crate::config::Config, detectors: Vec<Box<dyn dnshunt_core::Detector>>, max_evidence: usize, profile: bool, threads: usize) -> Analysis {
         let engine = Engine::new(
             EngineConfig {
                 max_evidence: max_evidence.max(1),
@@ -322,6 +332,10 @@ impl Analysis {
                 max_findings: config.memory.max_findings,
                 profile,
                 attribution: config.attribution.clone(),
+                threads: match threads {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    n => n,
+                },
             },
             detectors,
         )
@@ -362,6 +376,14 @@ impl Analysis {
     pub(crate) fn observe(&mut self, event: &dnshunt_core::Event) {
         self.engine.observe(event);
         self.prevalence.observe(event);
+    }
+
+    /// [`Analysis::observe`] for a batch, the detectors spread over the cores.
+    pub(crate) fn observe_batch(&mut self, events: &[dnshunt_core::Event]) {
+        self.engine.observe_batch(events);
+        for event in events {
+            self.prevalence.observe(event);
+        }
     }
 
     /// [`Analysis::observe`], timing the engine and prevalence apart.
@@ -452,7 +474,7 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         detectors.push(Box::new(dnshunt_sigma::SigmaDetector::new(rules)));
         report
     });
-    let mut analysis = Analysis::new(&config, detectors, args.max_evidence, args.profile);
+    let mut analysis = Analysis::new(&config, detectors, args.max_evidence, args.profile, args.input.threads);
     let mut profile = args.profile.then(crate::profile::Profile::default);
     analysis.add_baseline(&state_entries);
     drop(state_entries);
@@ -480,18 +502,20 @@ fn hunt(args: HuntArgs) -> Result<ExitCode> {
         File::create(path).with_context(|| format!("creating report {}", path.display()))?;
     }
     let mut report_summary = args.report.as_ref().map(|_| dnshunt_report::Summary::default());
-    let (report, elapsed, span) = read_all(&args.input, es_input.as_ref(), |event| {
-        timed(&mut profile, "enrichment", || enrichment.before_event(event));
+    let (report, elapsed, span) = read_batches(&args.input, es_input.as_ref(), |events| {
+        timed(&mut profile, "enrichment", || events.iter().for_each(|e| enrichment.before_event(e)));
         match profile.as_mut() {
-            None => analysis.observe(event),
-            Some(p) => analysis.observe_profiled(event, p),
+            None => analysis.observe_batch(events),
+            Some(p) => events.iter().for_each(|e| analysis.observe_profiled(e, p)),
         }
-        if let Some(s) = report_summary.as_mut() {
-            timed(&mut profile, "report", || s.observe(event));
-        }
-        if let Some(state_run) = state_run.as_mut() {
-            timed(&mut profile, "state store", || state_run.observe(event));
-            state_run.spill_if_full().context("setting the run's state entries aside")?;
+        for event in events {
+            if let Some(s) = report_summary.as_mut() {
+                timed(&mut profile, "report", || s.observe(event));
+            }
+            if let Some(state_run) = state_run.as_mut() {
+                timed(&mut profile, "state store", || state_run.observe(event));
+                state_run.spill_if_full().context("setting the run's state entries aside")?;
+            }
         }
         Ok(())
     })?;

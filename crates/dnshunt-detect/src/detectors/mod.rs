@@ -201,12 +201,12 @@ pub(crate) mod tests {
 
     /// An EID 3 to `ip:port`.
     pub fn net(ip: &str, port: u16) -> Event {
-        base(EventKind::NetworkConnect(NetworkConnect {
+        base(EventKind::NetworkConnect(Box::new(NetworkConnect {
             process: process(),
             protocol: Some("tcp".into()),
             destination_ip: ip.parse().ok(),
             destination_port: Some(port),
             ..Default::default()
-        }))
+        })))
     }
 }

@@ -731,7 +731,7 @@ mod tests {
 
     fn create(image: &str, command_line: &str, ofn: &str) -> Event {
         let mut e = dns("x.example", "-");
-        e.kind = EventKind::ProcessCreate(ProcessCreate {
+        e.kind = EventKind::ProcessCreate(Box::new(ProcessCreate {
             process: ProcessRef {
                 guid: Guid::parse(GUID),
                 pid: Some(6484),
@@ -741,7 +741,7 @@ mod tests {
             command_line: Some(command_line.into()),
             original_file_name: Some(ofn.into()),
             ..Default::default()
-        });
+        }));
         e
     }
 

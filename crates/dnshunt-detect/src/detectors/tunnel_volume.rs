@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use dnshunt_core::{Detector, Event, EventKind, Finding, FindingSink, RecordType, Severity, Timestamp};
 use serde::Deserialize;
 
-use crate::stats::{entropy_bits_per_char, hash64, host, image};
+use crate::stats::{entropy_bits_skipping, hash64, host, image, image_into};
 
 /// Settings of the `tunnel_volume` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -84,8 +84,23 @@ impl Default for TunnelVolumeConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A window: the host and the subject by their hashes (the names themselves are the first
+/// event's, made again only for a window that gives a finding), so finding a window neither
+/// allocates nor compares strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct WindowKey {
+    host: u64,
+    /// The registered domain's hash, or the program image's for the TXT/NULL rate (`txt`).
+    subject: u64,
+    txt: bool,
+    grid: u8,
+    start_min: i64,
+}
+
+/// A judged window's key with its names, for the report (ordered by them, so the report does
+/// not depend on hashes or input order).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct NamedKey {
     host: String,
     /// Registered domain, or `txt:` + program image for the TXT/NULL rate.
     subject: String,
@@ -93,31 +108,10 @@ struct WindowKey {
     start_min: i64,
 }
 
-/// A [`WindowKey`] borrowed from the event, to find a window without allocating (same fields
-/// in the same order, so the derived hashes agree: a `String` hashes as its `str`).
-#[derive(Hash)]
-struct KeyRef<'a> {
-    host: &'a str,
-    subject: &'a str,
-    grid: u8,
-    start_min: i64,
-}
-
-impl KeyRef<'_> {
-    fn to_owned_key(&self) -> WindowKey {
-        WindowKey {
-            host: self.host.to_owned(),
-            subject: self.subject.to_owned(),
-            grid: self.grid,
-            start_min: self.start_min,
-        }
-    }
-}
-
-impl hashbrown::Equivalent<WindowKey> for KeyRef<'_> {
-    fn equivalent(&self, key: &WindowKey) -> bool {
-        self.start_min == key.start_min && self.grid == key.grid && self.host == key.host && self.subject == key.subject
-    }
+/// The hash a host or subject is known by in the window table.
+fn name_hash(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x7475_6e6e_656c).hash_one(s)
 }
 
 #[derive(Debug, Default)]
@@ -140,7 +134,7 @@ struct Window {
 /// What a judged window reports.
 #[derive(Debug)]
 struct Verdict {
-    key: WindowKey,
+    key: NamedKey,
     severity: Severity,
     score: u8,
     kind: &'static str,
@@ -154,10 +148,11 @@ struct Verdict {
 pub struct TunnelVolume {
     config: TunnelVolumeConfig,
     windows: hashbrown::HashMap<WindowKey, Window, foldhash::fast::RandomState>,
-    /// `txt:` + the image of the event at hand (reused, not allocated per event).
+    /// The image of the event at hand (reused, not allocated per event).
     program: String,
-    /// The latest minute seen per host: windows well behind it are judged and dropped.
-    host_minute: HashMap<String, i64, foldhash::fast::RandomState>,
+    /// The latest minute seen per host (by its hash): windows well behind it are judged and
+    /// dropped.
+    host_minute: HashMap<u64, i64, foldhash::fast::RandomState>,
     created_since_sweep: usize,
 }
 
@@ -185,7 +180,7 @@ impl TunnelVolume {
         [(0, minute.div_euclid(w) * w), (1, (minute - half).div_euclid(w) * w + half)]
     }
 
-    fn window(&mut self, key: KeyRef<'_>, out: &mut dyn FindingSink) -> &mut Window {
+    fn window(&mut self, key: WindowKey, out: &mut dyn FindingSink) -> &mut Window {
         if !self.windows.contains_key(&key) {
             self.created_since_sweep += 1;
             // Every window is looked at once per sweep: sweeping after as many new windows as
@@ -197,7 +192,7 @@ impl TunnelVolume {
             if self.windows.len() >= self.config.max_windows {
                 self.evict(out);
             }
-            self.windows.insert(key.to_owned_key(), Window::default());
+            self.windows.insert(key, Window::default());
         }
         self.windows.get_mut(&key).expect("the window was just found or made")
     }
@@ -212,7 +207,7 @@ impl TunnelVolume {
             .windows
             .keys()
             .filter(|k| host_minute.get(&k.host).is_some_and(|&latest| k.start_min + 3 * w < latest))
-            .cloned()
+            .copied()
             .collect();
         self.take_and_judge(done, out);
     }
@@ -226,9 +221,9 @@ impl TunnelVolume {
         let mid = starts.len() / 2;
         let (_, &mut median, _) = starts.select_nth_unstable(mid);
         // At least one window goes, even when every window starts at the median.
-        let mut victims: Vec<WindowKey> = self.windows.keys().filter(|k| k.start_min < median).cloned().collect();
+        let mut victims: Vec<WindowKey> = self.windows.keys().filter(|k| k.start_min < median).copied().collect();
         if victims.is_empty() {
-            victims = self.windows.keys().filter(|k| k.start_min <= median).cloned().collect();
+            victims = self.windows.keys().filter(|k| k.start_min <= median).copied().collect();
         }
         self.take_and_judge(victims, out);
     }
@@ -252,10 +247,18 @@ impl TunnelVolume {
         let Some(first) = w.first else { return Vec::new() };
         let last_time = w.last_time;
         let mut verdicts = Vec::new();
-        if let Some(program) = key.subject.strip_prefix("txt:") {
+        // The window's names are its first event's.
+        let named = |subject: String| NamedKey {
+            host: host(&first).to_owned(),
+            subject,
+            grid: key.grid,
+            start_min: key.start_min,
+        };
+        if key.txt {
             let rate = w.txt_null as f64 / w.queries.max(1) as f64;
             if w.txt_null >= self.config.min_txt_null && rate >= 0.5 {
-                let shown = if program.is_empty() { "an unknown process" } else { program };
+                let program = image(&first);
+                let shown = if program.is_empty() { "an unknown process" } else { &program };
                 verdicts.push(Verdict {
                     explanation: format!(
                         "{shown} got {} TXT/NULL answers in {} minutes ({:.0} % of its lookups): tunnels and stagers carry their downstream data in these records",
@@ -268,7 +271,7 @@ impl TunnelVolume {
                     kind: "txt_null_rate",
                     details: vec![("txt_null_answers", w.txt_null.into()), ("lookups", w.queries.into())],
                     count: w.txt_null,
-                    key,
+                    key: named(format!("txt:{program}")),
                     first,
                     last_time,
                 });
@@ -276,7 +279,10 @@ impl TunnelVolume {
             return verdicts;
         }
         let unique = w.uniques.len();
-        let domain = key.subject.clone();
+        let Some(domain) = first.dns().and_then(|q| q.query.registered_domain()).map(str::to_owned) else {
+            return verdicts;
+        };
+        let key = named(domain.clone());
         if unique > 0 {
             let mean_len = w.sub_len_sum as f64 / unique as f64;
             let mean_entropy = w.entropy_sum / unique as f64;
@@ -445,26 +451,23 @@ impl Detector for TunnelVolume {
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
         let EventKind::DnsQuery(q) = &event.kind else { return };
         let minute = event.time.0.div_euclid(60_000);
-        let h = host(event);
-        match self.host_minute.get_mut(h) {
-            Some(latest) => *latest = (*latest).max(minute),
-            None => {
-                self.host_minute.insert(h.to_owned(), minute);
-            }
-        }
+        let h = name_hash(host(event));
+        let latest = self.host_minute.entry(h).or_insert(minute);
+        *latest = (*latest).max(minute);
         let starts = self.window_starts(minute);
         // One copy of the event for every window it is the first of.
         let mut shared: Option<std::sync::Arc<Event>> = None;
         // TXT/NULL rate per program.
         let txt = q.answers.iter().any(|a| a.rtype == RecordType::TXT || a.rtype == RecordType::NULL);
         let mut program = std::mem::take(&mut self.program);
-        program.clear();
-        program.push_str("txt:");
-        program.push_str(&image(event));
+        image_into(event, &mut program);
+        let program_hash = name_hash(&program);
+        self.program = program;
         for (grid, start) in starts {
-            let key = KeyRef {
+            let key = WindowKey {
                 host: h,
-                subject: &program,
+                subject: program_hash,
+                txt: true,
                 grid,
                 start_min: start,
             };
@@ -474,7 +477,6 @@ impl Detector for TunnelVolume {
             keep_earliest_shared(&mut w.first, event, &mut shared);
             w.last_time = w.last_time.max(event.time);
         }
-        self.program = program;
         let (Some(domain), Some(sub)) = (q.query.registered_domain(), q.query.subdomain()) else {
             return;
         };
@@ -482,13 +484,20 @@ impl Detector for TunnelVolume {
             return;
         }
         let sub_hash = hash64(sub);
-        let labels: Vec<&str> = sub.split('.').collect();
-        let chunk = chunk_number(&labels, domain);
+        // Only a name with a long label can carry numbered chunks.
+        let chunk = if sub.len() >= 20 && sub.split('.').any(|l| l.len() >= 20) {
+            let labels: Vec<&str> = sub.split('.').collect();
+            chunk_number(&labels, domain)
+        } else {
+            None
+        };
+        let domain_hash = name_hash(domain);
         let max_unique = self.config.max_unique_per_window;
         for (grid, start) in starts {
-            let key = KeyRef {
+            let key = WindowKey {
                 host: h,
-                subject: domain,
+                subject: domain_hash,
+                txt: false,
                 grid,
                 start_min: start,
             };
@@ -501,11 +510,11 @@ impl Detector for TunnelVolume {
                     w.overflow = true;
                 } else {
                     w.uniques.insert(sub_hash);
-                    let body: String = sub.chars().filter(|&c| c != '.').collect();
-                    let bits = entropy_bits_per_char(&body);
-                    w.sub_len_sum += body.len() as u64;
+                    // The subdomain without its dots.
+                    let (bits, len) = entropy_bits_skipping(sub, b'.');
+                    w.sub_len_sum += len as u64;
                     w.entropy_sum += bits;
-                    w.info_bits += bits * body.len() as f64;
+                    w.info_bits += bits * len as f64;
                 }
             }
             if let Some((n, parent)) = &chunk {
@@ -518,8 +527,8 @@ impl Detector for TunnelVolume {
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
-        let mut windows: Vec<(WindowKey, Window)> = self.windows.drain().collect();
-        windows.sort_by(|a, b| a.0.cmp(&b.0));
+        // `report` orders the verdicts.
+        let windows: Vec<(WindowKey, Window)> = self.windows.drain().collect();
         let mut verdicts = Vec::new();
         for (key, w) in windows {
             verdicts.extend(self.judge(key, w));
