@@ -178,10 +178,16 @@ impl Finding {
     /// `max_evidence` events: the earliest, so the result does not depend on input order.
     pub fn merge(&mut self, other: Finding, max_evidence: usize) {
         debug_assert_eq!(self.id, other.id);
-        // The earliest sighting's wording stands (the smaller of two at the same time); a
-        // finding's explanation must not flicker with the order files were read in.
-        if other.time < self.time || (other.time == self.time && other.explanation < self.explanation) {
+        // The earliest sighting's description stands (its wording, name and details), so a
+        // finding does not flicker with the order files were read in. The process stays the
+        // first one's: the process join annotates it at its own earliest lookup.
+        if other.sighting() < self.sighting() {
             self.explanation = other.explanation;
+            self.query_name = other.query_name;
+            self.query_name_unicode = other.query_name_unicode;
+            self.registered_domain = other.registered_domain;
+            self.details = other.details;
+            self.attack = other.attack;
         }
         self.count += other.count;
         self.time = self.time.min(other.time);
@@ -196,19 +202,20 @@ impl Finding {
         self.evidence.truncate(max_evidence.max(1));
     }
 
-    /// [`Finding::merge`] of the finding one more `event` would make, without making it:
-    /// `explain` is called only when the event's wording could stand (it is the earliest
-    /// sighting), and the event is copied only when it is among the `max_evidence` earliest.
-    /// For detectors that see the same finding again and again (a process's every lookup).
-    pub fn merge_event(&mut self, event: &Event, severity: Severity, score: u8, explain: impl FnOnce() -> String, max_evidence: usize) {
-        if event.time <= self.time {
-            let explanation = explain();
-            if event.time < self.time || explanation < self.explanation {
-                self.explanation = explanation;
-            }
-        }
+    /// What orders two sightings of a finding: the earlier first, then by wording, name and
+    /// where the first evidence was read, so one of any two stands whatever the read order.
+    fn sighting(&self) -> (Timestamp, &str, Option<&str>, Option<EvidenceOrder<'_>>) {
+        (self.time, &self.explanation, self.query_name.as_deref(), self.evidence.first().map(evidence_order))
+    }
+
+    /// [`Finding::merge`] of the finding one more `event`, later than this finding's first
+    /// sighting, would make, without making it (such an event changes only the counts, times,
+    /// severity and evidence): the event is copied only when it is among the `max_evidence`
+    /// earliest. For detectors that see the same finding again and again (a process's every
+    /// lookup); an event at or before `self.time` needs the whole finding and `merge`.
+    pub fn merge_later_event(&mut self, event: &Event, severity: Severity, score: u8, max_evidence: usize) {
+        debug_assert!(event.time > self.time);
         self.count += 1;
-        self.time = self.time.min(event.time);
         self.time_last = self.time_last.max(event.time);
         self.severity = self.severity.max(severity);
         self.score = self.score.max(score.min(100));
@@ -224,8 +231,11 @@ impl Finding {
     }
 }
 
+/// Where an event stands in the order evidence is kept in ([`evidence_order`]).
+pub type EvidenceOrder<'a> = (Timestamp, &'a str, Option<u64>, Option<u64>);
+
 /// The order evidence is kept in: by time, then by where it was read.
-fn evidence_order(e: &Event) -> (Timestamp, &str, Option<u64>, Option<u64>) {
+pub fn evidence_order(e: &Event) -> EvidenceOrder<'_> {
     (e.time, &e.origin.file, e.origin.line, e.origin.record)
 }
 

@@ -21,7 +21,7 @@ pub mod wire;
 pub use answer::{parse_ip, parse_query_results, Answer, AnswerData, RecordType};
 pub use detector::{BoundReached, Detector, FindingSink};
 pub use event::*;
-pub use finding::{Finding, ProcessContext, Severity, StableHasher};
+pub use finding::{evidence_order, EvidenceOrder, Finding, ProcessContext, Severity, StableHasher};
 pub use guid::Guid;
 pub use incident::{Incident, IncidentProcess, TimelineEntry};
 pub use name::DnsName;

@@ -5,8 +5,10 @@
 //! looks up a hundred names) would otherwise build a whole finding per lookup (an explanation,
 //! a copy of the event, ids and details) only for the engine to merge it into the first one.
 //! [`Repeats`] keeps the first finding of each key and folds later events into it with
-//! [`Finding::merge_event`], which gives what [`Finding::merge`] of the full finding would, and
-//! copies an event only when it is among the evidence kept. The findings go to the engine when
+//! [`Finding::merge_later_event`], which gives what [`Finding::merge`] of the full finding
+//! would, and copies an event only when it is among the evidence kept (an event as early as
+//! the finding is made whole and merged: it may describe the finding instead). The findings go
+//! to the engine when
 //! the detector finishes. Bounded: past `max_held` keys a finding is built and given at once,
 //! as without the table.
 
@@ -60,8 +62,9 @@ impl<K: Hash + Eq + Ord + Clone> Repeats<K> {
     }
 
     /// One more event for the finding of `key`. `explain` gives the event's explanation and
-    /// is called only when it may stand; `build` makes the whole finding from it, the first
-    /// time (or, when the table is full, every time: it then goes to `out` at once).
+    /// `build` makes the whole finding from it, called only when the event may describe the
+    /// finding: the first time, for an event as early as the finding, and every time when the
+    /// table is full (the finding then goes to `out` at once).
     pub fn add(
         &mut self,
         key: &K,
@@ -72,7 +75,12 @@ impl<K: Hash + Eq + Ord + Clone> Repeats<K> {
         out: &mut Vec<Finding>,
     ) {
         if let Some(f) = self.held.get_mut(key) {
-            f.merge_event(event, severity, score, explain, self.max_evidence);
+            if event.time > f.time {
+                f.merge_later_event(event, severity, score, self.max_evidence);
+            } else {
+                // An earlier (or as early) sighting may describe the finding instead.
+                f.merge(build(explain()), self.max_evidence);
+            }
             return;
         }
         let finding = build(explain());
@@ -151,12 +159,10 @@ mod tests {
                 repeats.drain(&mut out);
                 let folded = out.pop().unwrap();
                 assert_eq!(folded, merged, "max_evidence {max_evidence}, round {round}");
-                // Whatever the order, the same count, times, severity, wording and evidence (the
-                // rest is the first finding's, as the engine's merge keeps it).
-                let summary = |f: &Finding| (f.count, f.time, f.time_last, f.severity, f.explanation.clone(), f.evidence.clone());
+                // Whatever the order, the same finding.
                 match &first {
                     None => first = Some(folded),
-                    Some(f) => assert_eq!(summary(&folded), summary(f), "max_evidence {max_evidence}, round {round}"),
+                    Some(f) => assert_eq!(&folded, f, "max_evidence {max_evidence}, round {round}"),
                 }
             }
         }

@@ -167,6 +167,23 @@ pub fn host(event: &Event) -> &str {
     event.host.as_deref().unwrap_or("")
 }
 
+/// A hash of [`dnshunt_core::host_key`] of `host`, made without allocating for names (the
+/// usual case): two spellings of one host (`WS-07`, `ws-07.corp.example.com`) hash alike.
+pub fn host_key_hash(host: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let trimmed = host.trim().trim_end_matches('.').trim_end();
+    let first = trimmed.split('.').next().unwrap_or(trimmed);
+    let mut h = foldhash::fast::FixedState::with_seed(0x686f_7374).build_hasher();
+    if first.is_ascii() && dnshunt_core::parse_ip(trimmed).is_none() {
+        for b in first.bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+    } else {
+        h.write(dnshunt_core::host_key(host).as_bytes());
+    }
+    h.finish()
+}
+
 /// The lower-case image file name of the event's process, or `""` when unknown.
 pub fn image(event: &Event) -> String {
     event.process().image_name().unwrap_or_default()

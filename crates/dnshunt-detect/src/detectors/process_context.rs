@@ -39,11 +39,11 @@
 
 use std::collections::HashMap;
 
-use dnshunt_core::{image_file_name, BoundReached, Detector, Event, EventKind, Finding, Guid, Severity, StableHasher};
+use dnshunt_core::{evidence_order, image_file_name, BoundReached, Detector, Event, EventKind, Finding, Guid, Severity, StableHasher};
 use serde::Deserialize;
 
 use crate::repeats::Repeats;
-use crate::stats::pattern_score;
+use crate::stats::{host, host_key_hash, pattern_score};
 
 const WINDOWS_BINARIES: &str = include_str!("../../data/windows_binaries.txt");
 
@@ -221,6 +221,9 @@ struct Pending {
     more: u64,
 }
 
+/// A process: its host's key (hashed) and its ProcessGuid.
+type ProcKey = (u64, Guid);
+
 /// Longest command line kept per process (the rest is not needed to judge it).
 const MAX_COMMAND_LINE: usize = 8192;
 
@@ -362,8 +365,9 @@ pub struct ProcessContext {
     binaries: HashMap<String, Kind>,
     /// `shipped_names` as lower-case (image, OriginalFileName) pairs.
     shipped: Vec<(String, String)>,
-    procs: HashMap<Guid, ProcInfo>,
-    pending: HashMap<Guid, Pending>,
+    /// By host (its key's hash) and ProcessGuid: a GUID names a process on one host.
+    procs: HashMap<ProcKey, ProcInfo>,
+    pending: HashMap<ProcKey, Pending>,
     /// Look-ups that could not wait for their EID 1 because `max_pending_processes` was reached.
     pub dropped_pending: u64,
     /// `judge_image`'s verdict per image path (at most [`MAX_IMAGE_VERDICTS`]).
@@ -619,7 +623,7 @@ impl ProcessContext {
         }
     }
 
-    fn remember(&mut self, guid: Guid, mut info: ProcInfo, out: &mut Vec<Finding>) {
+    fn remember(&mut self, guid: ProcKey, mut info: ProcInfo, out: &mut Vec<Finding>) {
         info.verdict = info.image.as_deref().map(|image| self.info_verdict(&info, image_file_name(image)));
         if let Some(pending) = self.pending.remove(&guid) {
             let start = out.len();
@@ -662,6 +666,7 @@ impl Detector for ProcessContext {
         match &event.kind {
             EventKind::ProcessCreate(pc) => {
                 let Some(guid) = pc.process.guid else { return };
+                let guid = (host_key_hash(host(event)), guid);
                 let info = ProcInfo::new(
                     pc.process.image.clone(),
                     pc.command_line.as_ref().map(|c| {
@@ -678,12 +683,13 @@ impl Detector for ProcessContext {
             EventKind::DnsQuery(_) => {
                 let mut repeats = std::mem::take(&mut self.repeats);
                 self.judge_image(&mut repeats, event, out);
-                let known = event.process().guid.and_then(|guid| self.procs.get(&guid));
+                let key = event.process().guid.map(|guid| (host_key_hash(host(event)), guid));
+                let known = key.and_then(|key| self.procs.get(&key));
                 if let Some(info) = known {
                     self.judge_with_info(&mut repeats, event, info, out);
                 }
                 self.repeats = repeats;
-                let Some(guid) = event.process().guid else { return };
+                let Some(guid) = key else { return };
                 if known.is_some() {
                     return;
                 }
@@ -691,11 +697,21 @@ impl Detector for ProcessContext {
                     self.dropped_pending += 1;
                     return;
                 }
+                // The earliest are kept (the evidence, whatever the read order), the rest
+                // counted.
                 let pending = self.pending.entry(guid).or_default();
+                pending.more += 1;
+                let latest = pending
+                    .events
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| evidence_order(a.1).cmp(&evidence_order(b.1)))
+                    .map(|(i, _)| i);
                 if pending.events.len() < self.config.max_pending_per_process {
                     pending.events.push(event.clone());
-                } else {
-                    pending.more += 1;
+                    pending.more -= 1;
+                } else if let Some(i) = latest.filter(|&i| crate::stats::is_earlier(event, &pending.events[i])) {
+                    pending.events[i] = event.clone();
                 }
             }
             _ => {}
