@@ -32,10 +32,11 @@
 //! discovery. Allow such domains in `allowed_domains`.
 //!
 //! Memory: per window at most `max_unique_per_window` subdomain hashes (enough to pass the top
-//! band), 256 chunk numbers and one evidence event. Windows that ended more than two windows
-//! before their host's latest event are judged and dropped as the input is read (so memory
-//! follows the number of hosts and domains active at once, not the length of the input); at most
-//! `max_windows` windows are kept, the oldest judged and dropped first when the cap is reached.
+//! band), 256 chunk numbers and one evidence event. Once a quarter of `max_windows` windows are
+//! held, windows that ended more than two windows before their host's latest event are judged
+//! and dropped as the input is read (so memory follows the number of hosts and domains active
+//! at once, not the length of the input); at most `max_windows` windows are kept, the oldest
+//! judged and dropped first when the cap is reached.
 //! Events that arrive later than that for a dropped window start a new, partial one: its
 //! finding has the same id and is merged with the first by the engine (counts add up; unique
 //! subdomains are not re-counted across the two).
@@ -185,7 +186,10 @@ impl TunnelVolume {
             self.created_since_sweep += 1;
             // Every window is looked at once per sweep: sweeping after as many new windows as
             // there are (at least `SWEEP_EVERY`) keeps that to about one look per new window.
-            if self.created_since_sweep >= SWEEP_EVERY.max(self.windows.len()) {
+            // Only a table a quarter full is swept: which windows a sweep finds finished
+            // depends on the order events arrive in (parser threads, files read side by side),
+            // so smaller inputs are judged whole, the same whatever the order.
+            if self.created_since_sweep >= SWEEP_EVERY.max(self.windows.len()) && self.windows.len() >= self.config.max_windows / 4 {
                 self.created_since_sweep = 0;
                 self.sweep(out);
             }
