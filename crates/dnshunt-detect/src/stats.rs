@@ -162,6 +162,23 @@ pub fn is_local_only(ip: IpAddr) -> bool {
     }
 }
 
+/// A `(String, String)` key borrowed from the event: hashed as the tuple is (field by field),
+/// so a `hashbrown` map keyed by the tuple finds the entry without allocating.
+#[derive(Clone, Copy, Debug, Hash)]
+pub struct StrPair<'a>(pub &'a str, pub &'a str);
+
+impl StrPair<'_> {
+    pub fn to_owned(self) -> (String, String) {
+        (self.0.to_owned(), self.1.to_owned())
+    }
+}
+
+impl hashbrown::Equivalent<(String, String)> for StrPair<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
 /// The event's host, or `""`.
 pub fn host(event: &Event) -> &str {
     event.host.as_deref().unwrap_or("")

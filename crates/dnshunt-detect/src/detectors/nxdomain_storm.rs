@@ -44,7 +44,7 @@ use dnshunt_core::{BoundReached, Detector, Event, Finding, FindingSink, Severity
 use serde::Deserialize;
 
 use crate::detectors::beacon::Beacon;
-use crate::stats::{hash64, host, image, median_mad_histogram, score_for};
+use crate::stats::{hash64, host, image_into, median_mad_histogram, score_for, StrPair};
 
 /// Settings of the `nxdomain_storm` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -138,7 +138,10 @@ struct Storm {
 
 pub struct NxdomainStorm {
     config: NxdomainStormConfig,
-    keys: HashMap<(String, String), KeyState>,
+    /// By (host, image), found by a borrowed [`StrPair`] without allocating.
+    keys: hashbrown::HashMap<(String, String), KeyState, foldhash::fast::RandomState>,
+    /// The image of the event at hand (reused, not allocated per event).
+    image_buf: String,
     evidence_events: usize,
     /// Events not counted: past `max_keys`, older than a full key's minutes.
     over_keys: u64,
@@ -161,7 +164,8 @@ impl NxdomainStorm {
         config.window_minutes = config.window_minutes.max(1);
         NxdomainStorm {
             config,
-            keys: HashMap::new(),
+            keys: hashbrown::HashMap::default(),
+            image_buf: String::new(),
             evidence_events: 0,
             over_keys: 0,
             over_minutes: 0,
@@ -227,15 +231,23 @@ impl NxdomainStorm {
         }
     }
 
-    fn add(&mut self, key: (String, String), event: &Event, nx: bool, name_hash: u32) {
-        if !self.keys.contains_key(&key) && self.keys.len() >= self.config.max_keys {
+    fn add(&mut self, key: StrPair<'_>, event: &Event, nx: bool, name_hash: u32) {
+        let known = self.keys.contains_key(&key);
+        if !known && self.keys.len() >= self.config.max_keys {
             self.over_keys += 1;
             return;
         }
         let minute_idx = event.time.0.div_euclid(60_000);
-        let latest = self.host_minute.entry(key.0.clone()).or_insert(minute_idx);
-        *latest = (*latest).max(minute_idx);
-        let state = self.keys.entry(key).or_default();
+        match self.host_minute.get_mut(key.0) {
+            Some(latest) => *latest = (*latest).max(minute_idx),
+            None => {
+                self.host_minute.insert(key.0.to_owned(), minute_idx);
+            }
+        }
+        if !known {
+            self.keys.insert(key.to_owned(), KeyState::default());
+        }
+        let state = self.keys.get_mut(&key).expect("the key was just found or made");
         if !state.minutes.contains_key(&minute_idx) {
             self.created_since_sweep += 1;
         }
@@ -377,8 +389,10 @@ impl Detector for NxdomainStorm {
             self.created_since_sweep = 0;
             self.sweep(out);
         }
-        let img = image(event);
+        let mut img = std::mem::take(&mut self.image_buf);
+        image_into(event, &mut img);
         if self.config.allowed_processes.contains(&img) {
+            self.image_buf = img;
             return;
         }
         // Single-label names (`wpad`, Chromium's random intranet-redirect probes, search-suffix
@@ -386,9 +400,10 @@ impl Detector for NxdomainStorm {
         let listed = q.query.registered_domain().is_some_and(|d| self.config.ignore_domains.iter().any(|i| i == d));
         let nx = q.status.is_nxdomain() && !listed && (self.config.count_single_label || q.query.as_str().contains('.'));
         let name_hash = hash64(q.query.as_str()) as u32;
-        let h = host(event).to_owned();
-        self.add((h.clone(), img), event, nx, name_hash);
-        self.add((h, ANY.to_owned()), event, nx, name_hash);
+        let h = host(event);
+        self.add(StrPair(h, &img), event, nx, name_hash);
+        self.add(StrPair(h, ANY), event, nx, name_hash);
+        self.image_buf = img;
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {

@@ -36,12 +36,12 @@
 //! anti-virus reputation lookups), software updates that resolve many names at once, popular
 //! domains (info only).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
-use crate::stats::{domain_of, host, image, median_mad_histogram, median_sorted, robust_z};
+use crate::stats::{domain_of, host, image_into, median_mad_histogram, median_sorted, robust_z, StrPair as Pair};
 
 /// Settings of the `outlier` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -135,8 +135,11 @@ struct Domain {
 
 pub struct Outlier {
     config: OutlierConfig,
-    programs: HashMap<(String, String), Program>,
-    domains: HashMap<(String, String), Domain>,
+    /// By (host, image) and by (host, domain), found by a borrowed [`Pair`] without allocating.
+    programs: hashbrown::HashMap<(String, String), Program, foldhash::fast::RandomState>,
+    domains: hashbrown::HashMap<(String, String), Domain, foldhash::fast::RandomState>,
+    /// The image of the event at hand (reused, not allocated per event).
+    image_buf: String,
     /// Lookups not counted: past `max_keys` (programs or domains), hours past `max_hours`.
     over_keys: u64,
     over_hours: u64,
@@ -148,8 +151,9 @@ impl Outlier {
     pub fn new(config: OutlierConfig) -> Outlier {
         Outlier {
             config,
-            programs: HashMap::new(),
-            domains: HashMap::new(),
+            programs: hashbrown::HashMap::default(),
+            domains: hashbrown::HashMap::default(),
+            image_buf: String::new(),
             over_keys: 0,
             over_hours: 0,
         }
@@ -170,11 +174,17 @@ impl Detector for Outlier {
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
         let EventKind::DnsQuery(q) = &event.kind else { return };
-        let key = (host(event).to_owned(), image(event));
-        if !self.programs.contains_key(&key) && self.programs.len() >= self.config.max_keys {
+        let mut img = std::mem::take(&mut self.image_buf);
+        image_into(event, &mut img);
+        let key = Pair(host(event), &img);
+        let known = self.programs.contains_key(&key);
+        if !known && self.programs.len() >= self.config.max_keys {
             self.over_keys += 1;
         } else {
-            let p = self.programs.entry(key).or_default();
+            if !known {
+                self.programs.insert(key.to_owned(), Program::default());
+            }
+            let p = self.programs.get_mut(&key).expect("the program was just found or made");
             // Service-discovery names (`_ldap._tcp.dc._msdcs.corp.example`) are long by design.
             let len = if q.query.as_str().starts_with('_') { 0 } else { q.query.as_str().len() };
             let n_answers = q.answers.len();
@@ -203,9 +213,14 @@ impl Detector for Outlier {
                 }
             }
         }
-        let dkey = (host(event).to_owned(), domain_of(&q.query).to_owned());
-        if self.domains.contains_key(&dkey) || self.domains.len() < self.config.max_keys {
-            let d = self.domains.entry(dkey).or_default();
+        self.image_buf = img;
+        let dkey = Pair(host(event), domain_of(&q.query));
+        let known = self.domains.contains_key(&dkey);
+        if known || self.domains.len() < self.config.max_keys {
+            if !known {
+                self.domains.insert(dkey.to_owned(), Domain::default());
+            }
+            let d = self.domains.get_mut(&dkey).expect("the domain was just found or made");
             d.count += 1;
             d.first_time = if d.count == 1 { event.time } else { d.first_time.min(event.time) };
             crate::stats::keep_earliest_boxed(&mut d.first, event);

@@ -283,10 +283,11 @@ impl TunnelVolume {
             return verdicts;
         }
         let unique = w.uniques.len();
-        let Some(domain) = first.dns().and_then(|q| q.query.registered_domain()).map(str::to_owned) else {
+        let Some(domain) = first.dns().and_then(|q| q.query.registered_domain()) else {
             return verdicts;
         };
-        let key = named(domain.clone());
+        // Made only for a window that gives a verdict (most give none).
+        let key = || named(domain.to_owned());
         if unique > 0 {
             let mean_len = w.sub_len_sum as f64 / unique as f64;
             let mean_entropy = w.entropy_sum / unique as f64;
@@ -342,7 +343,7 @@ impl TunnelVolume {
                         ("lookups", w.queries.into()),
                     ],
                     count: w.queries,
-                    key: key.clone(),
+                    key: key(),
                     first: first.clone(),
                     last_time,
                 });
@@ -352,8 +353,7 @@ impl TunnelVolume {
             let n = numbers.len();
             let (Some(&lo), Some(&hi)) = (numbers.first(), numbers.last()) else { continue };
             if n >= self.config.min_chunks.max(2) && ((hi - lo) as usize + 1) <= 2 * n {
-                let mut k = key.clone();
-                k.subject = format!("{domain}|chunks|{parent}");
+                let k = named(format!("{domain}|chunks|{parent}"));
                 verdicts.push(Verdict {
                     explanation: format!(
                         "names under {parent} carry long labels numbered {lo}..{hi} ({n} chunks) in {} minutes: data split into numbered pieces, as DNS exfiltration tools do",
