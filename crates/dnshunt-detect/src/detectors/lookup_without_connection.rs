@@ -35,7 +35,17 @@ use std::net::IpAddr;
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity, Timestamp};
 use serde::Deserialize;
 
-use crate::stats::{domain_of, host, image, is_local_only, keep_earliest};
+use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest, StrPair};
+
+/// A `(String, String, i64)` window key borrowed from the event (hashed as the tuple is).
+#[derive(Hash)]
+struct WindowRef<'a>(&'a str, &'a str, i64);
+
+impl hashbrown::Equivalent<(String, String, i64)> for WindowRef<'_> {
+    fn equivalent(&self, key: &(String, String, i64)) -> bool {
+        self.2 == key.2 && self.0 == key.0 && self.1 == key.1
+    }
+}
 
 /// Settings of the `lookup_without_connection` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -98,11 +108,15 @@ struct Window {
 
 pub struct LookupWithoutConnection {
     config: LookupWithoutConnectionConfig,
-    windows: HashMap<(String, String, i64), Window>,
+    /// By (host, image, window start), found by a borrowed [`WindowRef`] without allocating.
+    windows: hashbrown::HashMap<(String, String, i64), Window, foldhash::fast::RandomState>,
     /// The latest minute seen per host, and new windows since the last sweep.
     host_minute: HashMap<String, i64>,
     created_since_sweep: usize,
-    connected: HashMap<(String, String), HashSet<IpAddr>>,
+    connected: hashbrown::HashMap<(String, String), HashSet<IpAddr>, foldhash::fast::RandomState>,
+    /// The image and the addresses of the event at hand (reused, not allocated per event).
+    image_buf: String,
+    addrs_buf: Vec<IpAddr>,
     n_connected: usize,
     /// Domains in all windows.
     n_domains: usize,
@@ -121,10 +135,12 @@ impl LookupWithoutConnection {
         config.window_minutes = config.window_minutes.max(1);
         LookupWithoutConnection {
             config,
-            windows: HashMap::new(),
+            windows: hashbrown::HashMap::default(),
             host_minute: HashMap::new(),
             created_since_sweep: 0,
-            connected: HashMap::new(),
+            connected: hashbrown::HashMap::default(),
+            image_buf: String::new(),
+            addrs_buf: Vec::new(),
             n_connected: 0,
             n_domains: 0,
             over_keys: 0,
@@ -152,77 +168,99 @@ impl LookupWithoutConnection {
     }
 }
 
+impl LookupWithoutConnection {
+    /// A successful lookup of `img` with `addrs` (not local-only).
+    fn lookup(&mut self, event: &Event, q: &dnshunt_core::DnsQuery, img: &str, addrs: &[IpAddr]) {
+        let w = self.config.window_minutes;
+        let start = event.time.0.div_euclid(60_000).div_euclid(w) * w;
+        let key = WindowRef(host(event), img, start);
+        let minute = event.time.0.div_euclid(60_000);
+        match self.host_minute.get_mut(key.0) {
+            Some(latest) => *latest = (*latest).max(minute),
+            None => {
+                self.host_minute.insert(key.0.to_owned(), minute);
+            }
+        }
+        if !self.windows.contains_key(&key) {
+            self.created_since_sweep += 1;
+            if self.created_since_sweep >= 4096 {
+                self.created_since_sweep = 0;
+                self.sweep();
+            }
+            if self.windows.len() >= self.config.max_keys {
+                self.over_keys += 1;
+                return;
+            }
+            self.windows.insert((key.0.to_owned(), key.1.to_owned(), key.2), Window::default());
+        }
+        let window = self.windows.get_mut(&key).expect("the window was just found or made");
+        let domain = domain_of(&q.query);
+        let known = if window.domains.contains_key(domain) {
+            window.domains.get_mut(domain)
+        } else if window.domains.len() >= MAX_DOMAINS {
+            None
+        } else if self.n_domains >= self.config.max_domains {
+            self.over_domains += 1;
+            None
+        } else {
+            self.n_domains += 1;
+            Some(window.domains.entry(domain.to_owned()).or_default())
+        };
+        if let Some(known) = known {
+            for &ip in addrs {
+                if known.len() < MAX_ADDRESSES && !known.contains(&ip) {
+                    known.push(ip);
+                }
+            }
+        }
+        keep_earliest(&mut window.first, event);
+        window.last_time = window.last_time.max(event.time);
+    }
+
+    /// A connection of `img`.
+    fn connection(&mut self, event: &Event, n: &dnshunt_core::NetworkConnect, img: &str) {
+        let Some(ip) = n.destination_ip else { return };
+        if n.initiated == Some(false) {
+            return;
+        }
+        if self.n_connected >= self.config.max_connected {
+            self.over_connected += 1;
+            return;
+        }
+        let key = StrPair(host(event), img);
+        if !self.connected.contains_key(&key) {
+            self.connected.insert(key.to_owned(), HashSet::new());
+        }
+        if self.connected.get_mut(&key).is_some_and(|ips| ips.insert(ip)) {
+            self.n_connected += 1;
+        }
+    }
+}
+
 impl Detector for LookupWithoutConnection {
     fn name(&self) -> &'static str {
         Self::NAME
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
-        let img = image(event);
-        if self.config.ignored_processes.contains(&img) {
-            return;
-        }
-        match &event.kind {
-            EventKind::DnsQuery(q) => {
-                let addrs: Vec<IpAddr> = q.addresses().filter(|ip| !is_local_only(*ip)).take(MAX_ADDRESSES).collect();
-                if addrs.is_empty() || !q.status.is_success() {
-                    return;
-                }
-                let w = self.config.window_minutes;
-                let start = event.time.0.div_euclid(60_000).div_euclid(w) * w;
-                let key = (host(event).to_owned(), img, start);
-                let minute = event.time.0.div_euclid(60_000);
-                let latest = self.host_minute.entry(key.0.clone()).or_insert(minute);
-                *latest = (*latest).max(minute);
-                if !self.windows.contains_key(&key) {
-                    self.created_since_sweep += 1;
-                    if self.created_since_sweep >= 4096 {
-                        self.created_since_sweep = 0;
-                        self.sweep();
+        let mut img = std::mem::take(&mut self.image_buf);
+        image_into(event, &mut img);
+        if !self.config.ignored_processes.contains(&img) {
+            match &event.kind {
+                EventKind::DnsQuery(q) => {
+                    let mut addrs = std::mem::take(&mut self.addrs_buf);
+                    addrs.clear();
+                    addrs.extend(q.addresses().filter(|ip| !is_local_only(*ip)).take(MAX_ADDRESSES));
+                    if !addrs.is_empty() && q.status.is_success() {
+                        self.lookup(event, q, &img, &addrs);
                     }
-                    if self.windows.len() >= self.config.max_keys {
-                        self.over_keys += 1;
-                        return;
-                    }
+                    self.addrs_buf = addrs;
                 }
-                let window = self.windows.entry(key).or_default();
-                let domain = domain_of(&q.query);
-                let known = if window.domains.contains_key(domain) {
-                    window.domains.get_mut(domain)
-                } else if window.domains.len() >= MAX_DOMAINS {
-                    None
-                } else if self.n_domains >= self.config.max_domains {
-                    self.over_domains += 1;
-                    None
-                } else {
-                    self.n_domains += 1;
-                    Some(window.domains.entry(domain.to_owned()).or_default())
-                };
-                if let Some(known) = known {
-                    for ip in addrs {
-                        if known.len() < MAX_ADDRESSES && !known.contains(&ip) {
-                            known.push(ip);
-                        }
-                    }
-                }
-                keep_earliest(&mut window.first, event);
-                window.last_time = window.last_time.max(event.time);
+                EventKind::NetworkConnect(n) => self.connection(event, n, &img),
+                _ => {}
             }
-            EventKind::NetworkConnect(n) => {
-                let Some(ip) = n.destination_ip else { return };
-                if n.initiated == Some(false) {
-                    return;
-                }
-                if self.n_connected >= self.config.max_connected {
-                    self.over_connected += 1;
-                    return;
-                }
-                if self.connected.entry((host(event).to_owned(), img)).or_default().insert(ip) {
-                    self.n_connected += 1;
-                }
-            }
-            _ => {}
         }
+        self.image_buf = img;
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
