@@ -1,5 +1,7 @@
 //! The detector interface.
 
+use std::sync::Arc;
+
 use crate::{Event, Finding};
 
 /// A detector sees every event once, in no guaranteed order, and emits findings.
@@ -14,6 +16,14 @@ pub trait Detector: Send {
 
     /// Looks at one event.
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>);
+
+    /// [`Detector::observe`] with the event shared: a detector that keeps events (as evidence
+    /// for findings it gives at the end) keeps this `Arc`, a reference count, instead of a copy,
+    /// so detectors keeping the same event share it. What it finds must be what `observe`
+    /// finds. The engine calls this one when it reads batches.
+    fn observe_shared(&mut self, event: &Arc<Event>, out: &mut Vec<Finding>) {
+        self.observe(event, out);
+    }
 
     /// Called once after the last event, for detectors that judge over time. Findings pushed
     /// to `out` may be taken in one at a time (the engine does), so a detector with many

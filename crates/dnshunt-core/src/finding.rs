@@ -131,14 +131,8 @@ impl Finding {
             ),
             None => (None, None, None),
         };
-        let mut hasher = StableHasher::new();
-        hasher.write(detector);
-        hasher.write(event.host.as_deref().unwrap_or(""));
-        for part in key {
-            hasher.write(part);
-        }
         Finding {
-            id: hasher.finish_hex(),
+            id: format!("{:016x}", Finding::id_hash(detector, event.host.as_deref().unwrap_or(""), key)),
             detector: detector.to_owned(),
             severity,
             score: score.min(100),
@@ -164,6 +158,18 @@ impl Finding {
         }
     }
 
+    /// What a finding's id is made of ([`Finding::from_event`]'s, in hex): the detector, the
+    /// host and the detector's key fields.
+    pub fn id_hash(detector: &str, host: &str, key: &[&str]) -> u64 {
+        let mut hasher = StableHasher::new();
+        hasher.write(detector);
+        hasher.write(host);
+        for part in key {
+            hasher.write(part);
+        }
+        hasher.finish()
+    }
+
     pub fn with_attack(mut self, ids: &[&str]) -> Finding {
         self.attack = ids.iter().map(|s| (*s).to_owned()).collect();
         self
@@ -176,19 +182,25 @@ impl Finding {
 
     /// Folds a later sighting of the same finding into this one, keeping at most
     /// `max_evidence` events: the earliest, so the result does not depend on input order.
-    pub fn merge(&mut self, other: Finding, max_evidence: usize) {
+    pub fn merge(&mut self, mut other: Finding, max_evidence: usize) {
         debug_assert_eq!(self.id, other.id);
         // The earliest sighting's description stands (its wording, name and details), so a
         // finding does not flicker with the order files were read in. The process stays the
         // first one's: the process join annotates it at its own earliest lookup.
         if other.sighting() < self.sighting() {
-            self.explanation = other.explanation;
-            self.query_name = other.query_name;
-            self.query_name_unicode = other.query_name_unicode;
-            self.registered_domain = other.registered_domain;
-            self.details = other.details;
-            self.attack = other.attack;
+            self.explanation = std::mem::take(&mut other.explanation);
+            self.query_name = other.query_name.take();
+            self.query_name_unicode = other.query_name_unicode.take();
+            self.registered_domain = other.registered_domain.take();
+            self.details = std::mem::take(&mut other.details);
+            self.attack = std::mem::take(&mut other.attack);
         }
+        self.merge_counts(other, max_evidence);
+    }
+
+    /// [`Finding::merge`] of everything but the description: counts, times, severity, score
+    /// and evidence (for folding findings whose strongest part describes the whole).
+    pub fn merge_counts(&mut self, other: Finding, max_evidence: usize) {
         self.count += other.count;
         self.time = self.time.min(other.time);
         self.time_last = self.time_last.max(other.time_last);
@@ -223,7 +235,8 @@ impl Finding {
         // After the evidence of the same order, as a stable sort of the two would put it.
         let at = self.evidence.partition_point(|e| evidence_order(e) <= key);
         let max = max_evidence.max(1);
-        let duplicate = self.evidence[..at].iter().rev().take_while(|e| evidence_order(e) == key).any(|e| e.origin == event.origin);
+        // `merge` drops an event equal in origin to the one before it in that order.
+        let duplicate = at > 0 && self.evidence[at - 1].origin == event.origin;
         if at < max && !duplicate {
             self.evidence.insert(at, event.clone());
             self.evidence.truncate(max);

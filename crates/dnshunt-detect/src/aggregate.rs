@@ -377,13 +377,10 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
     let mut iter = parts.into_iter();
     let mut base = iter.next().expect("a group has at least one finding");
     for other in iter {
-        let explanation = std::mem::take(&mut base.explanation);
-        let id = base.id.clone();
+        // The strongest finding's description leads, whatever the times.
         let mut other = other;
-        other.id = id;
-        base.merge(other, max_evidence);
-        // The strongest finding's wording leads, whatever the times.
-        base.explanation = explanation;
+        other.id.clone_from(&base.id);
+        base.merge_counts(other, max_evidence);
     }
     let mut hasher = StableHasher::new();
     hasher.write(detector);

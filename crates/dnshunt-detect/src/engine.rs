@@ -3,6 +3,7 @@
 //! not depend on the order files were read in).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use dnshunt_core::{Detector, Event, Finding, Severity};
 
@@ -175,29 +176,54 @@ impl Engine {
 
     pub fn observe(&mut self, event: &Event) {
         if self.before_detect(event) {
-            self.detect(event);
+            self.detect(event, None);
         }
     }
 
-    /// [`Engine::observe`] for each event of a batch in turn, with the detectors spread over
-    /// [`EngineConfig::threads`] threads (each detector sees the events in order; the
-    /// findings are taken in as one thread would take them, so the result is the same).
-    pub fn observe_batch(&mut self, events: &[Event]) {
-        if self.lanes.count() <= 1 || self.timing.is_some() || events.len() < crate::lanes::MIN_BATCH {
+    /// [`Engine::observe`] of an event the detectors may keep without copying it
+    /// ([`Detector::observe_shared`]).
+    pub fn observe_shared(&mut self, event: &Arc<Event>) {
+        if self.before_detect(event) {
+            self.detect(event, Some(event));
+        }
+    }
+
+    /// [`Engine::observe_shared`] for each event of a batch in turn, with the detectors spread
+    /// over [`EngineConfig::threads`] threads: each detector sees the events in order, and the
+    /// engine's own steps and the findings are taken event by event as one thread takes them,
+    /// so the result is the same. Batches with what the network saw (held for attribution, and
+    /// shown to the detectors as they come when it is off) run on this thread.
+    pub fn observe_batch(&mut self, events: &[Arc<Event>]) {
+        let parallel = self.lanes.count() > 1 && self.timing.is_none() && events.len() >= crate::lanes::MIN_BATCH && events.iter().all(|e| e.kind.is_sysmon());
+        if !parallel {
             for event in events {
-                self.observe(event);
+                self.observe_shared(event);
             }
             return;
         }
-        let mut seen: Vec<&Event> = Vec::with_capacity(events.len());
-        for event in events {
-            if self.before_detect(event) {
-                seen.push(event);
+        // The steps that do not depend on findings, in order: which events the detectors see.
+        let mut seen: Vec<&Arc<Event>> = Vec::with_capacity(events.len());
+        let mut seen_at: Vec<usize> = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            self.attribution.observe_sysmon(event);
+            if self.defer(event) {
+                continue;
             }
+            seen.push(event);
+            seen_at.push(i);
         }
-        let findings = self.lanes.run(&mut self.detectors, &mut self.related, &seen);
-        for finding in findings {
-            self.absorb_one(finding);
+        let findings = if seen.is_empty() {
+            Vec::new()
+        } else {
+            self.lanes.run(&mut self.detectors, &mut self.related, &seen)
+        };
+        // Then event by event: the process join, then the event's findings.
+        let mut findings = findings.into_iter().peekable();
+        for (i, event) in events.iter().enumerate() {
+            self.process_tree.observe(event);
+            while let Some((_, finding)) = findings.next_if(|(k, _)| seen_at[*k as usize] == i) {
+                self.absorb_one(finding);
+            }
         }
     }
 
@@ -219,37 +245,47 @@ impl Engine {
         let started = self.timing.is_some().then(std::time::Instant::now);
         self.process_tree.observe(event);
         self.add_time(self.detectors.len(), started);
-        // A lookup or connection without a ProcessGuid (Sysmon writes zeros for short-lived
-        // processes) waits until all input is read: then it is joined by host and pid to its
-        // EID 1 (which may come later, from another reader) and the detectors see it with its
-        // program, whatever the read order. Only past `MAX_DEFERRED` is one seen as it came.
+        !self.defer(event)
+    }
+
+    /// A lookup or connection without a ProcessGuid (Sysmon writes zeros for short-lived
+    /// processes) waits until all input is read: then it is joined by host and pid to its EID 1
+    /// (which may come later, from another reader) and the detectors see it with its program,
+    /// whatever the read order. Only past `MAX_DEFERRED` is one seen as it came. Whether it
+    /// waits.
+    fn defer(&mut self, event: &Event) -> bool {
         let unknown = crate::process_tree::is_unknown(event.process().guid) && event.process().pid.is_some() && !matches!(event.kind, dnshunt_core::EventKind::ProcessCreate(_));
         if unknown && self.deferred.len() < MAX_DEFERRED {
             self.deferred.push(event.clone());
-            return false;
+            return true;
         }
-        true
+        false
     }
 
-    fn detect(&mut self, event: &Event) {
+    /// Shows an event to every detector (`shared`: the same event, for them to keep).
+    fn detect(&mut self, event: &Event, shared: Option<&Arc<Event>>) {
         let n = self.detectors.len();
+        let observe = |detector: &mut Box<dyn Detector>, out: &mut Vec<Finding>| match shared {
+            Some(shared) => detector.observe_shared(shared, out),
+            None => detector.observe(event, out),
+        };
         match self.timing.as_mut() {
             None => {
                 for detector in &mut self.detectors {
-                    detector.observe(event, &mut self.scratch);
+                    observe(detector, &mut self.scratch);
                 }
-                self.related.observe(event);
+                self.related.observe(event, shared);
                 self.absorb();
             }
             Some(timing) => {
                 let mut last = std::time::Instant::now();
                 for (i, detector) in self.detectors.iter_mut().enumerate() {
-                    detector.observe(event, &mut self.scratch);
+                    observe(detector, &mut self.scratch);
                     let now = std::time::Instant::now();
                     timing[i] += now - last;
                     last = now;
                 }
-                self.related.observe(event);
+                self.related.observe(event, shared);
                 self.add_time(n + 1, Some(last));
                 let started = std::time::Instant::now();
                 self.absorb();
@@ -333,8 +369,8 @@ impl Engine {
         drop(wire);
         for event in std::mem::take(&mut self.deferred) {
             match self.process_tree.repair(&event) {
-                Some(joined) => self.detect(&joined),
-                None => self.detect(&event),
+                Some(joined) => self.detect(&joined, None),
+                None => self.detect(&event, None),
             }
         }
         // Each finding a detector gives at the end is taken in as it comes: a detector with

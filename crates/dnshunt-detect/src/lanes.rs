@@ -8,6 +8,7 @@
 //! detector ran where. Groups are balanced by the time each detector took so far (the longest
 //! first onto the least loaded thread), measured again as the input goes on.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dnshunt_core::{Detector, Event, Finding};
@@ -47,8 +48,8 @@ impl Lanes {
     }
 
     /// Shows `events` to every detector (and to `related`), spread over the threads, and gives
-    /// their findings in the order one thread would have.
-    pub fn run(&mut self, detectors: &mut [Box<dyn Detector>], related: &mut RelatedLookups, events: &[&Event]) -> Vec<Finding> {
+    /// their findings, each with the index of its event, in the order one thread would have.
+    pub fn run(&mut self, detectors: &mut [Box<dyn Detector>], related: &mut RelatedLookups, events: &[&Arc<Event>]) -> Vec<(u32, Finding)> {
         let mut groups: Vec<Group<'_>> = (0..self.threads).map(|_| Vec::new()).collect();
         for (i, d) in detectors.iter_mut().enumerate() {
             groups[self.lane_of[i]].push((i, d));
@@ -91,7 +92,7 @@ impl Lanes {
         if self.batches == 4 || self.batches % REBALANCE_EVERY == 0 {
             self.rebalance();
         }
-        tagged.into_iter().map(|(_, _, f)| f).collect()
+        tagged.into_iter().map(|(event, _, f)| (event, f)).collect()
     }
 
     /// The costliest detector first onto the least loaded thread.
@@ -118,7 +119,7 @@ struct LaneOutput {
     times: Vec<(usize, Duration)>,
 }
 
-fn run_lane(group: Group<'_>, related: Option<&mut RelatedLookups>, related_slot: usize, events: &[&Event]) -> LaneOutput {
+fn run_lane(group: Group<'_>, related: Option<&mut RelatedLookups>, related_slot: usize, events: &[&Arc<Event>]) -> LaneOutput {
     let mut out = LaneOutput {
         findings: Vec::new(),
         times: Vec::with_capacity(group.len() + 1),
@@ -128,7 +129,7 @@ fn run_lane(group: Group<'_>, related: Option<&mut RelatedLookups>, related_slot
     for (index, detector) in group {
         let started = Instant::now();
         for (e, event) in events.iter().enumerate() {
-            detector.observe(event, &mut scratch);
+            detector.observe_shared(event, &mut scratch);
             out.findings.extend(scratch.drain(..).map(|f| (e as u32, index, f)));
         }
         out.times.push((index, started.elapsed()));
@@ -136,7 +137,7 @@ fn run_lane(group: Group<'_>, related: Option<&mut RelatedLookups>, related_slot
     if let Some(related) = related {
         let started = Instant::now();
         for event in events {
-            related.observe(event);
+            related.observe(event, Some(event));
         }
         out.times.push((related_slot, started.elapsed()));
     }

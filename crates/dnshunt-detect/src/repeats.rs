@@ -8,9 +8,9 @@
 //! [`Finding::merge_later_event`], which gives what [`Finding::merge`] of the full finding
 //! would, and copies an event only when it is among the evidence kept (an event as early as
 //! the finding is made whole and merged: it may describe the finding instead). The findings go
-//! to the engine when
-//! the detector finishes. Bounded: past `max_held` keys a finding is built and given at once,
-//! as without the table.
+//! to the engine when the detector finishes (so they count towards the engine's
+//! `max_findings` only then). Bounded: past `max_held` keys a finding is built and given at
+//! once, as without the table.
 
 use std::hash::Hash;
 

@@ -168,7 +168,8 @@ pub fn is_local_only(ip: IpAddr) -> bool {
 pub struct StrPair<'a>(pub &'a str, pub &'a str);
 
 impl StrPair<'_> {
-    pub fn to_owned(self) -> (String, String) {
+    /// The owned key.
+    pub fn to_key(self) -> (String, String) {
         (self.0.to_owned(), self.1.to_owned())
     }
 }
@@ -191,12 +192,15 @@ pub fn host_key_hash(host: &str) -> u64 {
     let trimmed = host.trim().trim_end_matches('.').trim_end();
     let first = trimmed.split('.').next().unwrap_or(trimmed);
     let mut h = foldhash::fast::FixedState::with_seed(0x686f_7374).build_hasher();
+    // Byte by byte in both cases, so equal keys hash alike whichever way they were made.
     if first.is_ascii() && dnshunt_core::parse_ip(trimmed).is_none() {
         for b in first.bytes() {
             h.write_u8(b.to_ascii_lowercase());
         }
     } else {
-        h.write(dnshunt_core::host_key(host).as_bytes());
+        for b in dnshunt_core::host_key(host).bytes() {
+            h.write_u8(b);
+        }
     }
     h.finish()
 }
@@ -213,8 +217,11 @@ pub fn image_into(event: &Event, out: &mut String) {
         let name = dnshunt_core::file_name_of(path);
         if name.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
             out.push_str(name);
+        } else if name.is_ascii() {
+            out.extend(name.bytes().map(|b| b.to_ascii_lowercase() as char));
         } else {
-            out.extend(name.chars().flat_map(char::to_lowercase));
+            // `str::to_lowercase`, as `image` does (a final sigma is not `char::to_lowercase`'s).
+            out.push_str(&name.to_lowercase());
         }
     }
 }
@@ -253,15 +260,19 @@ pub fn keep_earliest(slot: &mut Option<Event>, event: &Event) {
     }
 }
 
-/// [`keep_earliest`] for a boxed slot: detectors that hold one event per key for millions of
-/// keys keep it on the heap, so a key without one costs a pointer.
-pub fn keep_earliest_boxed(slot: &mut Option<Box<Event>>, event: &Event) {
+/// An event to keep: the engine's shared one when there is one, else a copy.
+pub fn to_keep(event: &Event, shared: Option<&std::sync::Arc<Event>>) -> std::sync::Arc<Event> {
+    shared.cloned().unwrap_or_else(|| std::sync::Arc::new(event.clone()))
+}
+
+/// [`keep_earliest`] for a slot that shares the event ([`to_keep`]).
+pub fn keep_earliest_shared(slot: &mut Option<std::sync::Arc<Event>>, event: &Event, shared: Option<&std::sync::Arc<Event>>) {
     let replace = match slot {
         None => true,
         Some(e) => is_earlier(event, e),
     };
     if replace {
-        *slot = Some(Box::new(event.clone()));
+        *slot = Some(to_keep(event, shared));
     }
 }
 

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -62,14 +63,15 @@ pub(crate) fn read_all(
     es: Option<&crate::es::EsInput>,
     mut on_event: impl FnMut(&dnshunt_core::Event) -> Result<()>,
 ) -> Result<(ReadReport, Duration, summary::Span)> {
-    read_batches(input, es, |events| events.iter().try_for_each(&mut on_event))
+    read_batches(input, es, |events| events.iter().try_for_each(|e| on_event(e)))
 }
 
-/// [`read_all`], handing the events over a batch at a time.
+/// [`read_all`], handing the events over a batch at a time, each shared (`Arc`), so whatever
+/// keeps one (the detectors' evidence) keeps it without a copy.
 pub(crate) fn read_batches(
     input: &InputArgs,
     es: Option<&crate::es::EsInput>,
-    mut on_batch: impl FnMut(&[dnshunt_core::Event]) -> Result<()>,
+    mut on_batch: impl FnMut(&[Arc<dnshunt_core::Event>]) -> Result<()>,
 ) -> Result<(ReadReport, Duration, summary::Span)> {
     let started = Instant::now();
     let paths = checked_paths(input)?;
@@ -106,6 +108,7 @@ pub(crate) fn read_batches(
                 for event in &events {
                     span.observe(event.time);
                 }
+                let events: Vec<Arc<dnshunt_core::Event>> = events.into_iter().map(Arc::new).collect();
                 on_batch(&events)?;
                 report.totals.add(&counts);
                 let file = report.file_mut(id);
@@ -379,7 +382,7 @@ impl Analysis {
     }
 
     /// [`Analysis::observe`] for a batch, the detectors spread over the cores.
-    pub(crate) fn observe_batch(&mut self, events: &[dnshunt_core::Event]) {
+    pub(crate) fn observe_batch(&mut self, events: &[Arc<dnshunt_core::Event>]) {
         self.engine.observe_batch(events);
         for event in events {
             self.prevalence.observe(event);
@@ -387,9 +390,9 @@ impl Analysis {
     }
 
     /// [`Analysis::observe`], timing the engine and prevalence apart.
-    pub(crate) fn observe_profiled(&mut self, event: &dnshunt_core::Event, profile: &mut crate::profile::Profile) {
+    pub(crate) fn observe_profiled(&mut self, event: &Arc<dnshunt_core::Event>, profile: &mut crate::profile::Profile) {
         let started = Instant::now();
-        self.engine.observe(event);
+        self.engine.observe_shared(event);
         profile.add(ENGINE_SLOT, started);
         let started = Instant::now();
         self.prevalence.observe(event);

@@ -201,7 +201,7 @@ struct Series {
     /// The earliest event from the second on: most series never get a second event, and a
     /// whole event per series is most of the memory when names are many. A series of one
     /// event is never a beacon, so no finding loses its evidence.
-    first: Option<Box<Event>>,
+    first: Option<Arc<Event>>,
     first_time: dnshunt_core::Timestamp,
     last_time: dnshunt_core::Timestamp,
 }
@@ -379,7 +379,41 @@ impl Beacon {
         true
     }
 
-    fn add(&mut self, key: SeriesRef<'_>, event: &Event) {
+    /// Looks at an event, keeping `shared` (or a copy) when it is a series' earliest.
+    fn observe_with(&mut self, event: &Event, shared: Option<&Arc<Event>>) {
+        let h = host(event);
+        let second = event.time.0.div_euclid(1000);
+        let hours = match self.host_hours.get_mut(h) {
+            Some(hours) => hours,
+            None => self.host_hours.entry(h.to_owned()).or_default(),
+        };
+        let span = hours.entry(second.div_euclid(3600)).or_insert((second, second));
+        span.0 = span.0.min(second);
+        span.1 = span.1.max(second);
+        let mut target = std::mem::take(&mut self.target_buf);
+        let beaconing = self.write_target(event, &mut target);
+        if !beaconing {
+            self.target_buf = target;
+            return;
+        }
+        let mut img = std::mem::take(&mut self.image_buf);
+        image_into(event, &mut img);
+        if !self.config.allowed_processes.contains(&img) {
+            self.add(
+                SeriesRef {
+                    host: h,
+                    image: &img,
+                    target: &target,
+                },
+                event,
+                shared,
+            );
+        }
+        self.image_buf = img;
+        self.target_buf = target;
+    }
+
+    fn add(&mut self, key: SeriesRef<'_>, event: &Event, shared: Option<&Arc<Event>>) {
         if !self.series.contains_key(&key) {
             if self.series.len() >= self.config.max_series {
                 self.over_series += 1;
@@ -401,7 +435,7 @@ impl Beacon {
             self.over_timestamps += 1;
         }
         series.first_time = if series.count == 1 { event.time } else { series.first_time.min(event.time) };
-        crate::stats::keep_earliest_boxed(&mut series.first, event);
+        crate::stats::keep_earliest_shared(&mut series.first, event, shared);
         series.last_time = series.last_time.max(event.time);
     }
 
@@ -621,35 +655,11 @@ impl Detector for Beacon {
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
-        let h = host(event);
-        let second = event.time.0.div_euclid(1000);
-        let hours = match self.host_hours.get_mut(h) {
-            Some(hours) => hours,
-            None => self.host_hours.entry(h.to_owned()).or_default(),
-        };
-        let span = hours.entry(second.div_euclid(3600)).or_insert((second, second));
-        span.0 = span.0.min(second);
-        span.1 = span.1.max(second);
-        let mut target = std::mem::take(&mut self.target_buf);
-        let beaconing = self.write_target(event, &mut target);
-        if !beaconing {
-            self.target_buf = target;
-            return;
-        }
-        let mut img = std::mem::take(&mut self.image_buf);
-        image_into(event, &mut img);
-        if !self.config.allowed_processes.contains(&img) {
-            self.add(
-                SeriesRef {
-                    host: h,
-                    image: &img,
-                    target: &target,
-                },
-                event,
-            );
-        }
-        self.image_buf = img;
-        self.target_buf = target;
+        self.observe_with(event, None);
+    }
+
+    fn observe_shared(&mut self, event: &Arc<Event>, _out: &mut Vec<Finding>) {
+        self.observe_with(event, Some(event));
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {

@@ -31,11 +31,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity, Timestamp};
 use serde::Deserialize;
 
-use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest, StrPair};
+use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest_shared, StrPair};
 
 /// A `(String, String, i64)` window key borrowed from the event (hashed as the tuple is).
 #[derive(Hash)]
@@ -102,7 +103,7 @@ const MAX_DOMAINS: usize = 512;
 #[derive(Debug, Default)]
 struct Window {
     domains: HashMap<String, Vec<IpAddr>>,
-    first: Option<Event>,
+    first: Option<Arc<Event>>,
     last_time: Timestamp,
 }
 
@@ -169,8 +170,30 @@ impl LookupWithoutConnection {
 }
 
 impl LookupWithoutConnection {
+    /// Looks at an event; `shared` is the engine's shared copy of it.
+    fn observe_with(&mut self, event: &Event, shared: Option<&Arc<Event>>) {
+        let mut img = std::mem::take(&mut self.image_buf);
+        image_into(event, &mut img);
+        if !self.config.ignored_processes.contains(&img) {
+            match &event.kind {
+                EventKind::DnsQuery(q) => {
+                    let mut addrs = std::mem::take(&mut self.addrs_buf);
+                    addrs.clear();
+                    addrs.extend(q.addresses().filter(|ip| !is_local_only(*ip)).take(MAX_ADDRESSES));
+                    if !addrs.is_empty() && q.status.is_success() {
+                        self.lookup(event, shared, q, &img, &addrs);
+                    }
+                    self.addrs_buf = addrs;
+                }
+                EventKind::NetworkConnect(n) => self.connection(event, n, &img),
+                _ => {}
+            }
+        }
+        self.image_buf = img;
+    }
+
     /// A successful lookup of `img` with `addrs` (not local-only).
-    fn lookup(&mut self, event: &Event, q: &dnshunt_core::DnsQuery, img: &str, addrs: &[IpAddr]) {
+    fn lookup(&mut self, event: &Event, shared: Option<&Arc<Event>>, q: &dnshunt_core::DnsQuery, img: &str, addrs: &[IpAddr]) {
         let w = self.config.window_minutes;
         let start = event.time.0.div_euclid(60_000).div_euclid(w) * w;
         let key = WindowRef(host(event), img, start);
@@ -213,7 +236,7 @@ impl LookupWithoutConnection {
                 }
             }
         }
-        keep_earliest(&mut window.first, event);
+        keep_earliest_shared(&mut window.first, event, shared);
         window.last_time = window.last_time.max(event.time);
     }
 
@@ -229,7 +252,7 @@ impl LookupWithoutConnection {
         }
         let key = StrPair(host(event), img);
         if !self.connected.contains_key(&key) {
-            self.connected.insert(key.to_owned(), HashSet::new());
+            self.connected.insert(key.to_key(), HashSet::new());
         }
         if self.connected.get_mut(&key).is_some_and(|ips| ips.insert(ip)) {
             self.n_connected += 1;
@@ -243,24 +266,11 @@ impl Detector for LookupWithoutConnection {
     }
 
     fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
-        let mut img = std::mem::take(&mut self.image_buf);
-        image_into(event, &mut img);
-        if !self.config.ignored_processes.contains(&img) {
-            match &event.kind {
-                EventKind::DnsQuery(q) => {
-                    let mut addrs = std::mem::take(&mut self.addrs_buf);
-                    addrs.clear();
-                    addrs.extend(q.addresses().filter(|ip| !is_local_only(*ip)).take(MAX_ADDRESSES));
-                    if !addrs.is_empty() && q.status.is_success() {
-                        self.lookup(event, q, &img, &addrs);
-                    }
-                    self.addrs_buf = addrs;
-                }
-                EventKind::NetworkConnect(n) => self.connection(event, n, &img),
-                _ => {}
-            }
-        }
-        self.image_buf = img;
+        self.observe_with(event, None);
+    }
+
+    fn observe_shared(&mut self, event: &Arc<Event>, _out: &mut Vec<Finding>) {
+        self.observe_with(event, Some(event));
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {

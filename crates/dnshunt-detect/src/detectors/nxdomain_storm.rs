@@ -245,7 +245,7 @@ impl NxdomainStorm {
             }
         }
         if !known {
-            self.keys.insert(key.to_owned(), KeyState::default());
+            self.keys.insert(key.to_key(), KeyState::default());
         }
         let state = self.keys.get_mut(&key).expect("the key was just found or made");
         if !state.minutes.contains_key(&minute_idx) {

@@ -37,11 +37,12 @@
 //! domains (info only).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
-use crate::stats::{domain_of, host, image_into, median_mad_histogram, median_sorted, robust_z, StrPair as Pair};
+use crate::stats::{domain_of, host, image_into, median_mad_histogram, median_sorted, robust_z, to_keep, StrPair as Pair};
 
 /// Settings of the `outlier` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -94,10 +95,10 @@ struct Program {
     lengths: Vec<u32>,
     answers: Vec<u32>,
     lookups: u64,
-    longest: Vec<(usize, Event)>,
-    most_answers: Vec<(usize, Event)>,
+    longest: Vec<(usize, Arc<Event>)>,
+    most_answers: Vec<(usize, Arc<Event>)>,
     /// Lookups per hour; an event is kept only for hours busy enough to be reported.
-    hours: BTreeMap<i64, (u64, Option<Box<Event>>)>,
+    hours: BTreeMap<i64, (u64, Option<Arc<Event>>)>,
 }
 
 impl Default for Program {
@@ -114,11 +115,11 @@ impl Default for Program {
 }
 
 /// Keeps the `TOP` largest (value, event) pairs, ties broken by the earlier event.
-fn keep_top(top: &mut Vec<(usize, Event)>, value: usize, event: &Event) {
+fn keep_top(top: &mut Vec<(usize, Arc<Event>)>, value: usize, event: &Event, shared: Option<&Arc<Event>>) {
     if top.len() == TOP && top.iter().all(|(v, e)| (*v, std::cmp::Reverse(e.time)) > (value, std::cmp::Reverse(event.time))) {
         return;
     }
-    top.push((value, event.clone()));
+    top.push((value, to_keep(event, shared)));
     top.sort_by(|a, b| (b.0, a.1.time).cmp(&(a.0, b.1.time)));
     top.truncate(TOP);
 }
@@ -130,7 +131,7 @@ struct Domain {
     /// The earliest lookup from the second on: a domain looked up once is never reported
     /// (`min_domain_volume`), and a whole event per domain is most of the memory when domains
     /// are many.
-    first: Option<Box<Event>>,
+    first: Option<Arc<Event>>,
 }
 
 pub struct Outlier {
@@ -160,19 +161,9 @@ impl Outlier {
     }
 }
 
-impl Detector for Outlier {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn bounds_reached(&self) -> Vec<BoundReached> {
-        BoundReached::all([
-            BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys),
-            BoundReached::of(Self::NAME, "max_hours", self.config.max_hours, self.over_hours),
-        ])
-    }
-
-    fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
+impl Outlier {
+    /// Looks at an event; `shared` is the engine's shared copy of it.
+    fn observe_with(&mut self, event: &Event, shared: Option<&Arc<Event>>) {
         let EventKind::DnsQuery(q) = &event.kind else { return };
         let mut img = std::mem::take(&mut self.image_buf);
         image_into(event, &mut img);
@@ -182,7 +173,7 @@ impl Detector for Outlier {
             self.over_keys += 1;
         } else {
             if !known {
-                self.programs.insert(key.to_owned(), Program::default());
+                self.programs.insert(key.to_key(), Program::default());
             }
             let p = self.programs.get_mut(&key).expect("the program was just found or made");
             // Service-discovery names (`_ldap._tcp.dc._msdcs.corp.example`) are long by design.
@@ -191,8 +182,8 @@ impl Detector for Outlier {
             p.lengths[len.min(255)] += 1;
             p.answers[n_answers.min(64)] += 1;
             p.lookups += 1;
-            keep_top(&mut p.longest, len, event);
-            keep_top(&mut p.most_answers, n_answers, event);
+            keep_top(&mut p.longest, len, event, shared);
+            keep_top(&mut p.most_answers, n_answers, event, shared);
             let hour = event.time.0.div_euclid(3_600_000);
             // At the cap the oldest hour makes room for a newer one; an older one is not kept.
             let mut keep = true;
@@ -209,7 +200,7 @@ impl Detector for Outlier {
                 // Only an hour that can be reported keeps an event (the earliest seen once it is
                 // busy: which one may vary with arrival order; the finding's key and count do not).
                 if slot.0 >= self.config.min_hourly_volume && slot.1.as_ref().is_none_or(|e| event.time < e.time) {
-                    slot.1 = Some(Box::new(event.clone()));
+                    slot.1 = Some(to_keep(event, shared));
                 }
             }
         }
@@ -218,15 +209,36 @@ impl Detector for Outlier {
         let known = self.domains.contains_key(&dkey);
         if known || self.domains.len() < self.config.max_keys {
             if !known {
-                self.domains.insert(dkey.to_owned(), Domain::default());
+                self.domains.insert(dkey.to_key(), Domain::default());
             }
             let d = self.domains.get_mut(&dkey).expect("the domain was just found or made");
             d.count += 1;
             d.first_time = if d.count == 1 { event.time } else { d.first_time.min(event.time) };
-            crate::stats::keep_earliest_boxed(&mut d.first, event);
+            crate::stats::keep_earliest_shared(&mut d.first, event, shared);
         } else {
             self.over_keys += 1;
         }
+    }
+}
+
+impl Detector for Outlier {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        BoundReached::all([
+            BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.over_keys),
+            BoundReached::of(Self::NAME, "max_hours", self.config.max_hours, self.over_hours),
+        ])
+    }
+
+    fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
+        self.observe_with(event, None);
+    }
+
+    fn observe_shared(&mut self, event: &Arc<Event>, _out: &mut Vec<Finding>) {
+        self.observe_with(event, Some(event));
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {

@@ -1,7 +1,7 @@
 //! # process_context
 //!
 //! **What:** DNS look-ups by processes that seldom resolve names, judged from the process
-//! itself (joined with its EID 1 ProcessCreate on the ProcessGuid):
+//! itself (joined with its EID 1 ProcessCreate on the host and ProcessGuid):
 //! - `lolbin`: system binaries attackers use to run or fetch code (rundll32, regsvr32, mshta,
 //!   certutil, bitsadmin, msiexec, installutil, regasm, regsvcs, wmic, cscript, wscript, ...;
 //!   `data/windows_binaries.txt`);
@@ -20,8 +20,10 @@
 //!
 //! One finding per process and reason; the evidence is the look-ups. The command line and
 //! `OriginalFileName` come from EID 1, which may come after the look-ups (files are read in any
-//! order): the first `max_pending_per_process` look-ups of a process whose EID 1 has not been
-//! seen yet are kept and judged when it arrives, for at most `max_pending_processes` processes.
+//! order): the earliest `max_pending_per_process` look-ups of a process whose EID 1 has not been
+//! seen yet are kept and judged when it arrives (the others counted), for at most
+//! `max_pending_processes` processes. A process's later look-ups are folded into its findings
+//! in place (at most `max_processes` findings held so; past that each is built and merged).
 //!
 //! **Why:** the seed's point: knowing *which program* resolved a name is what turns a DNS log
 //! into evidence. Stagers and implants run as LOLBins, encoded PowerShell or dropped files in
@@ -39,7 +41,7 @@
 
 use std::collections::HashMap;
 
-use dnshunt_core::{evidence_order, image_file_name, BoundReached, Detector, Event, EventKind, Finding, Guid, Severity, StableHasher};
+use dnshunt_core::{evidence_order, image_file_name, BoundReached, Detector, Event, EventKind, Finding, Guid, Severity};
 use serde::Deserialize;
 
 use crate::repeats::Repeats;
@@ -413,6 +415,7 @@ impl ProcessContext {
             .filter_map(|pair| pair.split_once('='))
             .map(|(image, original)| (image.trim().to_lowercase(), original.trim().to_lowercase()))
             .collect();
+        let repeats = Repeats::new(config.max_processes, 5);
         ProcessContext {
             config,
             binaries,
@@ -422,7 +425,7 @@ impl ProcessContext {
             dropped_pending: 0,
             images: HashMap::new(),
             over_processes: 0,
-            repeats: Repeats::default(),
+            repeats,
         }
     }
 
@@ -447,10 +450,7 @@ impl ProcessContext {
             (None, None) => "",
         };
         // The finding's id, as `Finding::from_event` makes it.
-        let mut id = StableHasher::new();
-        for part in [Self::NAME, event.host.as_deref().unwrap_or(""), who, reason.as_str()] {
-            id.write(part);
-        }
+        let id = Finding::id_hash(Self::NAME, event.host.as_deref().unwrap_or(""), &[who, reason.as_str()]);
         let score = pattern_score(severity);
         let build = |explanation| {
             details(
@@ -459,7 +459,7 @@ impl ProcessContext {
                     .with_detail("reason", reason.as_str()),
             )
         };
-        repeats.add(&id.finish(), event, (severity, score), explain, build, out);
+        repeats.add(&id, event, (severity, score), explain, build, out);
     }
 
     /// What `image` (a path) alone says, worked out once per path.
@@ -700,18 +700,19 @@ impl Detector for ProcessContext {
                 // The earliest are kept (the evidence, whatever the read order), the rest
                 // counted.
                 let pending = self.pending.entry(guid).or_default();
-                pending.more += 1;
-                let latest = pending
-                    .events
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| evidence_order(a.1).cmp(&evidence_order(b.1)))
-                    .map(|(i, _)| i);
                 if pending.events.len() < self.config.max_pending_per_process {
                     pending.events.push(event.clone());
-                    pending.more -= 1;
-                } else if let Some(i) = latest.filter(|&i| crate::stats::is_earlier(event, &pending.events[i])) {
-                    pending.events[i] = event.clone();
+                } else {
+                    pending.more += 1;
+                    let latest = pending
+                        .events
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| evidence_order(a.1).cmp(&evidence_order(b.1)))
+                        .map(|(i, _)| i);
+                    if let Some(i) = latest.filter(|&i| crate::stats::is_earlier(event, &pending.events[i])) {
+                        pending.events[i] = event.clone();
+                    }
                 }
             }
             _ => {}

@@ -27,10 +27,12 @@
 //! domains are kept depends on read order.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use dnshunt_core::{image_file_name, Event, Finding, Guid, Severity, UNKNOWN_PROCESS};
+use dnshunt_core::{evidence_order, image_file_name, Event, Finding, Guid, Severity, UNKNOWN_PROCESS};
 
 use crate::detectors::{guid_key, process_key, who};
+use crate::stats::to_keep;
 
 /// Lookups kept per registered domain (one per process).
 const MAX_PER_DOMAIN: usize = 8;
@@ -95,15 +97,16 @@ fn is_watched(event: &Event) -> bool {
 #[derive(Debug, Default)]
 pub struct RelatedLookups {
     /// Registered domain → (host, process key, first lookup).
-    by_domain: HashMap<String, Vec<(String, String, Event)>>,
+    by_domain: HashMap<String, Vec<(String, String, Arc<Event>)>>,
     kept: usize,
 }
 
 impl RelatedLookups {
     pub const NAME: &'static str = "related_lookup";
 
-    /// Keeps the first lookup of each watched process per registered domain.
-    pub fn observe(&mut self, event: &Event) {
+    /// Keeps the first lookup of each watched process per registered domain (`shared`, the
+    /// engine's shared copy of `event`, when it has one).
+    pub fn observe(&mut self, event: &Event, shared: Option<&Arc<Event>>) {
         let Some(q) = event.dns() else { return };
         let Some(domain) = q.query.registered_domain() else { return };
         if !is_watched(event) {
@@ -114,16 +117,15 @@ impl RelatedLookups {
         if let Some(list) = self.by_domain.get_mut(domain) {
             if let Some(slot) = list.iter_mut().find(|(h, k, _)| *h == host && *k == key) {
                 if event.time < slot.2.time {
-                    slot.2 = event.clone();
+                    slot.2 = to_keep(event, shared);
                 }
                 return;
             }
             if list.len() >= MAX_PER_DOMAIN {
                 // Full: keep the earliest lookups, so the choice does not depend on read order.
-                let order = |e: &Event| (e.time, e.origin.file.clone(), e.origin.line, e.origin.record);
-                if let Some(latest) = list.iter_mut().max_by_key(|(_, _, e)| order(e)) {
-                    if order(event) < order(&latest.2) {
-                        *latest = (host, key, event.clone());
+                if let Some(latest) = list.iter_mut().max_by(|a, b| evidence_order(&a.2).cmp(&evidence_order(&b.2))) {
+                    if evidence_order(event) < evidence_order(&latest.2) {
+                        *latest = (host, key, to_keep(event, shared));
                     }
                 }
                 return;
@@ -131,12 +133,12 @@ impl RelatedLookups {
             if self.kept >= MAX_LOOKUPS {
                 return;
             }
-            list.push((host, key, event.clone()));
+            list.push((host, key, to_keep(event, shared)));
         } else {
             if self.kept >= MAX_LOOKUPS {
                 return;
             }
-            self.by_domain.insert(domain.to_owned(), vec![(host, key, event.clone())]);
+            self.by_domain.insert(domain.to_owned(), vec![(host, key, to_keep(event, shared))]);
         }
         self.kept += 1;
     }
@@ -231,7 +233,7 @@ mod tests {
     fn check(events: &[Event], findings: &[Finding], rare: bool, expected: &[&str]) {
         let mut related = RelatedLookups::default();
         for e in events {
-            related.observe(e);
+            related.observe(e, None);
         }
         let out = related.findings(findings, &|_| rare);
         let got: Vec<String> = out.iter().map(|f| f.process.image.clone().unwrap_or_default()).collect();

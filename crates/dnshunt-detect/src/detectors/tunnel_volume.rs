@@ -175,6 +175,85 @@ impl TunnelVolume {
         }
     }
 
+    /// Looks at an event; `shared` is the engine's shared copy of it, kept as a window's first.
+    fn observe_with(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>, out: &mut Vec<Finding>) {
+        let EventKind::DnsQuery(q) = &event.kind else { return };
+        let minute = event.time.0.div_euclid(60_000);
+        let h = name_hash(host(event));
+        let latest = self.host_minute.entry(h).or_insert(minute);
+        *latest = (*latest).max(minute);
+        let starts = self.window_starts(minute);
+        // One copy of the event (or the engine's) for every window it is the first of.
+        let mut shared: Option<std::sync::Arc<Event>> = shared.cloned();
+        // TXT/NULL rate per program.
+        let txt = q.answers.iter().any(|a| a.rtype == RecordType::TXT || a.rtype == RecordType::NULL);
+        let mut program = std::mem::take(&mut self.program);
+        image_into(event, &mut program);
+        let program_hash = name_hash(&program);
+        self.program = program;
+        for (grid, start) in starts {
+            let key = WindowKey {
+                host: h,
+                subject: program_hash,
+                txt: true,
+                grid,
+                start_min: start,
+            };
+            let w = self.window(key, out);
+            w.queries += 1;
+            w.txt_null += txt as u64;
+            keep_earliest_shared(&mut w.first, event, &mut shared);
+            w.last_time = w.last_time.max(event.time);
+        }
+        let (Some(domain), Some(sub)) = (q.query.registered_domain(), q.query.subdomain()) else {
+            return;
+        };
+        if self.config.allowed_domains.iter().any(|d| d == domain) {
+            return;
+        }
+        let sub_hash = hash64(sub);
+        // Only a name with a long label can carry numbered chunks.
+        let chunk = if sub.len() >= 20 && sub.split('.').any(|l| l.len() >= 20) {
+            let labels: Vec<&str> = sub.split('.').collect();
+            chunk_number(&labels, domain)
+        } else {
+            None
+        };
+        let domain_hash = name_hash(domain);
+        let max_unique = self.config.max_unique_per_window;
+        for (grid, start) in starts {
+            let key = WindowKey {
+                host: h,
+                subject: domain_hash,
+                txt: false,
+                grid,
+                start_min: start,
+            };
+            let w = self.window(key, out);
+            w.queries += 1;
+            keep_earliest_shared(&mut w.first, event, &mut shared);
+            w.last_time = w.last_time.max(event.time);
+            if !w.uniques.contains(&sub_hash) {
+                if w.uniques.len() >= max_unique {
+                    w.overflow = true;
+                } else {
+                    w.uniques.insert(sub_hash);
+                    // The subdomain without its dots.
+                    let (bits, len) = entropy_bits_skipping(sub, b'.');
+                    w.sub_len_sum += len as u64;
+                    w.entropy_sum += bits;
+                    w.info_bits += bits * len as f64;
+                }
+            }
+            if let Some((n, parent)) = &chunk {
+                let set = w.chunks.entry(parent.clone()).or_default();
+                if set.len() < 256 {
+                    set.insert(*n);
+                }
+            }
+        }
+    }
+
     fn window_starts(&self, minute: i64) -> [(u8, i64); 2] {
         let w = self.config.window_minutes;
         let half = w / 2;
@@ -453,81 +532,11 @@ impl Detector for TunnelVolume {
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
-        let EventKind::DnsQuery(q) = &event.kind else { return };
-        let minute = event.time.0.div_euclid(60_000);
-        let h = name_hash(host(event));
-        let latest = self.host_minute.entry(h).or_insert(minute);
-        *latest = (*latest).max(minute);
-        let starts = self.window_starts(minute);
-        // One copy of the event for every window it is the first of.
-        let mut shared: Option<std::sync::Arc<Event>> = None;
-        // TXT/NULL rate per program.
-        let txt = q.answers.iter().any(|a| a.rtype == RecordType::TXT || a.rtype == RecordType::NULL);
-        let mut program = std::mem::take(&mut self.program);
-        image_into(event, &mut program);
-        let program_hash = name_hash(&program);
-        self.program = program;
-        for (grid, start) in starts {
-            let key = WindowKey {
-                host: h,
-                subject: program_hash,
-                txt: true,
-                grid,
-                start_min: start,
-            };
-            let w = self.window(key, out);
-            w.queries += 1;
-            w.txt_null += txt as u64;
-            keep_earliest_shared(&mut w.first, event, &mut shared);
-            w.last_time = w.last_time.max(event.time);
-        }
-        let (Some(domain), Some(sub)) = (q.query.registered_domain(), q.query.subdomain()) else {
-            return;
-        };
-        if self.config.allowed_domains.iter().any(|d| d == domain) {
-            return;
-        }
-        let sub_hash = hash64(sub);
-        // Only a name with a long label can carry numbered chunks.
-        let chunk = if sub.len() >= 20 && sub.split('.').any(|l| l.len() >= 20) {
-            let labels: Vec<&str> = sub.split('.').collect();
-            chunk_number(&labels, domain)
-        } else {
-            None
-        };
-        let domain_hash = name_hash(domain);
-        let max_unique = self.config.max_unique_per_window;
-        for (grid, start) in starts {
-            let key = WindowKey {
-                host: h,
-                subject: domain_hash,
-                txt: false,
-                grid,
-                start_min: start,
-            };
-            let w = self.window(key, out);
-            w.queries += 1;
-            keep_earliest_shared(&mut w.first, event, &mut shared);
-            w.last_time = w.last_time.max(event.time);
-            if !w.uniques.contains(&sub_hash) {
-                if w.uniques.len() >= max_unique {
-                    w.overflow = true;
-                } else {
-                    w.uniques.insert(sub_hash);
-                    // The subdomain without its dots.
-                    let (bits, len) = entropy_bits_skipping(sub, b'.');
-                    w.sub_len_sum += len as u64;
-                    w.entropy_sum += bits;
-                    w.info_bits += bits * len as f64;
-                }
-            }
-            if let Some((n, parent)) = &chunk {
-                let set = w.chunks.entry(parent.clone()).or_default();
-                if set.len() < 256 {
-                    set.insert(*n);
-                }
-            }
-        }
+        self.observe_with(event, None, out);
+    }
+
+    fn observe_shared(&mut self, event: &std::sync::Arc<Event>, out: &mut Vec<Finding>) {
+        self.observe_with(event, Some(event), out);
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
