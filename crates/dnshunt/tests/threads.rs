@@ -1,5 +1,6 @@
 //! The detectors run spread over threads (`--threads`): the findings and incidents are the same
-//! whatever the number of threads, on the example incident and on the shared recordings.
+//! whatever the number of threads, on the example incident, on the shared recordings, and on
+//! network captures and logs joined to Sysmon.
 
 mod common;
 
@@ -33,4 +34,12 @@ fn shared_recordings_are_judged_alike_on_any_number_of_threads() {
         return;
     };
     same_output(&[data.join("security-datasets"), data.join("security-datasets-more"), data.join("evtx-attack-samples")]);
+}
+
+#[test]
+fn wire_evidence_joined_to_sysmon_is_judged_alike_on_any_number_of_threads() {
+    let Some(data) = shared_data_or_skip("wire_evidence_joined_to_sysmon_is_judged_alike_on_any_number_of_threads") else {
+        return;
+    };
+    same_output(&[data.join("network/otrf-lsass"), data.join("network/tunnels")]);
 }
