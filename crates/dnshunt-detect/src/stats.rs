@@ -188,21 +188,22 @@ pub fn host(event: &Event) -> &str {
 /// A hash of [`dnshunt_core::host_key`] of `host`, made without allocating for names (the
 /// usual case): two spellings of one host (`WS-07`, `ws-07.corp.example.com`) hash alike.
 pub fn host_key_hash(host: &str) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
+    use std::hash::BuildHasher;
+    let hasher = foldhash::fast::FixedState::with_seed(0x686f_7374);
     let trimmed = host.trim().trim_end_matches('.').trim_end();
     let first = trimmed.split('.').next().unwrap_or(trimmed);
-    let mut h = foldhash::fast::FixedState::with_seed(0x686f_7374).build_hasher();
-    // Byte by byte in both cases, so equal keys hash alike whichever way they were made.
-    if first.is_ascii() && dnshunt_core::parse_ip(trimmed).is_none() {
-        for b in first.bytes() {
-            h.write_u8(b.to_ascii_lowercase());
+    // Only what could be an address (hex digits, dots, colons, then a zone) is parsed as one.
+    let addr = trimmed.split_once('%').map_or(trimmed, |(a, _)| a);
+    let maybe_ip = !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
+    let mut buf = [0u8; 64];
+    if first.is_ascii() && first.len() <= buf.len() && !(maybe_ip && dnshunt_core::parse_ip(trimmed).is_some()) {
+        for (slot, b) in buf.iter_mut().zip(first.bytes()) {
+            *slot = b.to_ascii_lowercase();
         }
+        hasher.hash_one(&buf[..first.len()])
     } else {
-        for b in dnshunt_core::host_key(host).bytes() {
-            h.write_u8(b);
-        }
+        hasher.hash_one(dnshunt_core::host_key(host).as_bytes())
     }
-    h.finish()
 }
 
 /// The lower-case image file name of the event's process, or `""` when unknown.
@@ -315,6 +316,27 @@ pub fn pattern_score(severity: dnshunt_core::Severity) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_key_hash_is_host_key_hashed_however_spelled() {
+        let same = [
+            ("WS-07", "ws-07.corp.example.com."),
+            (" ws-07 ", "WS-07.Corp"),
+            ("10.0.0.1", "::ffff:10.0.0.1"),
+            ("fe80::1%eth0", "FE80::1"),
+            ("ÉCOLE-1.example", "école-1"),
+            ("deadbeef", "DEADBEEF.corp"),
+            // A Kelvin sign lower-cases to an ASCII k: the two ways of hashing meet.
+            ("\u{212A}ws-1", "kws-1"),
+        ];
+        for (a, b) in same {
+            assert_eq!(dnshunt_core::host_key(a), dnshunt_core::host_key(b), "{a} / {b}");
+            assert_eq!(host_key_hash(a), host_key_hash(b), "{a} / {b}");
+        }
+        for (a, b) in [("ws-07", "ws-08"), ("10.0.0.1", "10.0.0.2"), ("", "a")] {
+            assert_ne!(host_key_hash(a), host_key_hash(b), "{a} / {b}");
+        }
+    }
 
     #[test]
     fn quartiles_follow_tukeys_hinges() {

@@ -373,7 +373,7 @@ pub struct ProcessContext {
     /// Look-ups that could not wait for their EID 1 because `max_pending_processes` was reached.
     pub dropped_pending: u64,
     /// `judge_image`'s verdict per image path (at most [`MAX_IMAGE_VERDICTS`]).
-    images: HashMap<String, ImageVerdict>,
+    images: hashbrown::HashMap<String, ImageVerdict, foldhash::fast::RandomState>,
     /// Processes not remembered past `max_processes`.
     over_processes: u64,
     /// The findings so far, each folding its process's later lookups.
@@ -423,7 +423,7 @@ impl ProcessContext {
             procs: HashMap::new(),
             pending: HashMap::new(),
             dropped_pending: 0,
-            images: HashMap::new(),
+            images: hashbrown::HashMap::default(),
             over_processes: 0,
             repeats,
         }
@@ -463,9 +463,11 @@ impl ProcessContext {
     }
 
     /// What `image` (a path) alone says, worked out once per path.
-    fn image_verdict(&mut self, image: &str) -> ImageVerdict {
+    /// The verdict on `image`, when it says anything (most images say nothing).
+    fn image_verdict(&mut self, image: &str) -> Option<ImageVerdict> {
+        let says = |v: &ImageVerdict| v.lolbin.is_some() || v.writable.is_some();
         if let Some(v) = self.images.get(image) {
-            return v.clone();
+            return says(v).then(|| v.clone());
         }
         let name = image_file_name(image);
         let lolbin = match self.binaries.get(&name) {
@@ -482,15 +484,16 @@ impl ProcessContext {
         if self.images.len() >= MAX_IMAGE_VERDICTS {
             self.images.clear();
         }
-        self.images.insert(image.to_owned(), verdict.clone());
-        verdict
+        let said = says(&verdict).then(|| verdict.clone());
+        self.images.insert(image.to_owned(), verdict);
+        said
     }
 
     /// Reasons that the image path alone gives.
     fn judge_image(&mut self, repeats: &mut Repeats<u64>, event: &Event, out: &mut Vec<Finding>) {
         let Some(image) = event.process().image.as_deref() else { return };
         let Some(q) = event.dns() else { return };
-        let verdict = self.image_verdict(image);
+        let Some(verdict) = self.image_verdict(image) else { return };
         let name = &verdict.name;
         if let Some(sev) = verdict.lolbin {
             let mut severity = sev.unwrap_or(self.config.lolbin_severity);

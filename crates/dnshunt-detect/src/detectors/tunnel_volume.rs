@@ -41,7 +41,7 @@
 //! finding has the same id and is merged with the first by the engine (counts add up; unique
 //! subdomains are not re-counted across the two).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dnshunt_core::{Detector, Event, EventKind, Finding, FindingSink, RecordType, Severity, Timestamp};
 use serde::Deserialize;
@@ -117,7 +117,8 @@ fn name_hash(s: &str) -> u64 {
 
 #[derive(Debug, Default)]
 struct Window {
-    uniques: HashSet<u64>,
+    /// Subdomain hashes (already hashes: foldhash's few multiplies, not SipHash).
+    uniques: hashbrown::HashSet<u64, foldhash::fast::RandomState>,
     overflow: bool,
     queries: u64,
     info_bits: f64,
