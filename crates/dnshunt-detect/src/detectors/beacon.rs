@@ -198,9 +198,8 @@ impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
 struct Series {
     seconds: Vec<i64>,
     count: u64,
-    /// The earliest event from the second on: most series never get a second event, and a
-    /// whole event per series is most of the memory when names are many. A series of one
-    /// event is never a beacon, so no finding loses its evidence.
+    /// The earliest event, the finding's evidence: a reference to the event the engine shares
+    /// with every detector (a copy only when a detector is shown events one by one).
     first: Option<Arc<Event>>,
     first_time: dnshunt_core::Timestamp,
     last_time: dnshunt_core::Timestamp,

@@ -128,9 +128,8 @@ fn keep_top(top: &mut Vec<(usize, Arc<Event>)>, value: usize, event: &Event, sha
 struct Domain {
     count: u64,
     first_time: dnshunt_core::Timestamp,
-    /// The earliest lookup from the second on: a domain looked up once is never reported
-    /// (`min_domain_volume`), and a whole event per domain is most of the memory when domains
-    /// are many.
+    /// The earliest lookup, the finding's evidence: a reference to the event the engine shares
+    /// with every detector (a copy only when a detector is shown events one by one).
     first: Option<Arc<Event>>,
 }
 
