@@ -180,6 +180,28 @@ impl hashbrown::Equivalent<(String, String)> for StrPair<'_> {
     }
 }
 
+/// Names a pure check of the name alone found nothing in, remembered so that a name asked for
+/// again (a fleet asks for the same names all day) is not judged again. At most
+/// [`QuietNames::MAX`] names; full, it starts over. For detectors that judge by `&self`.
+#[derive(Debug, Default)]
+pub struct QuietNames(std::cell::RefCell<hashbrown::HashSet<(String, String), foldhash::fast::RandomState>>);
+
+impl QuietNames {
+    pub const MAX: usize = 1 << 14;
+
+    pub fn contains(&self, name: &dnshunt_core::DnsName) -> bool {
+        self.0.borrow().contains(&StrPair(name.as_str(), name.unicode().unwrap_or("")))
+    }
+
+    pub fn insert(&self, name: &dnshunt_core::DnsName) {
+        let mut names = self.0.borrow_mut();
+        if names.len() >= Self::MAX {
+            names.clear();
+        }
+        names.insert(StrPair(name.as_str(), name.unicode().unwrap_or("")).to_key());
+    }
+}
+
 /// The event's host, or `""`.
 pub fn host(event: &Event) -> &str {
     event.host.as_deref().unwrap_or("")

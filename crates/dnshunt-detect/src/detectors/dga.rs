@@ -30,7 +30,7 @@ use dnshunt_enrich::label::registrable_label;
 use serde::Deserialize;
 
 use crate::detectors::{guid_key, who};
-use crate::stats::domain_of;
+use crate::stats::{domain_of, StrPair};
 
 /// Settings of the `dga` detector. Scores are in `[0, 1]`; a score of `s` is reached by about
 /// `10^(-5·s)` of popular domains (0.6 ≈ 1 in 1,000; 0.8 ≈ 1 in 10,000).
@@ -64,7 +64,13 @@ pub struct Dga {
     model: &'static DgaModel,
     /// Popularity ranks (`--rank`): popular registrable domains are damped, unranked raised.
     rank: Option<std::sync::Arc<dnshunt_enrich::rank::RankTable>>,
+    /// The model's score per (label, suffix) already worked out: a fleet asks for the same
+    /// names again and again. At most [`MEMO`] entries; full, it starts over.
+    memo: std::cell::RefCell<hashbrown::HashMap<(String, String), f64, foldhash::fast::RandomState>>,
 }
+
+/// Scores remembered at most.
+const MEMO: usize = 1 << 14;
 
 impl Dga {
     pub const NAME: &'static str = "dga";
@@ -75,6 +81,7 @@ impl Dga {
             config,
             model: DgaModel::builtin(),
             rank: None,
+            memo: Default::default(),
         }
     }
 
@@ -84,7 +91,21 @@ impl Dga {
         self
     }
 
-    /// Judges one event (the detector keeps no state).
+    /// The model's score of a registrable label, remembered.
+    fn score(&self, label: &str, suffix: &str) -> f64 {
+        let mut memo = self.memo.borrow_mut();
+        if let Some(&score) = memo.get(&StrPair(label, suffix)) {
+            return score;
+        }
+        let score = self.model.score_label(label, suffix);
+        if memo.len() >= MEMO {
+            memo.clear();
+        }
+        memo.insert(StrPair(label, suffix).to_key(), score);
+        score
+    }
+
+    /// Judges one event (the detector keeps no state but a memo of scores).
     pub fn judge(&self, event: &Event) -> Option<Finding> {
         let q = event.lookup()?;
         let r = registrable_label(&q.query)?;
@@ -94,7 +115,7 @@ impl Dga {
         let nxdomain = q.status == QueryStatus::NAME_ERROR;
         let bonus = if nxdomain { self.config.nxdomain_bonus } else { 0.0 };
         // Cheap check first: explanations allocate, scores do not.
-        let model_score = self.model.score_label(r.label, r.suffix);
+        let model_score = self.score(r.label, r.suffix);
         let score = (model_score + bonus).min(1.0);
         if score < self.config.threshold {
             return None;

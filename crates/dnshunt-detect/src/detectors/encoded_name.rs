@@ -164,6 +164,8 @@ pub struct EncodedName {
     config: EncodedNameConfig,
     /// Popularity ranks (`--rank`): popular registrable domains are damped, unranked raised.
     rank: Option<std::sync::Arc<dnshunt_enrich::rank::RankTable>>,
+    /// Names that carry nothing encoded.
+    quiet: crate::stats::QuietNames,
 }
 
 impl EncodedName {
@@ -173,7 +175,11 @@ impl EncodedName {
         for d in &mut config.ignore_domains {
             *d = d.trim_matches('.').to_ascii_lowercase();
         }
-        EncodedName { config, rank: None }
+        EncodedName {
+            config,
+            rank: None,
+            quiet: Default::default(),
+        }
     }
 
     /// Uses popularity ranks ([`dnshunt_enrich::rank::damp`]).
@@ -305,8 +311,14 @@ impl EncodedName {
     /// Judges one event (the detector keeps no state).
     pub fn judge(&self, event: &Event) -> Option<Finding> {
         let q = event.lookup()?;
+        if self.quiet.contains(&q.query) {
+            return None;
+        }
         let a = self.analyze(&q.query);
-        let severity = self.severity(&a)?;
+        let Some(severity) = self.severity(&a) else {
+            self.quiet.insert(&q.query);
+            return None;
+        };
         let score = (20 + a.points * 10).min(95) as u8;
         let rank = self.rank.as_ref().map(|t| t.rank_of(&q.query));
         let (severity, score) = dnshunt_enrich::rank::damp(severity, score, rank);

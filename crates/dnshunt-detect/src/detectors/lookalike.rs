@@ -511,6 +511,8 @@ pub struct Lookalike {
     index: LookalikeIndex,
     /// Popularity ranks (`--rank`): popular registrable domains are damped, unranked raised.
     rank: Option<std::sync::Arc<dnshunt_enrich::rank::RankTable>>,
+    /// Names that look like nothing protected.
+    quiet: crate::stats::QuietNames,
 }
 
 impl Lookalike {
@@ -518,7 +520,12 @@ impl Lookalike {
 
     pub fn new(config: LookalikeConfig) -> Lookalike {
         let index = LookalikeIndex::new(&config);
-        Lookalike { config, index, rank: None }
+        Lookalike {
+            config,
+            index,
+            rank: None,
+            quiet: Default::default(),
+        }
     }
 
     /// Uses popularity ranks ([`dnshunt_enrich::rank::damp`]).
@@ -544,7 +551,13 @@ impl Lookalike {
     /// Judges one event (the detector keeps no state).
     pub fn judge(&self, event: &Event) -> Option<Finding> {
         let q = event.lookup()?;
-        let m = self.index.check(&q.query)?;
+        if self.quiet.contains(&q.query) {
+            return None;
+        }
+        let Some(m) = self.index.check(&q.query) else {
+            self.quiet.insert(&q.query);
+            return None;
+        };
         let severity = self.severity(&m);
         let score = match severity {
             Severity::Critical => 95,
@@ -633,9 +646,12 @@ mod tests {
     use super::*;
     use crate::detectors::tests::dns;
 
+    /// One detector per test thread (it remembers names it judged, so it is not `Sync`).
     fn default_detector() -> &'static Lookalike {
-        static D: OnceLock<Lookalike> = OnceLock::new();
-        D.get_or_init(|| Lookalike::new(LookalikeConfig::default()))
+        thread_local! {
+            static D: &'static Lookalike = Box::leak(Box::new(Lookalike::new(LookalikeConfig::default())));
+        }
+        D.with(|d| *d)
     }
 
     #[track_caller]
