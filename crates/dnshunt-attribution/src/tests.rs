@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use dnshunt_core::{DnsFlags, DnsName, DnsQuery, Guid, NetworkConnect, Origin, QueryStatus, Sensor, WireDns, WireFlow};
+use dnshunt_core::{DnsName, DnsQuery, Guid, NetworkConnect, Origin, QueryStatus, Sensor, WireDns, WireFlow};
 
 use super::*;
 
@@ -59,27 +59,10 @@ fn wire_dns(ms: i64, file: &str, client: Endpoint, server: Endpoint, name: &str)
         rule_name: None,
         origin: Origin::line(&Arc::from(file), 9),
         kind: EventKind::WireDns(Box::new(WireDns {
-            lookup: DnsQuery {
-                process: ProcessRef::default(),
-                query: DnsName::new(name),
-                status: QueryStatus::SUCCESS,
-                answers: Vec::new(),
-                results_raw: String::new(),
-            },
-            sensor: Sensor::Zeek,
-            transport: Transport::Udp,
             client: Some(client),
             server: Some(server),
-            transaction_id: None,
-            qtype: None,
-            qclass: None,
             rcode: Some(0),
-            flags: DnsFlags::default(),
-            records: Vec::new(),
-            query_bytes: None,
-            response_bytes: None,
-            rtt_ms: None,
-            uid: None,
+            ..WireDns::new(DnsQuery::new(DnsName::new(name), QueryStatus::SUCCESS), Sensor::Zeek, Transport::Udp)
         })),
     }
 }

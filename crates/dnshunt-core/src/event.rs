@@ -256,6 +256,18 @@ pub struct DnsQuery {
 }
 
 impl DnsQuery {
+    /// A lookup of `query` with its status only: no process, no answers (what the network
+    /// shows before attribution and answers fill them in).
+    pub fn new(query: DnsName, status: QueryStatus) -> DnsQuery {
+        DnsQuery {
+            process: ProcessRef::default(),
+            query,
+            status,
+            answers: Vec::new(),
+            results_raw: String::new(),
+        }
+    }
+
     /// Every address in the answers.
     pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.answers.iter().filter_map(Answer::ip)

@@ -24,7 +24,7 @@ pub use event::*;
 pub use finding::{evidence_order, EvidenceOrder, Finding, ProcessContext, Severity, StableHasher};
 pub use guid::Guid;
 pub use incident::{Incident, IncidentProcess, TimelineEntry};
-pub use name::DnsName;
+pub use name::{in_zone, DnsName};
 pub use normalize::{normalize, BadRecord, Outcome};
 pub use raw::{Field, RawRecord, RawValue};
 pub use status::QueryStatus;

@@ -99,7 +99,7 @@ impl DnsName {
     pub fn base_domain(&self) -> Option<&str> {
         const LOCAL: [&str; 5] = ["home.arpa", "in-addr.arpa", "ip6.arpa", "local", "localhost"];
         let full = self.as_str();
-        if LOCAL.iter().any(|s| full.strip_suffix(s).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))) {
+        if LOCAL.iter().any(|zone| in_zone(full, zone)) {
             return None;
         }
         if let Some(d) = self.registered_domain() {
@@ -134,6 +134,12 @@ impl DnsName {
         let s = self.ascii.as_str();
         std::iter::once(s).chain(s.match_indices('.').map(move |(i, _)| &s[i + 1..]))
     }
+}
+
+/// Whether `name` is `zone` or a name under it (`a.b.example.com` in `example.com`; not
+/// `badexample.com`). Both lower case, without a trailing dot.
+pub fn in_zone(name: &str, zone: &str) -> bool {
+    name.strip_suffix(zone).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
 impl fmt::Display for DnsName {

@@ -179,6 +179,27 @@ impl std::fmt::Display for Endpoint {
 }
 
 impl WireDns {
+    /// An exchange with its lookup, sensor and transport only; the rest as the sensor tells it.
+    pub fn new(lookup: DnsQuery, sensor: Sensor, transport: Transport) -> WireDns {
+        WireDns {
+            lookup,
+            sensor,
+            transport,
+            client: None,
+            server: None,
+            transaction_id: None,
+            qtype: None,
+            qclass: None,
+            rcode: None,
+            flags: DnsFlags::default(),
+            records: Vec::new(),
+            query_bytes: None,
+            response_bytes: None,
+            rtt_ms: None,
+            uid: None,
+        }
+    }
+
     /// One line for an analyst: `DNS TXT a.example.org 10.0.0.5:5353 → 4.2.2.4:53 NXDOMAIN,
     /// 0 answers, 46/102 bytes`.
     pub fn summary(&self) -> String {

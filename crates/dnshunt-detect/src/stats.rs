@@ -270,7 +270,7 @@ pub fn hash64(s: &str) -> u64 {
 /// Whether `event` comes before `than`: by time, then by where it was read (so the choice does
 /// not depend on read order).
 pub fn is_earlier(event: &Event, than: &Event) -> bool {
-    (event.time, &event.origin.file, event.origin.line, event.origin.record) < (than.time, &than.origin.file, than.origin.line, than.origin.record)
+    dnshunt_core::evidence_order(event) < dnshunt_core::evidence_order(than)
 }
 
 pub fn keep_earliest(slot: &mut Option<Event>, event: &Event) {

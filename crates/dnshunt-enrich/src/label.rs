@@ -84,10 +84,7 @@ pub fn registrable_label(name: &DnsName) -> Option<RegistrableLabel<'_>> {
 
 /// [`registrable_label`] for a string that is already lower case without a trailing dot.
 pub fn registrable_label_str(name: &str) -> Option<RegistrableLabel<'_>> {
-    if LOCAL_SUFFIXES
-        .iter()
-        .any(|s| name.strip_suffix(s).is_some_and(|rest| rest.is_empty() || rest.ends_with('.')))
-    {
+    if LOCAL_SUFFIXES.iter().any(|zone| dnshunt_core::in_zone(name, zone)) {
         return None;
     }
     let suffix_len = match psl::suffix(name.as_bytes()) {

@@ -194,13 +194,10 @@ fn csp_hash_is_base64_of_sha256() {
 
 /// A DNS exchange seen on the wire, with the sizes a capture measures.
 fn exchange(t_ms: i64, name: &str, query_bytes: u32, response_bytes: u32) -> Event {
-    use dnshunt_core::{DnsFlags, Endpoint, Sensor, Transport, WireDns};
+    use dnshunt_core::{Endpoint, Sensor, Transport, WireDns};
     let mut event = query(t_ms, "10.0.0.5", "", name, 0);
     let EventKind::DnsQuery(lookup) = event.kind else { unreachable!() };
     event.kind = EventKind::WireDns(Box::new(WireDns {
-        lookup,
-        sensor: Sensor::Pcap,
-        transport: Transport::Udp,
         client: Some(Endpoint {
             ip: "10.0.0.5".parse().unwrap(),
             port: 5000,
@@ -210,15 +207,10 @@ fn exchange(t_ms: i64, name: &str, query_bytes: u32, response_bytes: u32) -> Eve
             port: 53,
         }),
         transaction_id: Some(1),
-        qtype: None,
-        qclass: None,
         rcode: Some(0),
-        flags: DnsFlags::default(),
-        records: Vec::new(),
         query_bytes: Some(query_bytes),
         response_bytes: Some(response_bytes),
-        rtt_ms: None,
-        uid: None,
+        ..WireDns::new(lookup, Sensor::Pcap, Transport::Udp)
     }));
     event
 }

@@ -3,9 +3,7 @@
 use std::net::IpAddr;
 
 use dnshunt_core::wire::status_of_rcode;
-use dnshunt_core::{
-    Answer, AnswerData, DnsFlags, DnsName, DnsQuery, Endpoint, Event, EventKind, Origin, ProcessRef, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireDns, WireFlow,
-};
+use dnshunt_core::{Answer, AnswerData, DnsFlags, DnsName, DnsQuery, Endpoint, Event, EventKind, Origin, RecordType, Sensor, Timestamp, Transport, WireAnswer, WireDns, WireFlow};
 
 /// What a reader knows of one exchange.
 #[derive(Clone, Debug, Default)]
@@ -61,11 +59,8 @@ pub fn exchange_event(x: Exchange, sensor: Sensor, origin: Origin) -> Event {
         origin,
         kind: EventKind::WireDns(Box::new(WireDns {
             lookup: DnsQuery {
-                process: ProcessRef::default(),
-                query: DnsName::new(&x.name),
-                status,
                 answers,
-                results_raw: String::new(),
+                ..DnsQuery::new(DnsName::new(&x.name), status)
             },
             sensor,
             transport: x.transport,

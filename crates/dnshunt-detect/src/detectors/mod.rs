@@ -142,15 +142,6 @@ pub(crate) mod tests {
         Event {
             host: Some("10.0.0.5".into()),
             ..base(EventKind::WireDns(Box::new(WireDns {
-                lookup: DnsQuery {
-                    process: ProcessRef::default(),
-                    query: DnsName::new(name),
-                    status: QueryStatus::SUCCESS,
-                    answers: Vec::new(),
-                    results_raw: String::new(),
-                },
-                sensor: Sensor::Pcap,
-                transport: Transport::Udp,
                 client: Some(client),
                 server: Some(Endpoint {
                     ip: "10.0.0.53".parse().unwrap(),
@@ -160,12 +151,11 @@ pub(crate) mod tests {
                 qtype: Some(RecordType(qtype)),
                 qclass: Some(1),
                 rcode: Some(0),
-                flags: DnsFlags::default(),
                 records: answers,
                 query_bytes: Some(name.len() as u32 + 18),
                 response_bytes: Some(name.len() as u32 + 18 + records.iter().map(|r| r.2 + 12).sum::<u32>()),
                 rtt_ms: Some(1),
-                uid: None,
+                ..WireDns::new(DnsQuery::new(DnsName::new(name), QueryStatus::SUCCESS), Sensor::Pcap, Transport::Udp)
             })))
         }
     }

@@ -203,7 +203,7 @@ impl TunnelVolume {
             let w = self.window(key, out);
             w.queries += 1;
             w.txt_null += txt as u64;
-            keep_earliest_shared(&mut w.first, event, &mut shared);
+            keep_earliest_once(&mut w.first, event, &mut shared);
             w.last_time = w.last_time.max(event.time);
         }
         let (Some(domain), Some(sub)) = (q.query.registered_domain(), q.query.subdomain()) else {
@@ -232,7 +232,7 @@ impl TunnelVolume {
             };
             let w = self.window(key, out);
             w.queries += 1;
-            keep_earliest_shared(&mut w.first, event, &mut shared);
+            keep_earliest_once(&mut w.first, event, &mut shared);
             w.last_time = w.last_time.max(event.time);
             if !w.uniques.contains(&sub_hash) {
                 if w.uniques.len() >= max_unique {
@@ -493,9 +493,9 @@ impl TunnelVolume {
     }
 }
 
-/// [`crate::stats::keep_earliest`] with the copy of `event` made at most once and shared (`shared` holds it
-/// for the other windows of the same event).
-fn keep_earliest_shared(slot: &mut Option<std::sync::Arc<Event>>, event: &Event, shared: &mut Option<std::sync::Arc<Event>>) {
+/// [`crate::stats::keep_earliest_shared`] for the windows of one event: `shared` holds the engine's
+/// `Arc` of it, or the one copy made for the first window that keeps it.
+fn keep_earliest_once(slot: &mut Option<std::sync::Arc<Event>>, event: &Event, shared: &mut Option<std::sync::Arc<Event>>) {
     let replace = match slot {
         None => true,
         Some(e) => crate::stats::is_earlier(event, e),

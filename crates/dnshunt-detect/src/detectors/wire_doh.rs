@@ -76,7 +76,7 @@ impl WireDoh {
     }
 
     fn is_doh_host(&self, sni: &str) -> bool {
-        self.hosts.iter().any(|h| sni == h || sni.strip_suffix(h.as_str()).is_some_and(|rest| rest.ends_with('.')))
+        self.hosts.iter().any(|h| dnshunt_core::in_zone(sni, h))
     }
 }
 

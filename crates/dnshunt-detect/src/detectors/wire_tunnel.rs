@@ -115,7 +115,7 @@ impl Detector for WireTunnel {
         let Some(w) = event.wire_dns() else { return };
         let name = w.lookup.query.as_str();
         let Some(domain) = w.lookup.query.base_domain() else { return };
-        if self.config.ignore_domains.iter().any(|d| domain == d || domain.ends_with(&format!(".{d}"))) {
+        if self.config.ignore_domains.iter().any(|d| dnshunt_core::in_zone(domain, d)) {
             return;
         }
         let sub_len = name.len().saturating_sub(domain.len() + 1);
