@@ -265,7 +265,9 @@ fn json(path: &str, threads: usize, parser: Parser) -> Result<()> {
             .par_iter()
             .map(|block| {
                 let (mut n, mut bad) = (0u64, 0u64);
-                for line in block.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let mut start = 0;
+                let ends = memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len()));
+                for line in ends.map(|end| std::mem::replace(&mut start, end + 1)..end).map(|r| &block[r]).filter(|l| !l.is_empty()) {
                     let ok = match parser {
                         Parser::SerdeJson => serde_json::from_slice::<serde_json::Value>(line).map(|v| std::hint::black_box(v).is_object()).is_ok(),
                         Parser::SonicRs => sonic_rs::from_slice::<sonic_rs::Value>(line)
