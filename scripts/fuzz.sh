@@ -67,7 +67,7 @@ fixtures_for() {
     source_auto) ls fixtures/seed/* fixtures/bad/* ;;
     json) ls fixtures/seed/*.ndjson fixtures/seed/*.json fixtures/bad/*.ndjson ;;
     xml) ls fixtures/seed/*.xml fixtures/bad/*.xml ;;
-    es_answer) ls fixtures/seed/es_response.json ;;
+    es_answer | json_document) ls fixtures/seed/es_response.json fixtures/seed/evtx_json_pretty.json ;;
     blocklist) ls examples/incident/blocklist.txt crates/dnshunt-detect/data/*.txt ;;
     dns_name) ls crates/dnshunt-detect/data/infrastructure_domains.txt crates/dnshunt-detect/data/protected_brands.txt ;;
   esac
@@ -78,7 +78,7 @@ max_len_for() {
   case "$1" in
     # An EVTX file is a 4 KiB header and 64 KiB chunks: room for two chunks.
     evtx | source_auto) echo 139264 ;;
-    json | xml | es_answer | geoip) echo 65536 ;;
+    json | xml | es_answer | json_document | geoip) echo 65536 ;;
     *) echo 16384 ;;
   esac
 }

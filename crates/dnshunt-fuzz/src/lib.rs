@@ -53,6 +53,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("rank", rank),
     ("rdap", rdap),
     ("es_answer", es_answer),
+    ("json_document", json_document),
     ("sysmon_config", sysmon_config),
     ("pcap", pcap),
     ("dns_message", dns_message),
@@ -416,6 +417,16 @@ pub fn rank(data: &[u8]) {
 /// An RDAP answer (`--rdap`): the registration date of a domain.
 pub fn rdap(data: &[u8]) {
     let _ = dnshunt_enrich::rdap::registration_date(data);
+}
+
+/// One JSON document (a line of NDJSON, a search answer) read both ways: the fast path of the
+/// JSON visitor must give exactly what `serde_json` gives, the same records or the same error.
+pub fn json_document(data: &[u8]) {
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    let fast_result = dnshunt_source::json_visit::parse_document(data, &mut fast).map_err(|e| e.to_string());
+    let slow_result = dnshunt_source::json_visit::parse_document_slow(data, &mut slow).map_err(|e| e.to_string());
+    assert_eq!(fast_result, slow_result, "the two JSON paths disagree on whether this is JSON");
+    assert_eq!(fast, slow, "the two JSON paths read different records");
 }
 
 /// What an Elasticsearch or OpenSearch cluster answers: a search page's paging facts and its

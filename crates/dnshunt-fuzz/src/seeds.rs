@@ -43,6 +43,7 @@ pub fn all() -> Vec<Seed> {
             zip_of(&[("a.ndjson", first_lines(2).as_bytes()), ("b.xml", XML_EVENT.as_bytes())]),
         ),
         seed("json", "two_lines.ndjson", first_lines(2)),
+        seed("json_document", "one_line.json", first_lines(1)),
         seed("xml", "one_event.xml", XML_EVENT),
         seed("normalize", "fixture_records.txt", normalize_records()),
     ];

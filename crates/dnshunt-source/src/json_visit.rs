@@ -274,7 +274,8 @@ fn route(ctx: Ctx, key: &str) -> Action {
 /// Routes a key, following dots through nested contexts when the whole key is not known.
 fn route_key(ctx: Ctx, key: &str) -> Action {
     let direct = route(ctx, key);
-    if direct != Action::Ignore || !key.contains('.') {
+    // A byte loop: keys are short, and a vector search's set-up costs more than it saves.
+    if direct != Action::Ignore || !key.bytes().any(|b| b == b'.') {
         return direct;
     }
     let mut ctx = ctx;
@@ -298,7 +299,24 @@ fn route_key(ctx: Ctx, key: &str) -> Action {
 ///
 /// A search response yields one record per hit. Every object that is not a response yields one
 /// record, even when nothing in it was recognised (the caller counts those as bad).
+///
+/// UTF-8 text is read by [`crate::json_fast`], which skips what the visitor does not ask for
+/// without decoding it; anything it does not take (not UTF-8, odd or broken JSON) is read by
+/// `serde_json`, whose result and error stand.
 pub fn parse_document<'de>(bytes: &'de [u8], out: &mut Vec<RawRecord<'de>>) -> Result<(), serde_json::Error> {
+    let before = out.len();
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if crate::json_fast::parse(text, DocSeed { out: &mut *out }).is_ok() {
+            return Ok(());
+        }
+        out.truncate(before);
+    }
+    parse_document_slow(bytes, out)
+}
+
+/// [`parse_document`] by `serde_json` alone: the reference the fast path is tested against.
+#[doc(hidden)]
+pub fn parse_document_slow<'de>(bytes: &'de [u8], out: &mut Vec<RawRecord<'de>>) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     DocSeed { out }.deserialize(&mut de)?;
     de.end()

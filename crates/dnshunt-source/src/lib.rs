@@ -11,6 +11,7 @@
 pub mod elastic;
 mod evtx_reader;
 mod json_doc;
+mod json_fast;
 pub mod json_visit;
 pub mod limits;
 mod read;
