@@ -105,13 +105,27 @@ impl RecordType {
     pub fn from_name(name: &str) -> Option<RecordType> {
         use std::collections::HashMap;
         use std::sync::OnceLock;
-        static BY_NAME: OnceLock<HashMap<&'static str, u16>> = OnceLock::new();
-        let upper = name.trim().to_ascii_uppercase();
+        static BY_NAME: OnceLock<HashMap<&'static str, u16, foldhash::fast::FixedState>> = OnceLock::new();
+        // Upper-cased on the stack: every mnemonic and `TYPE65535` fit in 16 bytes.
+        let name = name.trim();
+        let mut buf = [0u8; 16];
+        let owned;
+        let upper: &str = match buf.get_mut(..name.len()) {
+            Some(bytes) => {
+                bytes.copy_from_slice(name.as_bytes());
+                bytes.make_ascii_uppercase();
+                std::str::from_utf8(bytes).expect("changing ASCII case keeps UTF-8")
+            }
+            None => {
+                owned = name.to_ascii_uppercase();
+                &owned
+            }
+        };
         if let Ok(code) = upper.trim_start_matches("TYPE").parse::<u16>() {
             return Some(RecordType(code));
         }
         let table = BY_NAME.get_or_init(|| {
-            let mut table = HashMap::new();
+            let mut table = HashMap::with_hasher(foldhash::fast::FixedState::default());
             for code in 0..=u16::MAX {
                 if let Some(name) = RecordType(code).name() {
                     // The lowest code of a name wins, as the scan found it first.
@@ -120,7 +134,7 @@ impl RecordType {
             }
             table
         });
-        table.get(upper.as_str()).map(|&code| RecordType(code))
+        table.get(upper).map(|&code| RecordType(code))
     }
 }
 

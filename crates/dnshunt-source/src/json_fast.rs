@@ -295,6 +295,7 @@ impl<'de> Deserializer<'de> for &mut Fast<'de> {
                 }
                 // `\u` escapes (surrogate pairs, lone surrogates) are `serde_json`'s to judge.
                 let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.reserve(text.len());
                 if !unescape(text, &mut scratch) {
                     self.scratch = scratch;
                     return self.by_serde_json(end + 1, visitor);

@@ -567,6 +567,30 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
+/// A key looked up among a few names without being kept (no string is made for it): its
+/// index in the list, `None` for any other key.
+struct KeyIn(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for KeyIn {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIn {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|name| *name == key))
+    }
+}
+
 /// A field value: what Sysmon fields may hold in any of the shapes.
 enum Val<'de> {
     Value(RawValue<'de>),
@@ -702,8 +726,8 @@ impl<'de> Visitor<'de> for NumberSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<u64>, A::Error> {
         let mut found = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "#text" {
+        while let Some(key) = map.next_key_seed(KeyIn(&["#text"]))? {
+            if key == Some(0) {
                 found = map.next_value_seed(NumberSeed)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -821,10 +845,10 @@ impl<'de> Visitor<'de> for AnswerSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut rtype, mut data) = (None, None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
-                "type" => rtype = map.next_value_seed(StrSeed)?,
-                "data" => data = map.next_value_seed(StrSeed)?,
+        while let Some(key) = map.next_key_seed(KeyIn(&["type", "data"]))? {
+            match key {
+                Some(0) => rtype = map.next_value_seed(StrSeed)?,
+                Some(1) => data = map.next_value_seed(StrSeed)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
