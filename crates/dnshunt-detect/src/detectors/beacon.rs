@@ -84,7 +84,7 @@ use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSin
 use dnshunt_enrich::rank::RankTable;
 use serde::Deserialize;
 
-use crate::stats::{domain_of, host, image_into, is_local_only, mad_sorted, median_sorted, quartiles_sorted};
+use crate::stats::{domain_of, host, image_into, is_local_only, key_hash, mad_sorted, median_sorted, quartiles_sorted};
 
 /// Settings of the `beacon` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -171,27 +171,14 @@ const COVERAGE_RAMP: [(f64, f64); 4] = [(0.50, 0.70), (0.70, 0.80), (0.85, 0.90)
 /// Missed callbacks: an interval of 2, 3 or 4 times the window still fits the timer.
 const MAX_MULTIPLE: i64 = 4;
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What a series is of; made from its earliest event at the end of the run (the table finds
+/// series by [`key_hash`] alone).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct SeriesKey {
     host: String,
     image: String,
     /// `d:` + registered domain, or `a:` + address.
     target: String,
-}
-
-/// A [`SeriesKey`] borrowed from the event (same fields in the same order: the same hash), to
-/// find a series without allocating.
-#[derive(Hash)]
-struct SeriesRef<'a> {
-    host: &'a str,
-    image: &'a str,
-    target: &'a str,
-}
-
-impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
-    fn equivalent(&self, key: &SeriesKey) -> bool {
-        self.target == key.target && self.image == key.image && self.host == key.host
-    }
 }
 
 #[derive(Debug, Default)]
@@ -257,7 +244,7 @@ pub struct RitaScore {
 
 pub struct Beacon {
     config: BeaconConfig,
-    series: hashbrown::HashMap<SeriesKey, Series, foldhash::fast::RandomState>,
+    series: hashbrown::HashMap<u64, Series, foldhash::fast::RandomState>,
     /// Buffers for the key of the event at hand (reused, not allocated per event).
     image_buf: String,
     target_buf: String,
@@ -354,6 +341,18 @@ impl Beacon {
         self
     }
 
+    /// The key of the series `event` is in.
+    fn key_of(&self, event: &Event) -> SeriesKey {
+        let mut key = SeriesKey {
+            host: host(event).to_owned(),
+            image: String::new(),
+            target: String::new(),
+        };
+        image_into(event, &mut key.image);
+        self.write_target(event, &mut key.target);
+        key
+    }
+
     /// Writes what `event` reaches into `target` (`d:` + registered domain, `a:` + address);
     /// false when it is nothing a series is kept for.
     fn write_target(&self, event: &Event, target: &mut String) -> bool {
@@ -398,34 +397,22 @@ impl Beacon {
         let mut img = std::mem::take(&mut self.image_buf);
         image_into(event, &mut img);
         if !self.config.allowed_processes.contains(&img) {
-            self.add(
-                SeriesRef {
-                    host: h,
-                    image: &img,
-                    target: &target,
-                },
-                event,
-                shared,
-            );
+            self.add(key_hash((h, img.as_str(), target.as_str())), event, shared);
         }
         self.image_buf = img;
         self.target_buf = target;
     }
 
-    fn add(&mut self, key: SeriesRef<'_>, event: &Event, shared: Option<&Arc<Event>>) {
-        if !self.series.contains_key(&key) {
-            if self.series.len() >= self.config.max_series {
+    fn add(&mut self, key: u64, event: &Event, shared: Option<&Arc<Event>>) {
+        let full = self.series.len() >= self.config.max_series;
+        let series = match self.series.entry(key) {
+            hashbrown::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(_) if full => {
                 self.over_series += 1;
                 return;
             }
-            let owned = SeriesKey {
-                host: key.host.to_owned(),
-                image: key.image.to_owned(),
-                target: key.target.to_owned(),
-            };
-            self.series.insert(owned, Series::default());
-        }
-        let series = self.series.get_mut(&key).expect("the series was just found or made");
+            hashbrown::hash_map::Entry::Vacant(entry) => entry.insert(Series::default()),
+        };
         series.count += 1;
         if series.seconds.len() < self.config.max_timestamps_per_series && self.stored < self.config.max_timestamps {
             series.seconds.push(event.time.0.div_euclid(1000));
@@ -662,7 +649,8 @@ impl Detector for Beacon {
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
-        let mut series: Vec<(SeriesKey, Series)> = self.series.drain().collect();
+        let series = std::mem::take(&mut self.series);
+        let mut series: Vec<(SeriesKey, Series)> = series.into_values().filter_map(|s| Some((self.key_of(s.first.as_deref()?), s))).collect();
         series.sort_by(|a, b| a.0.cmp(&b.0));
         let mut found = Vec::new();
         for (key, mut s) in series {

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
-use crate::stats::{domain_of, host, image_into, median_mad_histogram, median_sorted, robust_z, to_keep, StrPair as Pair};
+use crate::stats::{domain_of, host, image_into, key_hash, median_mad_histogram, median_sorted, robust_z, to_keep, StrPair as Pair};
 
 /// Settings of the `outlier` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -135,9 +135,10 @@ struct Domain {
 
 pub struct Outlier {
     config: OutlierConfig,
-    /// By (host, image) and by (host, domain), found by a borrowed [`Pair`] without allocating.
+    /// By (host, image), found by a borrowed [`Pair`] without allocating.
     programs: hashbrown::HashMap<(String, String), Program, foldhash::fast::RandomState>,
-    domains: hashbrown::HashMap<(String, String), Domain, foldhash::fast::RandomState>,
+    /// By the hash of (host, domain) ([`key_hash`]); the names come from the earliest lookup.
+    domains: hashbrown::HashMap<u64, Domain, foldhash::fast::RandomState>,
     /// The image of the event at hand (reused, not allocated per event).
     image_buf: String,
     /// Lookups not counted: past `max_keys` (programs or domains), hours past `max_hours`.
@@ -204,18 +205,19 @@ impl Outlier {
             }
         }
         self.image_buf = img;
-        let dkey = Pair(host(event), domain_of(&q.query));
-        let known = self.domains.contains_key(&dkey);
-        if known || self.domains.len() < self.config.max_keys {
-            if !known {
-                self.domains.insert(dkey.to_key(), Domain::default());
+        let full = self.domains.len() >= self.config.max_keys;
+        let d = match self.domains.entry(key_hash((host(event), domain_of(&q.query)))) {
+            hashbrown::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(_) if full => {
+                self.over_keys += 1;
+                return;
             }
-            let d = self.domains.get_mut(&dkey).expect("the domain was just found or made");
+            hashbrown::hash_map::Entry::Vacant(entry) => entry.insert(Domain::default()),
+        };
+        {
             d.count += 1;
             d.first_time = if d.count == 1 { event.time } else { d.first_time.min(event.time) };
             crate::stats::keep_earliest_shared(&mut d.first, event, shared);
-        } else {
-            self.over_keys += 1;
         }
     }
 }
@@ -319,8 +321,10 @@ impl Detector for Outlier {
         }
         // Domain volume per host, on a log scale.
         let mut per_host: BTreeMap<String, Vec<(String, Domain)>> = BTreeMap::new();
-        for ((h, d), v) in self.domains.drain() {
-            per_host.entry(h).or_default().push((d, v));
+        for (_, v) in self.domains.drain() {
+            let Some(first) = &v.first else { continue };
+            let domain = first.dns().map_or("", |q| domain_of(&q.query)).to_owned();
+            per_host.entry(host(first).to_owned()).or_default().push((domain, v));
         }
         for (_h, mut domains) in per_host {
             if domains.len() < 10 {
