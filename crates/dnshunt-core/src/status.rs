@@ -168,7 +168,7 @@ impl QueryStatus {
     pub fn from_name(name: &str) -> Option<QueryStatus> {
         use std::collections::HashMap;
         use std::sync::OnceLock;
-        static BY_NAME: OnceLock<HashMap<&'static str, u32>> = OnceLock::new();
+        static BY_NAME: OnceLock<HashMap<&'static str, u32, foldhash::fast::FixedState>> = OnceLock::new();
         let name = name.trim();
         if let Ok(code) = name.parse::<u32>() {
             return Some(QueryStatus(code));

@@ -26,9 +26,10 @@
 //! an example. The first names seen are the ones kept, so a flood of names cannot hide the
 //! process behind it, and one of tens of millions of random names costs tens of bytes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 
+use crate::fast::{HashMap, HashSet};
 use dnshunt_core::{Finding, Severity, StableHasher, Timestamp};
 use serde::Deserialize;
 
@@ -220,8 +221,8 @@ impl Tallies {
             max_held: config.max_findings,
             dga_name_weight: config.dga_name_weight,
             held: 0,
-            groups: HashMap::new(),
-            ids: HashSet::new(),
+            groups: HashMap::default(),
+            ids: HashSet::default(),
             hasher: Default::default(),
             tallied: 0,
         }

@@ -14,8 +14,7 @@
 //! folder). Findings without a query name (connections) can only be allowed by process.
 //! Suppressed findings are counted per detector in the engine's report.
 
-use std::collections::HashSet;
-
+use crate::fast::HashSet;
 use dnshunt_core::{image_file_name, Finding};
 use serde::Deserialize;
 

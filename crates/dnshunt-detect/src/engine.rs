@@ -2,9 +2,10 @@
 //! process context from ProcessCreate events once all input has been seen (so the result does
 //! not depend on the order files were read in).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::fast::HashMap;
 use dnshunt_core::{Detector, Event, Finding, Severity};
 
 /// Engine settings.
@@ -149,7 +150,7 @@ impl Engine {
             attribution: dnshunt_attribution::Attribution::new(config.attribution.clone()),
             attribution_report: dnshunt_attribution::AttributionReport::default(),
             detectors,
-            findings: HashMap::new(),
+            findings: HashMap::default(),
             process_tree: crate::process_tree::ProcessTree::new(config.max_processes),
             scratch: Vec::new(),
             allowlist: crate::allowlist::Allowlist::default(),

@@ -4,14 +4,15 @@
 //! line, hosts-file lines (`0.0.0.0 evil.example`), `entry<TAB>tag` and `entry,tag` (a family or
 //! source column), `#` comments, and URLs (reduced to their host).
 
+use crate::fast::HashMap;
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Lists run to millions of entries: a fast hash (seeded per process) and no per-entry
 /// allocation beyond the key.
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Map<K, V> = HashMap<K, V>;
 
 /// Where an entry came from, for explanations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +73,7 @@ impl Default for IndicatorSet {
             lists: Vec::new(),
             domains: (0..SHARDS).map(|_| Map::default()).collect(),
             addresses: Map::default(),
-            networks: HashMap::new(),
+            networks: HashMap::default(),
             prefix_lengths: BTreeSet::new(),
         }
     }

@@ -24,12 +24,12 @@
 //! entry per event without a GUID. At most `max_processes` of each are kept; later ones are
 //! counted and dropped.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dnshunt_core::{file_name_of, image_file_name, Event, EventKind, Finding, Guid, Timestamp, UNKNOWN_PROCESS};
 use serde::Serialize;
 
+use crate::fast::{HashMap, HashSet};
 use crate::stats::{hash64, host};
 
 /// Default cap on remembered processes (about 100 bytes each plus shared strings).
@@ -130,11 +130,11 @@ impl Default for ProcessTree {
 impl ProcessTree {
     pub fn new(max_processes: usize) -> ProcessTree {
         ProcessTree {
-            nodes: HashMap::new(),
-            by_pid: HashMap::new(),
-            ended: HashMap::new(),
-            unnamed: HashSet::new(),
-            strings: HashSet::new(),
+            nodes: HashMap::default(),
+            by_pid: HashMap::default(),
+            ended: HashMap::default(),
+            unnamed: HashSet::default(),
+            strings: HashSet::default(),
             max_processes,
             dropped: 0,
         }
@@ -288,7 +288,7 @@ impl ProcessTree {
     pub fn chain(&self, host: Option<&str>, guid: Guid) -> Vec<Ancestor> {
         let host_key = hash64(host.unwrap_or(""));
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         let mut current = guid;
         seen.insert(current);
         while out.len() < MAX_DEPTH {

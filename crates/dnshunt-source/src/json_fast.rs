@@ -107,6 +107,12 @@ fn backslash(bytes: &[u8], from: usize) -> Option<usize> {
     bytes[i..].iter().position(|&b| b == b'\\').map(|at| i + at)
 }
 
+#[cold]
+fn not_a_string() -> Error {
+    odd("not a string serde_json would take")
+}
+
+#[cold]
 fn odd(what: &str) -> Error {
     de::Error::custom(what)
 }
@@ -159,8 +165,9 @@ impl<'de> Fast<'de> {
         Some((i, escaped))
     }
 
+    #[inline(always)]
     fn string_end_or_err(&self) -> Result<(usize, bool), Error> {
-        self.string_end().ok_or_else(|| odd("not a string serde_json would take"))
+        self.string_end().ok_or_else(not_a_string)
     }
 
     /// The end of the number starting at `self.pos`, checked against JSON's grammar.

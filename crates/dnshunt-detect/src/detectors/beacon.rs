@@ -76,7 +76,7 @@
 //! the first and last second of each active hour, for the reference period and the silent
 //! hours. Judging sorts each series' intervals once, in `finish()`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -84,6 +84,7 @@ use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSin
 use dnshunt_enrich::rank::RankTable;
 use serde::Deserialize;
 
+use crate::fast::HashMap;
 use crate::stats::{domain_of, host, image_into, is_local_only, key_hash, mad_sorted, median_sorted, quartiles_sorted};
 
 /// Settings of the `beacon` detector.
@@ -326,7 +327,7 @@ impl Beacon {
             series: hashbrown::HashMap::default(),
             image_buf: String::new(),
             target_buf: String::new(),
-            host_hours: HashMap::new(),
+            host_hours: HashMap::default(),
             stored: 0,
             over_series: 0,
             over_timestamps: 0,
@@ -675,7 +676,7 @@ impl Detector for Beacon {
             found.push((key, s, score, rita));
         }
         // Hosts with a beacon to the same target, for fleet context.
-        let mut hosts: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        let mut hosts: HashMap<&str, BTreeSet<&str>> = HashMap::default();
         for (key, ..) in &found {
             hosts.entry(&key.target).or_default().insert(&key.host);
         }

@@ -57,12 +57,13 @@
 //! servers by address (medium: a shell); services that really listen on 4444 (some Java and
 //! agent ports). Ignore programs in `ignored_processes`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Guid, Severity, Timestamp};
 use serde::Deserialize;
 
+use crate::fast::{HashMap, HashSet};
 use crate::stats::{hash64, host, image, is_local_only, is_public, keep_earliest, user_writable_folder, Network};
 
 /// Settings of the `connection_without_lookup` detector.
@@ -346,17 +347,17 @@ impl ConnectionWithoutLookup {
         ConnectionWithoutLookup {
             cdn: Network::parse_list(&config.cdn_networks),
             config,
-            resolved: HashSet::new(),
-            resolved_by: HashMap::new(),
-            names: HashMap::new(),
-            dns_hosts: HashSet::new(),
-            net_hosts: HashSet::new(),
-            destinations: HashMap::new(),
-            started: HashSet::new(),
-            minutes: HashMap::new(),
+            resolved: HashSet::default(),
+            resolved_by: HashMap::default(),
+            names: HashMap::default(),
+            dns_hosts: HashSet::default(),
+            net_hosts: HashSet::default(),
+            destinations: HashMap::default(),
+            started: HashSet::default(),
+            minutes: HashMap::default(),
             n_minutes: 0,
-            lookups: HashMap::new(),
-            conns: HashMap::new(),
+            lookups: HashMap::default(),
+            conns: HashMap::default(),
             over: Over::default(),
         }
     }

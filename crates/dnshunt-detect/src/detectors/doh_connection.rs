@@ -28,12 +28,13 @@
 //! DoH by design, ordinary HTTPS to a service sharing an address with a DoH resolver
 //! (`8.8.8.8:443` also serves a web page). Add such programs to `allowed_processes`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
+use crate::fast::{HashMap, HashSet};
 use crate::stats::{host, image, keep_earliest};
 
 /// DoH endpoints (a name or any name below it), compiled in.
@@ -220,8 +221,8 @@ impl DohConnection {
             config,
             hosts,
             addresses,
-            lookups: HashMap::new(),
-            conns: HashMap::new(),
+            lookups: HashMap::default(),
+            conns: HashMap::default(),
             dropped: 0,
         }
     }

@@ -22,7 +22,6 @@
 //! (`in-addr.arpa`, `ip6.arpa`) and the `ignore_domains` list (Microsoft's
 //! `*.footprintdns.com` hex probes by default).
 
-use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use dnshunt_core::{Detector, DnsName, Event, Finding, Severity};
@@ -30,6 +29,7 @@ use dnshunt_enrich::features::{char_counts, shannon_entropy};
 use serde::Deserialize;
 
 use crate::detectors::{guid_key, who};
+use crate::fast::HashSet;
 use crate::stats::domain_of;
 
 const INFRASTRUCTURE: &str = include_str!("../../data/infrastructure_domains.txt");

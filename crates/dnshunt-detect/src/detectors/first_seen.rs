@@ -24,11 +24,12 @@
 //! new), new websites users visit (low), new employees' machines (everything is new to a new
 //! host: info only, unless the fleet has never seen it either).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
+use crate::fast::{HashMap, HashSet};
 use crate::stats::{host, image, keep_earliest};
 
 /// The host column of fleet-wide entries.
@@ -125,7 +126,7 @@ impl FirstSeen {
         FirstSeen {
             config,
             baseline,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             over_keys: 0,
         }
     }

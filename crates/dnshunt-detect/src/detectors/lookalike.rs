@@ -25,7 +25,6 @@
 //! country or campaign domains that are not in the list (add them to `protected`), and
 //! Internationalised names that legitimately mix scripts. TLD swaps are low severity.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use dnshunt_core::{Detector, DnsName, Event, Finding, Severity};
@@ -34,6 +33,7 @@ use unicode_security::{skeleton, RestrictionLevel, RestrictionLevelDetection};
 
 use crate::detectors::encoded_name::is_infrastructure;
 use crate::detectors::{guid_key, who};
+use crate::fast::{HashMap, HashSet};
 
 const BUILTIN_BRANDS: &str = include_str!("../../data/protected_brands.txt");
 

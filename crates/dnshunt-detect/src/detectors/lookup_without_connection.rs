@@ -29,13 +29,14 @@
 //! DNS prefetching (many names resolved speculatively: browsers are in `ignored_processes`
 //! by default), mail and security scanners resolving links and reputation names.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Severity, Timestamp};
 use serde::Deserialize;
 
+use crate::fast::{HashMap, HashSet};
 use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest_shared, StrPair};
 
 /// A `(String, String, i64)` window key borrowed from the event (hashed as the tuple is).
@@ -137,7 +138,7 @@ impl LookupWithoutConnection {
         LookupWithoutConnection {
             config,
             windows: hashbrown::HashMap::default(),
-            host_minute: HashMap::new(),
+            host_minute: HashMap::default(),
             created_since_sweep: 0,
             connected: hashbrown::HashMap::default(),
             image_buf: String::new(),
@@ -252,7 +253,7 @@ impl LookupWithoutConnection {
         }
         let key = StrPair(host(event), img);
         if !self.connected.contains_key(&key) {
-            self.connected.insert(key.to_key(), HashSet::new());
+            self.connected.insert(key.to_key(), HashSet::default());
         }
         if self.connected.get_mut(&key).is_some_and(|ips| ips.insert(ip)) {
             self.n_connected += 1;
@@ -277,7 +278,7 @@ impl Detector for LookupWithoutConnection {
         let mut windows: Vec<((String, String, i64), Window)> = self.windows.drain().collect();
         windows.sort_by(|a, b| a.0.cmp(&b.0));
         // Domains each program connected to, over all windows.
-        let mut connected_domains: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+        let mut connected_domains: HashMap<(String, String), BTreeSet<String>> = HashMap::default();
         for ((h, img, _), w) in &windows {
             let Some(ips) = self.connected.get(&(h.clone(), img.clone())) else { continue };
             for (domain, addrs) in &w.domains {
@@ -292,7 +293,7 @@ impl Detector for LookupWithoutConnection {
             if n_connected < self.config.min_connected_domains {
                 continue;
             }
-            let empty = HashSet::new();
+            let empty = HashSet::default();
             let ips = self.connected.get(&pk).unwrap_or(&empty);
             let mut unconnected: Vec<&String> = w.domains.iter().filter(|(_, addrs)| !addrs.iter().any(|ip| ips.contains(ip))).map(|(d, _)| d).collect();
             if unconnected.len() < self.config.min_unconnected_domains {

@@ -38,12 +38,13 @@
 //! oldest dropped first), and the earliest NXDOMAIN event per minute as evidence, up to
 //! `max_evidence_events` in all.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use dnshunt_core::{BoundReached, Detector, Event, Finding, FindingSink, Severity};
 use serde::Deserialize;
 
 use crate::detectors::beacon::Beacon;
+use crate::fast::HashMap;
 use crate::stats::{hash64, host, image_into, median_mad_histogram, score_for, StrPair};
 
 /// Settings of the `nxdomain_storm` detector.
@@ -169,9 +170,9 @@ impl NxdomainStorm {
             evidence_events: 0,
             over_keys: 0,
             over_minutes: 0,
-            host_minute: HashMap::new(),
+            host_minute: HashMap::default(),
             created_since_sweep: 0,
-            explained: HashMap::new(),
+            explained: HashMap::default(),
         }
     }
 

@@ -39,11 +39,10 @@
 //! `-EncodedCommand` (some management agents do), and binaries whose vendor renamed them
 //! (the Windows and Edge ones seen in real logs are listed in `shipped_names`).
 
-use std::collections::HashMap;
-
 use dnshunt_core::{evidence_order, image_file_name, BoundReached, Detector, Event, EventKind, Finding, Guid, Severity};
 use serde::Deserialize;
 
+use crate::fast::{HashMap, HashSet};
 use crate::repeats::Repeats;
 use crate::stats::{host, host_key_hash, pattern_score};
 
@@ -384,7 +383,7 @@ impl ProcessContext {
     pub const NAME: &'static str = "process_context";
 
     pub fn new(mut config: ProcessContextConfig) -> ProcessContext {
-        let mut binaries = HashMap::new();
+        let mut binaries = HashMap::default();
         for line in WINDOWS_BINARIES.lines() {
             let mut parts = line.split_whitespace();
             let (Some(name), Some(kind)) = (parts.next(), parts.next()) else { continue };
@@ -420,8 +419,8 @@ impl ProcessContext {
             config,
             binaries,
             shipped,
-            procs: HashMap::new(),
-            pending: HashMap::new(),
+            procs: HashMap::default(),
+            pending: HashMap::default(),
             dropped_pending: 0,
             images: hashbrown::HashMap::default(),
             over_processes: 0,
@@ -637,7 +636,7 @@ impl ProcessContext {
             }
             // Look-ups beyond the kept ones still count.
             if pending.more > 0 {
-                let mut seen = std::collections::HashSet::new();
+                let mut seen = HashSet::default();
                 for f in out[start..].iter_mut().rev() {
                     if seen.insert(f.id.clone()) {
                         f.count += pending.more;

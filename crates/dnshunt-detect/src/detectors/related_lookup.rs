@@ -26,12 +26,12 @@
 //! `MAX_LOOKUPS` in all are kept, only of the programs above; past the overall cap, which
 //! domains are kept depends on read order.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dnshunt_core::{evidence_order, image_file_name, Event, Finding, Guid, Severity, UNKNOWN_PROCESS};
 
 use crate::detectors::{guid_key, process_key, who};
+use crate::fast::{HashMap, HashSet};
 use crate::stats::to_keep;
 
 /// Lookups kept per registered domain (one per process).
@@ -147,7 +147,7 @@ impl RelatedLookups {
     /// accepts, by processes that have no finding on that domain yet.
     pub fn findings(&self, findings: &[Finding], is_rare: &dyn Fn(&str) -> bool) -> Vec<Finding> {
         // Domain → the strongest implicating finding.
-        let mut implicated: HashMap<&str, &Finding> = HashMap::new();
+        let mut implicated: HashMap<&str, &Finding> = HashMap::default();
         for f in findings {
             if f.severity < Severity::Medium || !IMPLICATING.contains(&f.detector.as_str()) {
                 continue;

@@ -47,12 +47,13 @@
 //! (name them in `resolvers`). DNS servers (`dns.exe`) talk to other servers by design and are
 //! never flagged; add other servers and forwarders to `dns_server_images`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSink, Guid, Severity};
 use serde::Deserialize;
 
+use crate::fast::{HashMap, HashSet};
 use crate::stats::{host, image, is_public, keep_earliest, keep_latest, user_writable_folder, Network};
 
 /// Settings of the `resolver_bypass` detector.
@@ -256,10 +257,10 @@ impl ResolverBypass {
             configured: Network::parse_list(&config.resolvers),
             public: Network::parse_list(&config.public_resolvers),
             config,
-            conns: HashMap::new(),
-            lookups: HashMap::new(),
-            servers: HashSet::new(),
-            dnscache: HashSet::new(),
+            conns: HashMap::default(),
+            lookups: HashMap::default(),
+            servers: HashSet::default(),
+            dnscache: HashSet::default(),
             dropped: 0,
         }
     }

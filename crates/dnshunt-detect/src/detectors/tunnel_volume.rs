@@ -41,11 +41,12 @@
 //! finding has the same id and is merged with the first by the engine (counts add up; unique
 //! subdomains are not re-counted across the two).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use dnshunt_core::{Detector, Event, EventKind, Finding, FindingSink, RecordType, Severity, Timestamp};
 use serde::Deserialize;
 
+use crate::fast::HashMap;
 use crate::stats::{entropy_bits_skipping, hash64, host, image, image_into};
 
 /// Settings of the `tunnel_volume` detector.
@@ -154,7 +155,7 @@ pub struct TunnelVolume {
     program: String,
     /// The latest minute seen per host (by its hash): windows well behind it are judged and
     /// dropped.
-    host_minute: HashMap<u64, i64, foldhash::fast::RandomState>,
+    host_minute: HashMap<u64, i64>,
     created_since_sweep: usize,
 }
 

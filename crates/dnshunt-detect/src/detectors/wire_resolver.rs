@@ -18,13 +18,14 @@
 //! VPN clients), and resolvers this network uses that served too few clients to be learned: list
 //! them in `resolvers`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use dnshunt_core::{BoundReached, Detector, Event, Finding, FindingSink, Severity, Timestamp};
 use serde::Deserialize;
 
 use crate::detectors::{guid_key, who};
+use crate::fast::{HashMap, HashSet};
 use crate::stats::is_public;
 
 /// Settings of the `wire_resolver` detector.
@@ -76,7 +77,7 @@ impl WireResolver {
         WireResolver {
             config,
             listed,
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             pairs: BTreeMap::new(),
             dropped: 0,
         }

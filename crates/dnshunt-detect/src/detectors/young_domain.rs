@@ -15,7 +15,6 @@
 //! **False positives:** new marketing and SaaS domains, new domains of partners. NRD feeds list
 //! every new registration, most of them harmless: the extra signals separate them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use dnshunt_core::{Detector, Event, Finding, FindingSink, QueryStatus, Severity};
@@ -25,6 +24,7 @@ use serde::Deserialize;
 
 use crate::detectors::geo::BROWSERS;
 use crate::detectors::who;
+use crate::fast::HashMap;
 
 /// Settings of the `young_domain` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -88,8 +88,8 @@ impl YoungDomain {
             config,
             ages,
             rank,
-            sightings: HashMap::new(),
-            outcomes: HashMap::new(),
+            sightings: HashMap::default(),
+            outcomes: HashMap::default(),
         }
     }
 }
