@@ -47,7 +47,7 @@ use dnshunt_core::{Detector, Event, EventKind, Finding, FindingSink, RecordType,
 use serde::Deserialize;
 
 use crate::fast::HashMap;
-use crate::stats::{entropy_bits_skipping, hash64, host, image, image_into};
+use crate::stats::{entropy_bits_skipping, hash64, host, key_hash, image, image_into};
 
 /// Settings of the `tunnel_volume` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -108,12 +108,6 @@ struct NamedKey {
     subject: String,
     grid: u8,
     start_min: i64,
-}
-
-/// The hash a host or subject is known by in the window table.
-fn name_hash(s: &str) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x7475_6e6e_656c).hash_one(s)
 }
 
 #[derive(Debug, Default)]
@@ -181,7 +175,7 @@ impl TunnelVolume {
     fn observe_with(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>, out: &mut Vec<Finding>) {
         let EventKind::DnsQuery(q) = &event.kind else { return };
         let minute = event.time.0.div_euclid(60_000);
-        let h = name_hash(host(event));
+        let h = key_hash(host(event));
         let latest = self.host_minute.entry(h).or_insert(minute);
         *latest = (*latest).max(minute);
         let starts = self.window_starts(minute);
@@ -191,7 +185,7 @@ impl TunnelVolume {
         let txt = q.answers.iter().any(|a| a.rtype == RecordType::TXT || a.rtype == RecordType::NULL);
         let mut program = std::mem::take(&mut self.program);
         image_into(event, &mut program);
-        let program_hash = name_hash(&program);
+        let program_hash = key_hash(&program);
         self.program = program;
         for (grid, start) in starts {
             let key = WindowKey {
@@ -221,7 +215,7 @@ impl TunnelVolume {
         } else {
             None
         };
-        let domain_hash = name_hash(domain);
+        let domain_hash = key_hash(domain);
         let max_unique = self.config.max_unique_per_window;
         for (grid, start) in starts {
             let key = WindowKey {
