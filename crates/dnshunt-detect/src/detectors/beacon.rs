@@ -252,7 +252,8 @@ pub struct Beacon {
     /// Per host, the hours (since the epoch) with any event, each with its first and last
     /// second: the reference period at one-second precision for 24 entries a day, and the
     /// hours the host was silent.
-    host_hours: HashMap<String, BTreeMap<i64, (i64, i64)>>,
+    /// Keyed by [`key_hash`] of the host.
+    host_hours: HashMap<u64, BTreeMap<i64, (i64, i64)>>,
     stored: usize,
     /// Events not remembered: past `max_series`, past the timestamp bounds.
     over_series: u64,
@@ -382,10 +383,7 @@ impl Beacon {
     fn observe_with(&mut self, event: &Event, shared: Option<&Arc<Event>>) {
         let h = host(event);
         let second = event.time.0.div_euclid(1000);
-        let hours = match self.host_hours.get_mut(h) {
-            Some(hours) => hours,
-            None => self.host_hours.entry(h.to_owned()).or_default(),
-        };
+        let hours = self.host_hours.entry(key_hash(h)).or_default();
         let span = hours.entry(second.div_euclid(3600)).or_insert((second, second));
         span.0 = span.0.min(second);
         span.1 = span.1.max(second);
@@ -475,7 +473,7 @@ impl Beacon {
         if end <= first {
             return 0;
         }
-        let active = self.host_hours.get(host).map_or(0, |h| h.range(first..end).count() as i64);
+        let active = self.host_hours.get(&key_hash(host)).map_or(0, |h| h.range(first..end).count() as i64);
         end - first - active
     }
 
@@ -599,7 +597,7 @@ impl Beacon {
 
     /// The reference period of a host around `[first, last]` (seconds).
     fn reference(&self, host: &str, first: i64, last: i64) -> (i64, i64) {
-        let Some(hours) = self.host_hours.get(host) else { return (first, last) };
+        let Some(hours) = self.host_hours.get(&key_hash(host)) else { return (first, last) };
         let first_hour = first.div_euclid(3600);
         let last_hour = last.div_euclid(3600);
         let lo = hours.range(first_hour - 12..=first_hour).next().map_or(first, |(_, &(lo, _))| lo);

@@ -45,7 +45,7 @@ use serde::Deserialize;
 
 use crate::detectors::beacon::Beacon;
 use crate::fast::HashMap;
-use crate::stats::{hash64, host, image_into, median_mad_histogram, score_for, StrPair};
+use crate::stats::{hash64, host, image_into, key_hash, median_mad_histogram, score_for, StrPair};
 
 /// Settings of the `nxdomain_storm` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -116,6 +116,8 @@ const MAX_PENDING: usize = 64;
 
 #[derive(Debug, Default)]
 struct KeyState {
+    /// (host, image), kept once; the table finds the state by their [`key_hash`].
+    key: (String, String),
     /// Recent active minutes in detail.
     minutes: BTreeMap<i64, Minute>,
     /// Older active minutes, folded: how many had 0, 1, 2, ... NXDOMAIN answers.
@@ -139,15 +141,16 @@ struct Storm {
 
 pub struct NxdomainStorm {
     config: NxdomainStormConfig,
-    /// By (host, image), found by a borrowed [`StrPair`] without allocating.
-    keys: hashbrown::HashMap<(String, String), KeyState, foldhash::fast::RandomState>,
+    /// By the [`key_hash`] of (host, image): a lookup compares no strings.
+    keys: HashMap<u64, KeyState>,
     /// The image of the event at hand (reused, not allocated per event).
     image_buf: String,
     evidence_events: usize,
     /// Events not counted: past `max_keys`, older than a full key's minutes.
     over_keys: u64,
     over_minutes: u64,
-    host_minute: HashMap<String, i64>,
+    /// The latest minute of each host, by the host's [`key_hash`].
+    host_minute: HashMap<u64, i64>,
     created_since_sweep: usize,
     /// Spans of process-level storms already reported, per host (at most `MAX_PENDING` * 16),
     /// so host-level storms they explain stay quiet.
@@ -165,7 +168,7 @@ impl NxdomainStorm {
         config.window_minutes = config.window_minutes.max(1);
         NxdomainStorm {
             config,
-            keys: hashbrown::HashMap::default(),
+            keys: HashMap::default(),
             image_buf: String::new(),
             evidence_events: 0,
             over_keys: 0,
@@ -200,13 +203,13 @@ impl NxdomainStorm {
     /// Judges and folds the minutes that fell behind the horizon of their host.
     fn sweep(&mut self, out: &mut dyn FindingSink) {
         let horizon = self.config.horizon_minutes.max(self.config.window_minutes * 2);
-        let mut keys: Vec<(String, String)> = self.keys.keys().cloned().collect();
+        let mut keys: Vec<((String, String), u64)> = self.keys.iter().map(|(&hash, state)| (state.key.clone(), hash)).collect();
         // Process-level keys first, so their spans are known when host-level ones are judged.
-        keys.sort_by(|a, b| ((a.1 == ANY), a).cmp(&((b.1 == ANY), b)));
-        for key in keys {
-            let Some(&latest) = self.host_minute.get(&key.0) else { continue };
+        keys.sort_by(|(a, _), (b, _)| ((a.1 == ANY), a).cmp(&((b.1 == ANY), b)));
+        for (key, hash) in keys {
+            let Some(&latest) = self.host_minute.get(&key_hash(key.0.as_str())) else { continue };
             let cutoff = latest - horizon;
-            let Some(mut state) = self.keys.remove(&key) else { continue };
+            let Some(mut state) = self.keys.remove(&hash) else { continue };
             if state.minutes.keys().next().is_some_and(|&m| m < cutoff) {
                 let storms = self.storms(&state, Some(cutoff));
                 let in_storm = |m: i64| storms.iter().any(|s| s.start <= m && m < s.end);
@@ -228,27 +231,26 @@ impl NxdomainStorm {
                     self.report_now(&key, overflow, out);
                 }
             }
-            self.keys.insert(key, state);
+            self.keys.insert(hash, state);
         }
     }
 
     fn add(&mut self, key: StrPair<'_>, event: &Event, nx: bool, name_hash: u32) {
-        let known = self.keys.contains_key(&key);
-        if !known && self.keys.len() >= self.config.max_keys {
-            self.over_keys += 1;
-            return;
-        }
-        let minute_idx = event.time.0.div_euclid(60_000);
-        match self.host_minute.get_mut(key.0) {
-            Some(latest) => *latest = (*latest).max(minute_idx),
-            None => {
-                self.host_minute.insert(key.0.to_owned(), minute_idx);
+        let full = self.keys.len() >= self.config.max_keys;
+        let state = match self.keys.entry(key_hash((key.0, key.1))) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(_) if full => {
+                self.over_keys += 1;
+                return;
             }
-        }
-        if !known {
-            self.keys.insert(key.to_key(), KeyState::default());
-        }
-        let state = self.keys.get_mut(&key).expect("the key was just found or made");
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(KeyState {
+                key: key.to_key(),
+                ..KeyState::default()
+            }),
+        };
+        let minute_idx = event.time.0.div_euclid(60_000);
+        let latest = self.host_minute.entry(key_hash(key.0)).or_insert(minute_idx);
+        *latest = (*latest).max(minute_idx);
         if !state.minutes.contains_key(&minute_idx) {
             self.created_since_sweep += 1;
         }
@@ -408,7 +410,7 @@ impl Detector for NxdomainStorm {
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
-        let mut states: Vec<((String, String), KeyState)> = self.keys.drain().collect();
+        let mut states: Vec<((String, String), KeyState)> = self.keys.drain().map(|(_, mut state)| (std::mem::take(&mut state.key), state)).collect();
         states.sort_by(|a, b| a.0.cmp(&b.0));
         // Process-level storm spans per host, to suppress host-level storms they explain.
         let mut explained: HashMap<String, Vec<(i64, i64)>> = std::mem::take(&mut self.explained);

@@ -47,7 +47,7 @@ use dnshunt_core::{Detector, Event, EventKind, Finding, FindingSink, RecordType,
 use serde::Deserialize;
 
 use crate::fast::HashMap;
-use crate::stats::{entropy_bits_skipping, hash64, host, key_hash, image, image_into};
+use crate::stats::{entropy_bits_skipping, hash64, host, image, image_into, key_hash};
 
 /// Settings of the `tunnel_volume` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
