@@ -37,17 +37,7 @@ use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSin
 use serde::Deserialize;
 
 use crate::fast::{HashMap, HashSet};
-use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest_shared, StrPair};
-
-/// A `(String, String, i64)` window key borrowed from the event (hashed as the tuple is).
-#[derive(Hash)]
-struct WindowRef<'a>(&'a str, &'a str, i64);
-
-impl hashbrown::Equivalent<(String, String, i64)> for WindowRef<'_> {
-    fn equivalent(&self, key: &(String, String, i64)) -> bool {
-        self.2 == key.2 && self.0 == key.0 && self.1 == key.1
-    }
-}
+use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest_shared, key_hash, StrPair};
 
 /// Settings of the `lookup_without_connection` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -103,6 +93,10 @@ const MAX_DOMAINS: usize = 512;
 
 #[derive(Debug, Default)]
 struct Window {
+    /// The window's start (minute) and its host's [`key_hash`]; the host and program are named
+    /// from `first` at the end.
+    start: i64,
+    host_hash: u64,
     domains: HashMap<String, Vec<IpAddr>>,
     first: Option<Arc<Event>>,
     last_time: Timestamp,
@@ -110,10 +104,11 @@ struct Window {
 
 pub struct LookupWithoutConnection {
     config: LookupWithoutConnectionConfig,
-    /// By (host, image, window start), found by a borrowed [`WindowRef`] without allocating.
-    windows: hashbrown::HashMap<(String, String, i64), Window, foldhash::fast::RandomState>,
-    /// The latest minute seen per host, and new windows since the last sweep.
-    host_minute: HashMap<String, i64>,
+    /// By the [`key_hash`] of (host, image, window start): a lookup compares no strings.
+    windows: HashMap<u64, Window>,
+    /// The latest minute seen per host (by the host's [`key_hash`]), and new windows since the
+    /// last sweep.
+    host_minute: HashMap<u64, i64>,
     created_since_sweep: usize,
     connected: hashbrown::HashMap<(String, String), HashSet<IpAddr>, foldhash::fast::RandomState>,
     /// The image and the addresses of the event at hand (reused, not allocated per event).
@@ -137,7 +132,7 @@ impl LookupWithoutConnection {
         config.window_minutes = config.window_minutes.max(1);
         LookupWithoutConnection {
             config,
-            windows: hashbrown::HashMap::default(),
+            windows: HashMap::default(),
             host_minute: HashMap::default(),
             created_since_sweep: 0,
             connected: hashbrown::HashMap::default(),
@@ -160,8 +155,8 @@ impl LookupWithoutConnection {
         let min = self.config.min_unconnected_domains;
         let host_minute = &self.host_minute;
         let n_domains = &mut self.n_domains;
-        self.windows.retain(|(h, _, start), win| {
-            let keep = win.domains.len() >= min || host_minute.get(h).is_none_or(|&latest| start + 3 * w >= latest);
+        self.windows.retain(|_, win| {
+            let keep = win.domains.len() >= min || host_minute.get(&win.host_hash).is_none_or(|&latest| win.start + 3 * w >= latest);
             if !keep {
                 *n_domains -= win.domains.len();
             }
@@ -197,14 +192,12 @@ impl LookupWithoutConnection {
     fn lookup(&mut self, event: &Event, shared: Option<&Arc<Event>>, q: &dnshunt_core::DnsQuery, img: &str, addrs: &[IpAddr]) {
         let w = self.config.window_minutes;
         let start = event.time.0.div_euclid(60_000).div_euclid(w) * w;
-        let key = WindowRef(host(event), img, start);
+        let h = host(event);
+        let host_hash = key_hash(h);
         let minute = event.time.0.div_euclid(60_000);
-        match self.host_minute.get_mut(key.0) {
-            Some(latest) => *latest = (*latest).max(minute),
-            None => {
-                self.host_minute.insert(key.0.to_owned(), minute);
-            }
-        }
+        let latest = self.host_minute.entry(host_hash).or_insert(minute);
+        *latest = (*latest).max(minute);
+        let key = key_hash((h, img, start));
         if !self.windows.contains_key(&key) {
             self.created_since_sweep += 1;
             if self.created_since_sweep >= 4096 {
@@ -215,7 +208,14 @@ impl LookupWithoutConnection {
                 self.over_keys += 1;
                 return;
             }
-            self.windows.insert((key.0.to_owned(), key.1.to_owned(), key.2), Window::default());
+            self.windows.insert(
+                key,
+                Window {
+                    start,
+                    host_hash,
+                    ..Window::default()
+                },
+            );
         }
         let window = self.windows.get_mut(&key).expect("the window was just found or made");
         let domain = domain_of(&q.query);
@@ -275,7 +275,16 @@ impl Detector for LookupWithoutConnection {
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
-        let mut windows: Vec<((String, String, i64), Window)> = self.windows.drain().collect();
+        let mut windows: Vec<((String, String, i64), Window)> = self
+            .windows
+            .drain()
+            .filter_map(|(_, w)| {
+                let first = w.first.as_deref()?;
+                let mut img = String::new();
+                image_into(first, &mut img);
+                Some(((host(first).to_owned(), img, w.start), w))
+            })
+            .collect();
         windows.sort_by(|a, b| a.0.cmp(&b.0));
         // Domains each program connected to, over all windows.
         let mut connected_domains: HashMap<(String, String), BTreeSet<String>> = HashMap::default();

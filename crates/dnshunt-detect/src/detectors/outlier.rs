@@ -36,6 +36,7 @@
 //! anti-virus reputation lookups), software updates that resolve many names at once, popular
 //! domains (info only).
 
+use crate::fast::HashMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -135,8 +136,8 @@ struct Domain {
 
 pub struct Outlier {
     config: OutlierConfig,
-    /// By (host, image), found by a borrowed [`Pair`] without allocating.
-    programs: hashbrown::HashMap<(String, String), Program, foldhash::fast::RandomState>,
+    /// By the [`key_hash`] of (host, image), each with its names.
+    programs: HashMap<u64, ((String, String), Program)>,
     /// By the hash of (host, domain) ([`key_hash`]); the names come from the earliest lookup.
     domains: hashbrown::HashMap<u64, Domain, foldhash::fast::RandomState>,
     /// The image of the event at hand (reused, not allocated per event).
@@ -152,7 +153,7 @@ impl Outlier {
     pub fn new(config: OutlierConfig) -> Outlier {
         Outlier {
             config,
-            programs: hashbrown::HashMap::default(),
+            programs: HashMap::default(),
             domains: hashbrown::HashMap::default(),
             image_buf: String::new(),
             over_keys: 0,
@@ -167,15 +168,12 @@ impl Outlier {
         let EventKind::DnsQuery(q) = &event.kind else { return };
         let mut img = std::mem::take(&mut self.image_buf);
         image_into(event, &mut img);
-        let key = Pair(host(event), &img);
+        let key = key_hash((host(event), img.as_str()));
         let known = self.programs.contains_key(&key);
         if !known && self.programs.len() >= self.config.max_keys {
             self.over_keys += 1;
         } else {
-            if !known {
-                self.programs.insert(key.to_key(), Program::default());
-            }
-            let p = self.programs.get_mut(&key).expect("the program was just found or made");
+            let (_, p) = self.programs.entry(key).or_insert_with(|| (Pair(host(event), &img).to_key(), Program::default()));
             // Service-discovery names (`_ldap._tcp.dc._msdcs.corp.example`) are long by design.
             let len = if q.query.as_str().starts_with('_') { 0 } else { q.query.as_str().len() };
             let n_answers = q.answers.len();
@@ -244,7 +242,7 @@ impl Detector for Outlier {
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
         let c = self.config.clone();
-        let mut programs: Vec<((String, String), Program)> = self.programs.drain().collect();
+        let mut programs: Vec<((String, String), Program)> = self.programs.drain().map(|(_, program)| program).collect();
         programs.sort_by(|a, b| a.0.cmp(&b.0));
         for ((_h, img), p) in programs {
             let shown = if img.is_empty() { "an unknown process".to_owned() } else { img.clone() };
