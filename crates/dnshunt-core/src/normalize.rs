@@ -169,11 +169,17 @@ impl Fields<'_, '_, '_> {
         parsed
     }
 
+    /// A GUID field, read from the borrowed text (absent as for [`Fields::text`]).
     fn guid(&mut self, field: Field) -> Option<Guid> {
-        let text = self.text(field)?;
-        let guid = Guid::parse(&text);
+        let value = self.raw.take(field)?;
+        let text = value.as_text();
+        let text = text.trim();
+        if text.is_empty() || text == "-" {
+            return None;
+        }
+        let guid = Guid::parse(text);
         if guid.is_none() {
-            self.warnings.push(format!("field {} value {:?} is not a GUID; ignored", field.name(), truncate(&text, 60)));
+            self.warnings.push(format!("field {} value {:?} is not a GUID; ignored", field.name(), truncate(text, 60)));
         }
         guid
     }

@@ -174,6 +174,29 @@ impl StrPair<'_> {
     }
 }
 
+/// Counts per (host, image) or any other pair of names, found by a borrowed [`StrPair`]: a key
+/// is allocated once, when it is first counted.
+#[derive(Debug, Default)]
+pub struct PairCounts(hashbrown::HashMap<(String, String), u64, foldhash::fast::RandomState>);
+
+impl PairCounts {
+    /// Counts one for `key`; false (nothing counted) when `key` is new and `max` keys are held.
+    pub fn add(&mut self, key: StrPair<'_>, max: usize) -> bool {
+        if let Some(n) = self.0.get_mut(&key) {
+            *n += 1;
+        } else if self.0.len() < max {
+            self.0.insert(key.to_key(), 1);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    pub fn get(&self, key: StrPair<'_>) -> u64 {
+        self.0.get(&key).copied().unwrap_or(0)
+    }
+}
+
 impl hashbrown::Equivalent<(String, String)> for StrPair<'_> {
     fn equivalent(&self, key: &(String, String)) -> bool {
         self.0 == key.0 && self.1 == key.1

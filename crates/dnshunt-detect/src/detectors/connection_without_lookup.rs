@@ -64,7 +64,7 @@ use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSin
 use serde::Deserialize;
 
 use crate::fast::{HashMap, HashSet};
-use crate::stats::{hash64, host, image, is_local_only, is_public, keep_earliest, user_writable_folder, Network};
+use crate::stats::{hash64, host, image, image_into, is_local_only, is_public, keep_earliest, user_writable_folder, Network, PairCounts, StrPair};
 
 /// Settings of the `connection_without_lookup` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -308,7 +308,9 @@ pub struct ConnectionWithoutLookup {
     /// Minutes with any event, by host.
     minutes: HashMap<u64, HashSet<i64>>,
     n_minutes: usize,
-    lookups: HashMap<(String, String), u64>,
+    lookups: PairCounts,
+    /// The image of the lookup at hand (reused, not allocated per event).
+    image_buf: String,
     conns: HashMap<(String, String, IpAddr), Conn>,
     /// Events past each bound.
     over: Over,
@@ -356,7 +358,8 @@ impl ConnectionWithoutLookup {
             started: HashSet::default(),
             minutes: HashMap::default(),
             n_minutes: 0,
-            lookups: HashMap::default(),
+            lookups: PairCounts::default(),
+            image_buf: String::new(),
             conns: HashMap::default(),
             over: Over::default(),
         }
@@ -483,12 +486,8 @@ impl Detector for ConnectionWithoutLookup {
             }
             EventKind::DnsQuery(q) => {
                 self.dns_hosts.insert(h);
-                let key = (h_name.to_owned(), image(event));
-                if let Some(n) = self.lookups.get_mut(&key) {
-                    *n += 1;
-                } else if self.lookups.len() < self.config.max_keys {
-                    self.lookups.insert(key, 1);
-                } else {
+                image_into(event, &mut self.image_buf);
+                if !self.lookups.add(StrPair(h_name, &self.image_buf), self.config.max_keys) {
                     self.over.keys += 1;
                 }
                 for ip in q.addresses() {
@@ -553,7 +552,7 @@ impl Detector for ConnectionWithoutLookup {
             if self.resolved.contains(&(h, *ip)) {
                 continue;
             }
-            let n_lookups = self.lookups.get(&(h_name.clone(), img.clone())).copied().unwrap_or(0);
+            let n_lookups = self.lookups.get(StrPair(h_name, img));
             let shell = self.config.shells.contains(img);
             let c2_port = conn.ports.iter().any(|p| self.config.c2_ports.contains(p));
             let Some(first) = &conn.first else { continue };

@@ -81,7 +81,9 @@ const IMPLICATING: [&str; 10] = [
     "nxdomain_storm",
 ];
 
-fn is_watched(event: &Event) -> bool {
+/// Whether the lookups of `event`'s process are watched; the verdict on an image path is
+/// remembered in `images` (a fleet runs few distinct images; at most 4,096, then started over).
+fn is_watched(event: &Event, images: &mut HashMap<String, bool>) -> bool {
     let p = event.process();
     if p.guid.is_none_or(Guid::is_nil) {
         return true;
@@ -90,7 +92,24 @@ fn is_watched(event: &Event) -> bool {
     if image == UNKNOWN_PROCESS {
         return true;
     }
-    TOOLS.contains(&image_file_name(image).as_str()) || crate::stats::user_writable_folder(image).is_some()
+    if let Some(&watched) = images.get(image) {
+        return watched;
+    }
+    let watched = TOOLS.contains(&image_file_name(image).as_str()) || crate::stats::user_writable_folder(image).is_some();
+    if images.len() >= 4096 {
+        images.clear();
+    }
+    images.insert(image.to_owned(), watched);
+    watched
+}
+
+/// Whether `key` ([`guid_key`]) is the key of `event`'s process, without making the key when
+/// the process has a GUID.
+fn same_process(key: &str, event: &Event) -> bool {
+    match event.process().guid {
+        Some(guid) if !guid.is_nil() => key == guid.text(&mut [0; 38]),
+        _ => key == guid_key(event),
+    }
 }
 
 /// The lookups that may be pulled into an incident, and the step that does it.
@@ -99,6 +118,8 @@ pub struct RelatedLookups {
     /// Registered domain → (host, process key, first lookup).
     by_domain: HashMap<String, Vec<(String, String, Arc<Event>)>>,
     kept: usize,
+    /// Image paths judged by [`is_watched`].
+    images: HashMap<String, bool>,
 }
 
 impl RelatedLookups {
@@ -109,13 +130,12 @@ impl RelatedLookups {
     pub fn observe(&mut self, event: &Event, shared: Option<&Arc<Event>>) {
         let Some(q) = event.dns() else { return };
         let Some(domain) = q.query.registered_domain() else { return };
-        if !is_watched(event) {
+        if !is_watched(event, &mut self.images) {
             return;
         }
-        let host = event.host.clone().unwrap_or_default();
-        let key = guid_key(event);
+        let host = event.host.as_deref().unwrap_or("");
         if let Some(list) = self.by_domain.get_mut(domain) {
-            if let Some(slot) = list.iter_mut().find(|(h, k, _)| *h == host && *k == key) {
+            if let Some(slot) = list.iter_mut().find(|(h, k, _)| h == host && same_process(k, event)) {
                 if event.time < slot.2.time {
                     slot.2 = to_keep(event, shared);
                 }
@@ -125,7 +145,7 @@ impl RelatedLookups {
                 // Full: keep the earliest lookups, so the choice does not depend on read order.
                 if let Some(latest) = list.iter_mut().max_by(|a, b| evidence_order(&a.2).cmp(&evidence_order(&b.2))) {
                     if evidence_order(event) < evidence_order(&latest.2) {
-                        *latest = (host, key, to_keep(event, shared));
+                        *latest = (host.to_owned(), guid_key(event), to_keep(event, shared));
                     }
                 }
                 return;
@@ -133,12 +153,12 @@ impl RelatedLookups {
             if self.kept >= MAX_LOOKUPS {
                 return;
             }
-            list.push((host, key, to_keep(event, shared)));
+            list.push((host.to_owned(), guid_key(event), to_keep(event, shared)));
         } else {
             if self.kept >= MAX_LOOKUPS {
                 return;
             }
-            self.by_domain.insert(domain.to_owned(), vec![(host, key, to_keep(event, shared))]);
+            self.by_domain.insert(domain.to_owned(), vec![(host.to_owned(), guid_key(event), to_keep(event, shared))]);
         }
         self.kept += 1;
     }

@@ -54,7 +54,7 @@ use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSin
 use serde::Deserialize;
 
 use crate::fast::{HashMap, HashSet};
-use crate::stats::{host, image, is_public, keep_earliest, keep_latest, user_writable_folder, Network};
+use crate::stats::{host, image_into, is_public, keep_earliest, keep_latest, user_writable_folder, Network, PairCounts, StrPair};
 
 /// Settings of the `resolver_bypass` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -235,7 +235,9 @@ pub struct ResolverBypass {
     public: Vec<Network>,
     conns: HashMap<Key, Summary>,
     /// Lookups (EID 22) per (host, image).
-    lookups: HashMap<(String, String), u64>,
+    lookups: PairCounts,
+    /// The image of the event at hand (reused, not allocated per event).
+    image_buf: String,
     /// Hosts that run a DNS server or are domain controllers.
     servers: HashSet<String>,
     /// DNS client processes started with `-s Dnscache` (EID 1), by host.
@@ -258,7 +260,8 @@ impl ResolverBypass {
             public: Network::parse_list(&config.public_resolvers),
             config,
             conns: HashMap::default(),
-            lookups: HashMap::default(),
+            lookups: PairCounts::default(),
+            image_buf: String::new(),
             servers: HashSet::default(),
             dnscache: HashSet::default(),
             dropped: 0,
@@ -347,7 +350,7 @@ impl ResolverBypass {
         let standing = self.standing(learned, &key.host, key.ip, summary.to_self);
         let known = self.known_resolvers(learned, &key.host);
         let public = is_public(key.ip);
-        let no_lookups = self.lookups.get(&(key.host.clone(), key.image.clone())).copied().unwrap_or(0) == 0;
+        let no_lookups = self.lookups.get(StrPair(&key.host, &key.image)) == 0;
         let folder = first.process().image.as_deref().and_then(user_writable_folder);
         let shown = if key.image.is_empty() { "an unknown process".to_owned() } else { key.image.clone() };
         let what = if key.port == 853 { "DNS over TLS" } else { "DNS" };
@@ -458,34 +461,22 @@ impl ResolverBypass {
     }
 }
 
-impl Detector for ResolverBypass {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn bounds_reached(&self) -> Vec<BoundReached> {
-        BoundReached::all([BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.dropped)])
-    }
-
-    fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
-        let image = image(event);
-        if self.config.dns_server_images.contains(&image) || self.config.dc_images.contains(&image) {
+impl ResolverBypass {
+    /// Looks at an event whose image file name (lower case) is `image`.
+    fn observe_with(&mut self, event: &Event, image: &str) {
+        let listed = |list: &[String]| list.iter().any(|i| i == image);
+        if listed(&self.config.dns_server_images) || listed(&self.config.dc_images) {
             self.mark_server(host(event));
         }
         match &event.kind {
             EventKind::DnsQuery(_) => {
-                let key = (host(event).to_owned(), image);
-                if let Some(n) = self.lookups.get_mut(&key) {
-                    *n += 1;
-                } else if self.lookups.len() < self.config.max_keys {
-                    self.lookups.insert(key, 1);
-                } else {
+                if !self.lookups.add(StrPair(host(event), image), self.config.max_keys) {
                     self.dropped += 1;
                 }
             }
             EventKind::ProcessCreate(p) => {
                 let dnscache = p.command_line.as_deref().is_some_and(|c| c.to_ascii_lowercase().contains("dnscache"));
-                if dnscache && self.config.dns_client_images.contains(&image) && self.dnscache.len() < self.config.max_keys {
+                if dnscache && listed(&self.config.dns_client_images) && self.dnscache.len() < self.config.max_keys {
                     if let Some(guid) = p.process.guid {
                         self.dnscache.insert((host(event).to_owned(), guid));
                     }
@@ -502,13 +493,13 @@ impl Detector for ResolverBypass {
                     return;
                 }
                 let (Some(ip), Some(port)) = (n.destination_ip, n.destination_port) else { return };
-                if !self.config.ports.contains(&port) || self.config.dns_server_images.contains(&image) {
+                if !self.config.ports.contains(&port) || listed(&self.config.dns_server_images) {
                     return;
                 }
-                let is_client = self.config.dns_client_images.contains(&image);
+                let is_client = listed(&self.config.dns_client_images);
                 let key = Key {
                     host: host(event).to_owned(),
-                    image,
+                    image: image.to_owned(),
                     ip,
                     port,
                     protocol: n.protocol.clone().unwrap_or_else(|| "udp".into()),
@@ -530,6 +521,23 @@ impl Detector for ResolverBypass {
             }
             EventKind::ProcessTerminate(_) | EventKind::WireDns(_) | EventKind::WireFlow(_) => {}
         }
+    }
+}
+
+impl Detector for ResolverBypass {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn bounds_reached(&self) -> Vec<BoundReached> {
+        BoundReached::all([BoundReached::of(Self::NAME, "max_keys", self.config.max_keys, self.dropped)])
+    }
+
+    fn observe(&mut self, event: &Event, _out: &mut Vec<Finding>) {
+        let mut buf = std::mem::take(&mut self.image_buf);
+        image_into(event, &mut buf);
+        self.observe_with(event, &buf);
+        self.image_buf = buf;
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
