@@ -10,10 +10,6 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Lists run to millions of entries: a fast hash (seeded per process) and no per-entry
-/// allocation beyond the key.
-type Map<K, V> = HashMap<K, V>;
-
 /// Where an entry came from, for explanations.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -61,9 +57,9 @@ fn shard_of(domain: &str) -> usize {
 pub struct IndicatorSet {
     lists: Vec<String>,
     domains: Vec<DomainMap>,
-    addresses: Map<IpAddr, Entry>,
+    addresses: HashMap<IpAddr, Entry>,
     /// Networks by prefix length: the address is masked once per distinct length.
-    networks: HashMap<(bool, u8), Map<IpAddr, Entry>>,
+    networks: HashMap<(bool, u8), HashMap<IpAddr, Entry>>,
     prefix_lengths: BTreeSet<(bool, u8)>,
 }
 
@@ -71,8 +67,8 @@ impl Default for IndicatorSet {
     fn default() -> Self {
         IndicatorSet {
             lists: Vec::new(),
-            domains: (0..SHARDS).map(|_| Map::default()).collect(),
-            addresses: Map::default(),
+            domains: (0..SHARDS).map(|_| HashMap::default()).collect(),
+            addresses: HashMap::default(),
             networks: HashMap::default(),
             prefix_lengths: BTreeSet::new(),
         }
@@ -81,7 +77,8 @@ impl Default for IndicatorSet {
 
 /// Domains of one part of a list bound for one shard, in line order.
 type ShardPart = Vec<(Box<str>, Entry)>;
-type DomainMap = Map<Box<str>, Entry>;
+/// Lists run to millions of entries: no per-entry allocation beyond the key.
+type DomainMap = HashMap<Box<str>, Entry>;
 
 /// What one thread made of its part of a list, in line order.
 #[derive(Default)]
@@ -99,11 +96,11 @@ impl IndicatorSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.domains.iter().all(Map::is_empty) && self.addresses.is_empty() && self.networks.is_empty()
+        self.domains.iter().all(HashMap::is_empty) && self.addresses.is_empty() && self.networks.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.domains.iter().map(Map::len).sum::<usize>() + self.addresses.len() + self.networks.values().map(Map::len).sum::<usize>()
+        self.domains.iter().map(HashMap::len).sum::<usize>() + self.addresses.len() + self.networks.values().map(HashMap::len).sum::<usize>()
     }
 
     /// Adds a list from its text. Large lists are parsed and inserted on all cores; the result
@@ -192,7 +189,7 @@ impl IndicatorSet {
 
     /// The name or its nearest listed parent domain.
     pub fn match_domain(&self, name: &str) -> Option<Hit<'_>> {
-        if self.domains.iter().all(Map::is_empty) {
+        if self.domains.iter().all(HashMap::is_empty) {
             return None;
         }
         let name = name.strip_suffix('.').unwrap_or(name);
@@ -253,7 +250,7 @@ fn parse_part(list: u32, text: &str, first_line: usize) -> Parsed {
         v.reserve(expected);
     }
     // Tags repeat (one family over thousands of lines): one shared string each.
-    let mut tags: Map<&str, Arc<str>> = Map::default();
+    let mut tags: HashMap<&str, Arc<str>> = HashMap::default();
     let mut last_tag: Option<(&str, Arc<str>)> = None;
     for (i, line) in text.lines().enumerate() {
         let line = match line.find('#') {

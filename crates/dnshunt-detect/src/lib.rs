@@ -8,7 +8,7 @@ pub mod allowlist;
 pub mod detectors;
 pub mod docs;
 mod engine;
-pub mod fast;
+pub(crate) mod fast;
 pub mod indicators;
 mod lanes;
 pub mod process_tree;

@@ -278,16 +278,17 @@ pub fn domain_of(name: &dnshunt_core::DnsName) -> &str {
     name.registered_domain().unwrap_or(name.as_str())
 }
 
-/// A stable 64-bit hash of a string (FNV-1a), for compact distinct counts.
-/// The 64-bit hash a table finds an entry by when it keeps no key strings (the names are made
-/// from the entry's earliest event at the end of the run): a lookup touches one table entry and
-/// no strings. Two keys that collide, about one chance in 10^8 at a million entries, are
-/// counted as one.
+/// The 64-bit hash a table finds an entry by, so that a lookup compares no strings (the names
+/// are kept once per entry, or made from its earliest event at the end of the run). Seeded at
+/// random once per process: two keys that collide, about one chance in 10^8 at a million
+/// entries, are counted as one, and an input cannot choose such a pair in advance.
 pub fn key_hash<K: std::hash::Hash>(key: K) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x6b65_795f_6861_7368).hash_one(key)
+    static STATE: std::sync::LazyLock<foldhash::quality::RandomState> = std::sync::LazyLock::new(Default::default);
+    STATE.hash_one(key)
 }
 
+/// A stable 64-bit hash of a string (FNV-1a), for compact distinct counts.
 pub fn hash64(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in s.as_bytes() {

@@ -5,22 +5,25 @@
 //! times, related, winlog.user ...). `serde_json` checks every string it skips and every key it
 //! hands out for UTF-8 and control characters, one short string at a time; here the whole line is
 //! checked once up front (UTF-8 by the caller's `&str`, control characters by one pass over the
-//! bytes), strings end at the next `"` or `\`, found eight bytes at a time, and skipped values are walked
-//! by their grammar without being decoded.
+//! bytes), strings end at the next `"` or `\`, found eight bytes at a time, and skipped values
+//! are walked by their grammar without being decoded.
 //!
-//! It is exact by construction: it reads only the common tokens itself (strings without escapes,
-//! non-negative integers, `true`/`false`/`null`, objects and arrays) and hands every other token
-//! (strings with escapes, negative, fractional or huge numbers) to `serde_json` on that token's
-//! own bytes, so the visitor is called exactly as `serde_json` would call it. It is never more
-//! lenient than `serde_json`: anything it finds odd is an error, and the caller then reads the
-//! document again with `serde_json`, which decides (and words the error).
+//! It is exact by construction: it reads only the common tokens itself (strings without escapes
+//! or with the simple ones such as `\\` and `\n`, non-negative integers, `true`/`false`/`null`,
+//! objects and arrays) and hands every other token (strings with `\u` escapes, negative,
+//! fractional or huge numbers) to `serde_json` on that token's own bytes, so the visitor is
+//! called exactly as `serde_json` would call it. It is never more lenient than `serde_json`:
+//! anything it finds odd is an error, and the caller then reads the document again with
+//! `serde_json`, which decides (and words the error). Keys are always decoded, even when the
+//! visitor ignores them, as `serde_json` decodes them (a lone surrogate in a key is an error
+//! there); only the strings inside skipped values are checked as `serde_json` skips them.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
 
 type Error = serde_json::Error;
 
-/// How deep objects and arrays may nest here (`serde_json` allows 128; deeper input is left to it).
+/// How deep objects and arrays may nest here (`serde_json` allows 127; deeper input is left to it).
 const MAX_DEPTH: u32 = 120;
 
 /// Reads one JSON document with `seed`: the whole text must be one value and whitespace.
@@ -47,24 +50,27 @@ pub(crate) fn parse<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) -> Re
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// The index of the first `"` or `\\` in `bytes[from..]`, eight bytes at a time: most strings
-/// here are short keys, for which a vector search's set-up costs more than the search.
+/// The index of the first `"` or `\\` in `bytes[from..]` (only `\\` when `quotes` is false),
+/// eight bytes at a time: most strings here are short keys, for which a vector search's set-up
+/// costs more than the search.
 #[inline(always)]
-fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+fn find_special(bytes: &[u8], from: usize, quotes: bool) -> Option<usize> {
+    // A byte is zero in `x ^ (ONES * b)` where the word holds `b`; the lowest flagged byte of
+    // such a mask is exact (borrows only flag bytes above a true match).
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 8) {
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let quote = word ^ (ONES * u64::from(b'"'));
-        let backslash = word ^ (ONES * u64::from(b'\\'));
-        // A byte is zero in `quote` or `backslash` where the word holds one; the lowest flagged
-        // byte of each is exact (borrows only flag bytes above a true match).
-        let found = ((quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash)) & HIGH;
+        let mut found = zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        if quotes {
+            found |= zero_bytes(word ^ (ONES * u64::from(b'"')));
+        }
         if found != 0 {
             return Some(i + (found.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    bytes[i..].iter().position(|&b| b == b'"' || b == b'\\').map(|at| i + at)
+    bytes[i..].iter().position(|&b| b == b'\\' || (quotes && b == b'"')).map(|at| i + at)
 }
 
 /// Decodes the escapes of a string's text (already checked by `string_end`) into `out`; false
@@ -73,7 +79,7 @@ fn unescape(text: &str, out: &mut String) -> bool {
     out.clear();
     let bytes = text.as_bytes();
     let mut run = 0;
-    while let Some(i) = backslash(bytes, run) {
+    while let Some(i) = find_special(bytes, run, false) {
         // Runs between escapes end at ASCII bytes, so they are whole characters.
         out.push_str(&text[run..i]);
         out.push(match bytes[i + 1] {
@@ -91,20 +97,6 @@ fn unescape(text: &str, out: &mut String) -> bool {
     }
     out.push_str(&text[run..]);
     true
-}
-
-/// The index of the first `\\` in `bytes[from..]`, eight bytes at a time.
-fn backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ (ONES * u64::from(b'\\'));
-        let found = word.wrapping_sub(ONES) & !word & HIGH;
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    bytes[i..].iter().position(|&b| b == b'\\').map(|at| i + at)
 }
 
 #[cold]
@@ -141,14 +133,15 @@ impl<'de> Fast<'de> {
     /// The end (the closing quote's index) of the string whose opening quote is at `self.pos`,
     /// and whether it holds escapes; `None` when it is not a string `serde_json` would take
     /// (unterminated, a bad escape, a raw control character). Escapes are checked as
-    /// `serde_json` checks the strings it skips.
+    /// `serde_json` checks the strings inside values it skips (keys are decoded, see
+    /// [`Key`]).
     #[inline(always)]
     fn string_end(&self) -> Option<(usize, bool)> {
         let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
         loop {
-            i = quote_or_backslash(self.bytes, i)?;
+            i = find_special(self.bytes, i, true)?;
             if self.bytes[i] == b'"' {
                 break;
             }
@@ -374,6 +367,24 @@ impl<'de> Deserializer<'de> for &mut Fast<'de> {
     }
 }
 
+/// A key: decoded whatever the visitor asks for, ignored keys included, as `serde_json`'s key
+/// deserializer does (so `{"\ud800": 1}` is an error even where the key is not read).
+struct Key<'a, 'de>(&'a mut Fast<'de>);
+
+impl<'de> Deserializer<'de> for Key<'_, 'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.0.deserialize_any(visitor)
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
 /// The entries of an object or the elements of an array.
 struct Entries<'a, 'de> {
     de: &'a mut Fast<'de>,
@@ -411,7 +422,7 @@ impl<'de> MapAccess<'de> for Entries<'_, 'de> {
         if self.de.peek() != Some(b'"') {
             return Err(odd("expected a key"));
         }
-        seed.deserialize(&mut *self.de).map(Some)
+        seed.deserialize(Key(&mut *self.de)).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
@@ -486,6 +497,12 @@ mod tests {
             r#"{"EventID":22,"QueryName":"\x"}"#,
             r#"{"EventID":22,"QueryName":"\u12"}"#,
             r#"{"EventID":22,"\u0051ueryName":"escaped key"}"#,
+            // Keys are decoded even where the visitor ignores them, as serde_json decodes them.
+            r#"{"EventID":22,"Image":{"\ud800":1}}"#,
+            r#"{"EventID":22,"Image":{"a\udc00":1}}"#,
+            r#"{"EventID":22,"Image":{"\ud800\u0041":1}}"#,
+            r#"{"hits":{"hits":{"\ud800":1}}}"#,
+            r#"{"EventID":22,"Image":{"\u0041":1}}"#,
             // Numbers.
             r#"{"EventID":-0,"ProcessId":-1}"#,
             r#"{"EventID":22,"ProcessId":1e3,"DestinationPort":1.0}"#,

@@ -300,7 +300,7 @@ fn route_key(ctx: Ctx, key: &str) -> Action {
 /// A search response yields one record per hit. Every object that is not a response yields one
 /// record, even when nothing in it was recognised (the caller counts those as bad).
 ///
-/// UTF-8 text is read by [`crate::json_fast`], which skips what the visitor does not ask for
+/// UTF-8 text is read by `json_fast`, which skips what the visitor does not ask for
 /// without decoding it; anything it does not take (not UTF-8, odd or broken JSON) is read by
 /// `serde_json`, whose result and error stand.
 pub fn parse_document<'de>(bytes: &'de [u8], out: &mut Vec<RawRecord<'de>>) -> Result<(), serde_json::Error> {
