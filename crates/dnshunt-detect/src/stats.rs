@@ -205,15 +205,20 @@ impl hashbrown::Equivalent<(String, String)> for StrPair<'_> {
 
 /// Names a pure check of the name alone found nothing in, remembered so that a name asked for
 /// again (a fleet asks for the same names all day) is not judged again. At most
-/// [`QuietNames::MAX`] names; full, it starts over. For detectors that judge by `&self`.
+/// [`QuietNames::MAX`] names, kept as their [`key_hash`] (no string is kept or compared); full,
+/// it starts over. For detectors that judge by `&self`.
 #[derive(Debug, Default)]
-pub struct QuietNames(std::cell::RefCell<hashbrown::HashSet<(String, String), foldhash::fast::RandomState>>);
+pub struct QuietNames(std::cell::RefCell<crate::fast::HashSet<u64>>);
 
 impl QuietNames {
     pub const MAX: usize = 1 << 14;
 
+    fn key(name: &dnshunt_core::DnsName) -> u64 {
+        key_hash((name.as_str(), name.unicode().unwrap_or("")))
+    }
+
     pub fn contains(&self, name: &dnshunt_core::DnsName) -> bool {
-        self.0.borrow().contains(&StrPair(name.as_str(), name.unicode().unwrap_or("")))
+        self.0.borrow().contains(&Self::key(name))
     }
 
     pub fn insert(&self, name: &dnshunt_core::DnsName) {
@@ -221,7 +226,7 @@ impl QuietNames {
         if names.len() >= Self::MAX {
             names.clear();
         }
-        names.insert(StrPair(name.as_str(), name.unicode().unwrap_or("")).to_key());
+        names.insert(Self::key(name));
     }
 }
 
@@ -303,6 +308,13 @@ pub fn hash64(s: &str) -> u64 {
 /// Whether `event` comes before `than`: by time, then by where it was read (so the choice does
 /// not depend on read order).
 pub fn is_earlier(event: &Event, than: &Event) -> bool {
+    if event.time != than.time {
+        return event.time < than.time;
+    }
+    // Events of one file share its name: compare the lines without comparing the names.
+    if std::sync::Arc::ptr_eq(&event.origin.file, &than.origin.file) {
+        return (event.origin.line, event.origin.record) < (than.origin.line, than.origin.record);
+    }
     dnshunt_core::evidence_order(event) < dnshunt_core::evidence_order(than)
 }
 

@@ -30,7 +30,7 @@ use dnshunt_enrich::label::registrable_label;
 use serde::Deserialize;
 
 use crate::detectors::{guid_key, who};
-use crate::stats::{domain_of, StrPair};
+use crate::stats::{domain_of, key_hash};
 
 /// Settings of the `dga` detector. Scores are in `[0, 1]`; a score of `s` is reached by about
 /// `10^(-5·s)` of popular domains (0.6 ≈ 1 in 1,000; 0.8 ≈ 1 in 10,000).
@@ -66,7 +66,8 @@ pub struct Dga {
     rank: Option<std::sync::Arc<dnshunt_enrich::rank::RankTable>>,
     /// The model's score per (label, suffix) already worked out: a fleet asks for the same
     /// names again and again. At most [`MEMO`] entries; full, it starts over.
-    memo: std::cell::RefCell<hashbrown::HashMap<(String, String), f64, foldhash::fast::RandomState>>,
+    /// Scores by the [`key_hash`] of (label, suffix).
+    memo: std::cell::RefCell<crate::fast::HashMap<u64, f64>>,
 }
 
 /// Scores remembered at most.
@@ -93,15 +94,16 @@ impl Dga {
 
     /// The model's score of a registrable label, remembered.
     fn score(&self, label: &str, suffix: &str) -> f64 {
+        let key = key_hash((label, suffix));
         let mut memo = self.memo.borrow_mut();
-        if let Some(&score) = memo.get(&StrPair(label, suffix)) {
+        if let Some(&score) = memo.get(&key) {
             return score;
         }
         let score = self.model.score_label(label, suffix);
         if memo.len() >= MEMO {
             memo.clear();
         }
-        memo.insert(StrPair(label, suffix).to_key(), score);
+        memo.insert(key, score);
         score
     }
 

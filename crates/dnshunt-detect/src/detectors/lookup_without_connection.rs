@@ -97,7 +97,8 @@ struct Window {
     /// from `first` at the end.
     start: i64,
     host_hash: u64,
-    domains: HashMap<String, Vec<IpAddr>>,
+    /// By the domain's [`key_hash`]: the domain and its addresses.
+    domains: HashMap<u64, (String, Vec<IpAddr>)>,
     first: Option<Arc<Event>>,
     last_time: Timestamp,
 }
@@ -219,8 +220,9 @@ impl LookupWithoutConnection {
         }
         let window = self.windows.get_mut(&key).expect("the window was just found or made");
         let domain = domain_of(&q.query);
-        let known = if window.domains.contains_key(domain) {
-            window.domains.get_mut(domain)
+        let domain_hash = key_hash(domain);
+        let known = if window.domains.contains_key(&domain_hash) {
+            window.domains.get_mut(&domain_hash).map(|(_, addrs)| addrs)
         } else if window.domains.len() >= MAX_DOMAINS {
             None
         } else if self.n_domains >= self.config.max_domains {
@@ -228,7 +230,7 @@ impl LookupWithoutConnection {
             None
         } else {
             self.n_domains += 1;
-            Some(window.domains.entry(domain.to_owned()).or_default())
+            Some(&mut window.domains.entry(domain_hash).or_insert_with(|| (domain.to_owned(), Vec::new())).1)
         };
         if let Some(known) = known {
             for &ip in addrs {
@@ -290,7 +292,7 @@ impl Detector for LookupWithoutConnection {
         let mut connected_domains: HashMap<(String, String), BTreeSet<String>> = HashMap::default();
         for ((h, img, _), w) in &windows {
             let Some(ips) = self.connected.get(&(h.clone(), img.clone())) else { continue };
-            for (domain, addrs) in &w.domains {
+            for (domain, addrs) in w.domains.values() {
                 if addrs.iter().any(|ip| ips.contains(ip)) {
                     connected_domains.entry((h.clone(), img.clone())).or_default().insert(domain.clone());
                 }
@@ -304,7 +306,7 @@ impl Detector for LookupWithoutConnection {
             }
             let empty = HashSet::default();
             let ips = self.connected.get(&pk).unwrap_or(&empty);
-            let mut unconnected: Vec<&String> = w.domains.iter().filter(|(_, addrs)| !addrs.iter().any(|ip| ips.contains(ip))).map(|(d, _)| d).collect();
+            let mut unconnected: Vec<&String> = w.domains.values().filter(|(_, addrs)| !addrs.iter().any(|ip| ips.contains(ip))).map(|(d, _)| d).collect();
             if unconnected.len() < self.config.min_unconnected_domains {
                 continue;
             }
