@@ -37,7 +37,7 @@ use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSin
 use serde::Deserialize;
 
 use crate::fast::{HashMap, HashSet};
-use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest_shared, key_hash, StrPair};
+use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest_timed, key_hash, StrPair};
 
 /// Settings of the `lookup_without_connection` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -100,6 +100,8 @@ struct Window {
     /// By the domain's [`key_hash`]: the domain and its addresses.
     domains: HashMap<u64, (String, Vec<IpAddr>)>,
     first: Option<Arc<Event>>,
+    /// `first`'s time.
+    first_time: Timestamp,
     last_time: Timestamp,
 }
 
@@ -239,7 +241,7 @@ impl LookupWithoutConnection {
                 }
             }
         }
-        keep_earliest_shared(&mut window.first, event, shared);
+        keep_earliest_timed(&mut window.first, &mut window.first_time, event, shared);
         window.last_time = window.last_time.max(event.time);
     }
 

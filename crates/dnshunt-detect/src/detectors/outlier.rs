@@ -214,8 +214,11 @@ impl Outlier {
         };
         {
             d.count += 1;
+            // `first_time` is the kept event's time: a later event need not be compared with it.
             d.first_time = if d.count == 1 { event.time } else { d.first_time.min(event.time) };
-            crate::stats::keep_earliest_shared(&mut d.first, event, shared);
+            if event.time <= d.first_time {
+                crate::stats::keep_earliest_shared(&mut d.first, event, shared);
+            }
         }
     }
 }

@@ -125,6 +125,8 @@ struct Window {
     /// The earliest event, shared by the windows it is the first of (up to four: two grids,
     /// domain and program).
     first: Option<std::sync::Arc<Event>>,
+    /// `first`'s time.
+    first_time: Timestamp,
     last_time: Timestamp,
 }
 
@@ -198,7 +200,7 @@ impl TunnelVolume {
             let w = self.window(key, out);
             w.queries += 1;
             w.txt_null += txt as u64;
-            keep_earliest_once(&mut w.first, event, &mut shared);
+            keep_earliest_once(&mut w.first, &mut w.first_time, event, &mut shared);
             w.last_time = w.last_time.max(event.time);
         }
         let (Some(domain), Some(sub)) = (q.query.registered_domain(), q.query.subdomain()) else {
@@ -227,7 +229,7 @@ impl TunnelVolume {
             };
             let w = self.window(key, out);
             w.queries += 1;
-            keep_earliest_once(&mut w.first, event, &mut shared);
+            keep_earliest_once(&mut w.first, &mut w.first_time, event, &mut shared);
             w.last_time = w.last_time.max(event.time);
             if !w.uniques.contains(&sub_hash) {
                 if w.uniques.len() >= max_unique {
@@ -490,13 +492,16 @@ impl TunnelVolume {
 
 /// [`crate::stats::keep_earliest_shared`] for the windows of one event: `shared` holds the engine's
 /// `Arc` of it, or the one copy made for the first window that keeps it.
-fn keep_earliest_once(slot: &mut Option<std::sync::Arc<Event>>, event: &Event, shared: &mut Option<std::sync::Arc<Event>>) {
+fn keep_earliest_once(slot: &mut Option<std::sync::Arc<Event>>, first_time: &mut Timestamp, event: &Event, shared: &mut Option<std::sync::Arc<Event>>) {
     let replace = match slot {
         None => true,
+        // A later event is decided by the time held inline, without reading the kept event.
+        Some(_) if event.time > *first_time => false,
         Some(e) => crate::stats::is_earlier(event, e),
     };
     if replace {
         *slot = Some(shared.get_or_insert_with(|| std::sync::Arc::new(event.clone())).clone());
+        *first_time = event.time;
     }
 }
 
