@@ -651,11 +651,12 @@ impl Detector for Beacon {
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
+        // Series are judged first and named after: only those found need their names made.
         let series = std::mem::take(&mut self.series);
-        let mut series: Vec<(SeriesKey, Series)> = series.into_values().filter_map(|s| Some((self.key_of(s.first.as_deref()?), s))).collect();
-        series.sort_by(|a, b| a.0.cmp(&b.0));
         let mut found = Vec::new();
-        for (key, mut s) in series {
+        for mut s in series.into_values() {
+            let Some(first) = s.first.clone() else { continue };
+            let h = host(&first);
             s.seconds.sort_unstable();
             s.seconds.dedup();
             if s.seconds.len() < self.config.min_events.max(4) {
@@ -666,16 +667,17 @@ impl Detector for Beacon {
                     continue;
                 }
             }
-            let Some(score) = self.score(&key.host, &s.seconds) else { continue };
+            let Some(score) = self.score(h, &s.seconds) else { continue };
             if score.score < self.config.min_score.max(0.0) {
                 continue;
             }
-            let rita = self.rita_score(&key.host, &s.seconds).unwrap_or_default();
+            let rita = self.rita_score(h, &s.seconds).unwrap_or_default();
             if rita.timestamp < self.config.min_timestamp_score {
                 continue;
             }
-            found.push((key, s, score, rita));
+            found.push((self.key_of(&first), s, score, rita));
         }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
         // Hosts with a beacon to the same target, for fleet context.
         let mut hosts: HashMap<&str, BTreeSet<&str>> = HashMap::default();
         for (key, ..) in &found {
