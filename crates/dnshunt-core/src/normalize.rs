@@ -269,6 +269,7 @@ impl Fields<'_, '_, '_> {
                 text
             }
             None => {
+                answers.reserve_exact(self.raw.ecs.answers.len());
                 for (rtype, data) in &self.raw.ecs.answers {
                     if !ecs_answer(rtype, data, &mut answers) {
                         bad_entries += 1;
@@ -281,6 +282,8 @@ impl Fields<'_, '_, '_> {
             self.warnings
                 .push(format!("QueryResults: {bad_entries} entries not understood in {:?}", truncate(&results_raw, 80)));
         }
+        // Events outlive reading as evidence: no spare room in them.
+        answers.shrink_to_fit();
         Ok(DnsQuery {
             process,
             query: DnsName::new(&name),
