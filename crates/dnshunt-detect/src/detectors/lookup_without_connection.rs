@@ -279,30 +279,44 @@ impl Detector for LookupWithoutConnection {
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
-        let mut windows: Vec<((String, String, i64), Window)> = self
+        // Each window with the hash of its program (host, image), named from its earliest lookup.
+        let mut img = String::new();
+        let windows: Vec<(u64, Window)> = self
             .windows
             .drain()
             .filter_map(|(_, w)| {
                 let first = w.first.as_deref()?;
-                let mut img = String::new();
                 image_into(first, &mut img);
-                Some(((host(first).to_owned(), img, w.start), w))
+                Some((key_hash((host(first), img.as_str())), w))
             })
             .collect();
-        windows.sort_by(|a, b| a.0.cmp(&b.0));
         // Domains each program connected to, over all windows.
-        let mut connected_domains: HashMap<(String, String), BTreeSet<String>> = HashMap::default();
-        for ((h, img, _), w) in &windows {
-            let Some(ips) = self.connected.get(&(h.clone(), img.clone())) else { continue };
+        let mut connected_domains: HashMap<u64, BTreeSet<String>> = HashMap::default();
+        for (program, w) in &windows {
+            let Some(first) = w.first.as_deref() else { continue };
+            image_into(first, &mut img);
+            let Some(ips) = self.connected.get(&StrPair(host(first), &img)) else { continue };
             for (domain, addrs) in w.domains.values() {
                 if addrs.iter().any(|ip| ips.contains(ip)) {
-                    connected_domains.entry((h.clone(), img.clone())).or_default().insert(domain.clone());
+                    connected_domains.entry(*program).or_default().insert(domain.clone());
                 }
             }
         }
-        for ((h, img, start), w) in windows {
-            let pk = (h.clone(), img.clone());
-            let n_connected = connected_domains.get(&pk).map_or(0, BTreeSet::len);
+        // Only a window with enough domains can be reported: only those are named and sorted.
+        let mut windows: Vec<((String, String, i64), u64, Window)> = windows
+            .into_iter()
+            .filter(|(_, w)| w.domains.len() >= self.config.min_unconnected_domains)
+            .filter_map(|(program, w)| {
+                let first = w.first.as_deref()?;
+                let mut img = String::new();
+                image_into(first, &mut img);
+                Some(((host(first).to_owned(), img, w.start), program, w))
+            })
+            .collect();
+        windows.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((h, img, start), program, w) in windows {
+            let pk = StrPair(&h, &img);
+            let n_connected = connected_domains.get(&program).map_or(0, BTreeSet::len);
             if n_connected < self.config.min_connected_domains {
                 continue;
             }
