@@ -37,7 +37,6 @@ pub(crate) fn parse<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) -> Re
         // Raw control characters are legal only as whitespace between tokens; when the document
         // has any, every string is checked for them (`serde_json` rejects them inside strings).
         controls: bytes.iter().fold(false, |any, &b| any | (b < 0x20)),
-        scratch: String::new(),
     };
     let value = seed.deserialize(&mut de)?;
     de.whitespace();
@@ -76,7 +75,6 @@ fn find_special(bytes: &[u8], from: usize, quotes: bool) -> Option<usize> {
 /// Decodes the escapes of a string's text (already checked by `string_end`) into `out`; false
 /// for a `\u` escape, which is left to `serde_json`.
 fn unescape(text: &str, out: &mut String) -> bool {
-    out.clear();
     let bytes = text.as_bytes();
     let mut run = 0;
     while let Some(i) = find_special(bytes, run, false) {
@@ -115,8 +113,6 @@ struct Fast<'de> {
     pos: usize,
     depth: u32,
     controls: bool,
-    /// Where escaped strings are decoded (as `serde_json` does, the visitor sees a borrowed `&str`).
-    scratch: String,
 }
 
 impl<'de> Fast<'de> {
@@ -294,16 +290,15 @@ impl<'de> Deserializer<'de> for &mut Fast<'de> {
                     return visitor.visit_borrowed_str(text);
                 }
                 // `\u` escapes (surrogate pairs, lone surrogates) are `serde_json`'s to judge.
-                let mut scratch = std::mem::take(&mut self.scratch);
-                scratch.reserve(text.len());
-                if !unescape(text, &mut scratch) {
-                    self.scratch = scratch;
+                let mut decoded = String::with_capacity(text.len());
+                if !unescape(text, &mut decoded) {
                     return self.by_serde_json(end + 1, visitor);
                 }
                 self.pos = end + 1;
-                let value = visitor.visit_str(&scratch);
-                self.scratch = scratch;
-                value
+                // `serde_json` hands decoded text over as `visit_str`; every visitor here that
+                // keeps it takes the `String` itself the same way (`visit_string`'s default is
+                // `visit_str`), so it is not copied a second time.
+                visitor.visit_string(decoded)
             }
             Some(b'{') => {
                 self.enter()?;

@@ -333,7 +333,9 @@ impl Producer {
                 });
             }
             _ => {
-                let reader = Counted::new(BufReader::with_capacity(1 << 20, file), raw.clone());
+                // A small buffer: the readers take blocks larger than it, which a buffered
+                // reader passes straight through to the file instead of copying.
+                let reader = Counted::new(BufReader::with_capacity(1 << 16, file), raw.clone());
                 self.stream(name, Box::new(reader), Some(sniffed), &Nesting::top(raw));
             }
         }
@@ -774,14 +776,29 @@ fn is_line_delimited(head: &[u8]) -> bool {
 }
 
 /// Appends from `reader` until `buf` holds `target` bytes or the input ends (returns true at end).
+/// Reads into `buf` until it holds `target` bytes or the input ends; true at the end of the
+/// input. Bytes read before an error stay in `buf`. One large read at a time, straight into
+/// `buf` (a buffered reader passes a read larger than its buffer through without a copy).
 fn fill<R: Read>(reader: &mut R, buf: &mut Vec<u8>, target: usize) -> io::Result<bool> {
     let start = buf.len();
-    if target > start {
-        buf.reserve(target - start);
+    if target <= start {
+        return Ok(false);
     }
-    let mut limited = reader.take((target.saturating_sub(start)) as u64);
-    let n = limited.read_to_end(buf)?;
-    Ok(n == 0 || buf.len() < target)
+    buf.resize(target, 0);
+    let mut filled = start;
+    let result = loop {
+        if filled == target {
+            break Ok(());
+        }
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break Ok(()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    buf.truncate(filled);
+    result.map(|()| filled == start || filled < target)
 }
 
 fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
