@@ -263,10 +263,11 @@ impl StableHasher {
 
     /// Adds a string and a separator, so ("ab","c") and ("a","bc") differ.
     pub fn write(&mut self, part: &str) {
-        for &b in part.as_bytes().iter().chain(std::iter::once(&0xff)) {
-            self.0 ^= b as u64;
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        let mut h = self.0;
+        for &b in part.as_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
+        self.0 = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
     }
 
     /// The hash; [`StableHasher::finish_hex`] is the finding id made of it.

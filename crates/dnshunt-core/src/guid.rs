@@ -47,16 +47,12 @@ impl Guid {
     /// written into `buf`: [`Display`](fmt::Display) without the formatting machinery.
     pub fn text(self, buf: &mut [u8; 38]) -> &str {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        buf[0] = b'{';
-        buf[37] = b'}';
-        let mut pos = 1;
-        for i in 0..32 {
-            if matches!(i, 8 | 12 | 16 | 20) {
-                buf[pos] = b'-';
-                pos += 1;
-            }
-            buf[pos] = HEX[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
-            pos += 1;
+        // Where each of the 16 bytes' two digits go: braces at 0 and 37, dashes at 9, 14, 19, 24.
+        const AT: [usize; 16] = [1, 3, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 29, 31, 33, 35];
+        *buf = *b"{00000000-0000-0000-0000-000000000000}";
+        for (i, byte) in self.0.to_be_bytes().into_iter().enumerate() {
+            buf[AT[i]] = HEX[usize::from(byte >> 4)];
+            buf[AT[i] + 1] = HEX[usize::from(byte & 0xf)];
         }
         std::str::from_utf8(buf).expect("hex digits, dashes and braces are ASCII")
     }

@@ -44,7 +44,7 @@ use serde::Deserialize;
 
 use crate::fast::{HashMap, HashSet};
 use crate::repeats::Repeats;
-use crate::stats::{host, host_key_hash, pattern_score};
+use crate::stats::{host, host_key_hash, key_hash, pattern_score};
 
 const WINDOWS_BINARIES: &str = include_str!("../../data/windows_binaries.txt");
 
@@ -368,6 +368,8 @@ pub struct ProcessContext {
     shipped: Vec<(String, String)>,
     /// By host (its key's hash) and ProcessGuid: a GUID names a process on one host.
     procs: HashMap<ProcKey, ProcInfo>,
+    /// [`host_key_hash`] by the [`key_hash`] of the host as written.
+    host_keys: HashMap<u64, u64>,
     pending: HashMap<ProcKey, Pending>,
     /// Look-ups that could not wait for their EID 1 because `max_pending_processes` was reached.
     pub dropped_pending: u64,
@@ -420,6 +422,7 @@ impl ProcessContext {
             binaries,
             shipped,
             procs: HashMap::default(),
+            host_keys: HashMap::default(),
             pending: HashMap::default(),
             dropped_pending: 0,
             images: hashbrown::HashMap::default(),
@@ -461,41 +464,53 @@ impl ProcessContext {
         repeats.add(&id, event, (severity, score), explain, build, out);
     }
 
-    /// What `image` (a path) alone says, worked out once per path.
-    /// The verdict on `image`, when it says anything (most images say nothing).
-    fn image_verdict(&mut self, image: &str) -> Option<ImageVerdict> {
-        let says = |v: &ImageVerdict| v.lolbin.is_some() || v.writable.is_some();
-        if let Some(v) = self.images.get(image) {
-            return says(v).then(|| v.clone());
+    /// The verdict on `image` (a path), worked out once per path and then looked up: `None`
+    /// when it says nothing (most images).
+    fn image_verdict(&mut self, image: &str) -> Option<&ImageVerdict> {
+        if !self.images.contains_key(image) {
+            let name = image_file_name(image);
+            let lolbin = match self.binaries.get(&name) {
+                Some(Kind::Lolbin(sev)) => Some(*sev),
+                _ => None,
+            };
+            let lower = image.to_lowercase().replace('/', "\\");
+            let writable = if self.config.benign_paths.iter().any(|p| lower.contains(p.as_str())) {
+                None
+            } else {
+                writable_folder(&lower)
+            };
+            if self.images.len() >= MAX_IMAGE_VERDICTS {
+                self.images.clear();
+            }
+            self.images.insert(image.to_owned(), ImageVerdict { name, lolbin, writable });
         }
-        let name = image_file_name(image);
-        let lolbin = match self.binaries.get(&name) {
-            Some(Kind::Lolbin(sev)) => Some(*sev),
-            _ => None,
-        };
-        let lower = image.to_lowercase().replace('/', "\\");
-        let writable = if self.config.benign_paths.iter().any(|p| lower.contains(p.as_str())) {
-            None
-        } else {
-            writable_folder(&lower)
-        };
-        let verdict = ImageVerdict { name, lolbin, writable };
-        if self.images.len() >= MAX_IMAGE_VERDICTS {
-            self.images.clear();
+        self.images.get(image).filter(|v| v.lolbin.is_some() || v.writable.is_some())
+    }
+
+    /// [`host_key_hash`] of the event's host, remembered per host as written (a fleet has few
+    /// hosts; at most 4,096, then started over).
+    fn host_key(&mut self, event: &Event) -> u64 {
+        let raw = host(event);
+        let spelled = key_hash(raw);
+        if let Some(&key) = self.host_keys.get(&spelled) {
+            return key;
         }
-        let said = says(&verdict).then(|| verdict.clone());
-        self.images.insert(image.to_owned(), verdict);
-        said
+        if self.host_keys.len() >= 4096 {
+            self.host_keys.clear();
+        }
+        *self.host_keys.entry(spelled).or_insert_with(|| host_key_hash(raw))
     }
 
     /// Reasons that the image path alone gives.
     fn judge_image(&mut self, repeats: &mut Repeats<u64>, event: &Event, out: &mut Vec<Finding>) {
         let Some(image) = event.process().image.as_deref() else { return };
         let Some(q) = event.dns() else { return };
+        let lolbin_severity = self.config.lolbin_severity;
+        let (temp_path_severity, appdata_path_severity) = (self.config.temp_path_severity, self.config.appdata_path_severity);
         let Some(verdict) = self.image_verdict(image) else { return };
         let name = &verdict.name;
         if let Some(sev) = verdict.lolbin {
-            let mut severity = sev.unwrap_or(self.config.lolbin_severity);
+            let mut severity = sev.unwrap_or(lolbin_severity);
             let pki = q.query.self_and_parents().any(|p| PKI_DOMAINS.contains(&p));
             if pki {
                 // A revocation check alone says little; any other name raises the finding (it
@@ -514,7 +529,7 @@ impl ProcessContext {
             });
         }
         if let Some((folder, temp_like)) = verdict.writable {
-            let severity = if temp_like { self.config.temp_path_severity } else { self.config.appdata_path_severity };
+            let severity = if temp_like { temp_path_severity } else { appdata_path_severity };
             let explain = || {
                 format!(
                     "{name} looked up {}; it runs from {folder}, a user-writable folder where downloaded and dropped programs live",
@@ -668,7 +683,7 @@ impl Detector for ProcessContext {
         match &event.kind {
             EventKind::ProcessCreate(pc) => {
                 let Some(guid) = pc.process.guid else { return };
-                let guid = (host_key_hash(host(event)), guid);
+                let guid = (self.host_key(event), guid);
                 let info = ProcInfo::new(
                     pc.process.image.clone(),
                     pc.command_line.as_ref().map(|c| {
@@ -685,7 +700,7 @@ impl Detector for ProcessContext {
             EventKind::DnsQuery(_) => {
                 let mut repeats = std::mem::take(&mut self.repeats);
                 self.judge_image(&mut repeats, event, out);
-                let key = event.process().guid.map(|guid| (host_key_hash(host(event)), guid));
+                let key = event.process().guid.map(|guid| (self.host_key(event), guid));
                 let known = key.and_then(|key| self.procs.get(&key));
                 if let Some(info) = known {
                     self.judge_with_info(&mut repeats, event, info, out);
