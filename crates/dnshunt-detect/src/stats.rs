@@ -303,8 +303,6 @@ pub fn hash64(s: &str) -> u64 {
     h
 }
 
-/// Keeps the earliest of two events (by time, then origin), so a summary does not depend on the
-/// order events arrived in.
 /// Whether `event` comes before `than`: by time, then by where it was read (so the choice does
 /// not depend on read order).
 pub fn is_earlier(event: &Event, than: &Event) -> bool {
@@ -318,6 +316,8 @@ pub fn is_earlier(event: &Event, than: &Event) -> bool {
     dnshunt_core::evidence_order(event) < dnshunt_core::evidence_order(than)
 }
 
+/// Keeps the earliest of two events (by time, then origin), so a summary does not depend on the
+/// order events arrived in.
 pub fn keep_earliest(slot: &mut Option<Event>, event: &Event) {
     let replace = match slot {
         None => true,

@@ -295,9 +295,9 @@ impl<'de> Deserializer<'de> for &mut Fast<'de> {
                     return self.by_serde_json(end + 1, visitor);
                 }
                 self.pos = end + 1;
-                // `serde_json` hands decoded text over as `visit_str`; every visitor here that
-                // keeps it takes the `String` itself the same way (`visit_string`'s default is
-                // `visit_str`), so it is not copied a second time.
+                // `serde_json` hands decoded text over as `visit_str`; `visit_string` means the
+                // same to every visitor here (its default is `visit_str`), and the ones that keep
+                // field values (`ValueSeed`) take the `String` itself instead of copying it.
                 visitor.visit_string(decoded)
             }
             Some(b'{') => {

@@ -333,9 +333,7 @@ impl Producer {
                 });
             }
             _ => {
-                // A small buffer: the readers take blocks larger than it, which a buffered
-                // reader passes straight through to the file instead of copying.
-                let reader = Counted::new(BufReader::with_capacity(1 << 16, file), raw.clone());
+                let reader = Counted::new(BufReader::with_capacity(1 << 20, file), raw.clone());
                 self.stream(name, Box::new(reader), Some(sniffed), &Nesting::top(raw));
             }
         }
@@ -775,10 +773,8 @@ fn is_line_delimited(head: &[u8]) -> bool {
     false
 }
 
-/// Appends from `reader` until `buf` holds `target` bytes or the input ends (returns true at end).
 /// Reads into `buf` until it holds `target` bytes or the input ends; true at the end of the
-/// input. Bytes read before an error stay in `buf`. One large read at a time, straight into
-/// `buf` (a buffered reader passes a read larger than its buffer through without a copy).
+/// input. Bytes read before an error stay in `buf`. Large reads straight into `buf`.
 fn fill<R: Read>(reader: &mut R, buf: &mut Vec<u8>, target: usize) -> io::Result<bool> {
     let start = buf.len();
     if target <= start {

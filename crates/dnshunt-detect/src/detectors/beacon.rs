@@ -419,11 +419,7 @@ impl Beacon {
         } else if self.stored >= self.config.max_timestamps {
             self.over_timestamps += 1;
         }
-        // `first_time` is the kept event's time: a later event need not be compared with it.
-        series.first_time = if series.count == 1 { event.time } else { series.first_time.min(event.time) };
-        if event.time <= series.first_time {
-            crate::stats::keep_earliest_shared(&mut series.first, event, shared);
-        }
+        crate::stats::keep_earliest_timed(&mut series.first, &mut series.first_time, event, shared);
         series.last_time = series.last_time.max(event.time);
     }
 

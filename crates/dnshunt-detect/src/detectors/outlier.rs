@@ -214,11 +214,7 @@ impl Outlier {
         };
         {
             d.count += 1;
-            // `first_time` is the kept event's time: a later event need not be compared with it.
-            d.first_time = if d.count == 1 { event.time } else { d.first_time.min(event.time) };
-            if event.time <= d.first_time {
-                crate::stats::keep_earliest_shared(&mut d.first, event, shared);
-            }
+            crate::stats::keep_earliest_timed(&mut d.first, &mut d.first_time, event, shared);
         }
     }
 }
