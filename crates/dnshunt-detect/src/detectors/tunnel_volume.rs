@@ -219,6 +219,7 @@ impl TunnelVolume {
         };
         let domain_hash = key_hash(domain);
         let max_unique = self.config.max_unique_per_window;
+        let mut entropy: Option<(f64, usize)> = None;
         for (grid, start) in starts {
             let key = WindowKey {
                 host: h,
@@ -231,17 +232,16 @@ impl TunnelVolume {
             w.queries += 1;
             keep_earliest_once(&mut w.first, &mut w.first_time, event, &mut shared);
             w.last_time = w.last_time.max(event.time);
-            if !w.uniques.contains(&sub_hash) {
-                if w.uniques.len() >= max_unique {
-                    w.overflow = true;
-                } else {
-                    w.uniques.insert(sub_hash);
-                    // The subdomain without its dots.
-                    let (bits, len) = entropy_bits_skipping(sub, b'.');
+            if w.uniques.len() < max_unique {
+                if w.uniques.insert(sub_hash) {
+                    // The subdomain without its dots, measured once for both grids' windows.
+                    let (bits, len) = *entropy.get_or_insert_with(|| entropy_bits_skipping(sub, b'.'));
                     w.sub_len_sum += len as u64;
                     w.entropy_sum += bits;
                     w.info_bits += bits * len as f64;
                 }
+            } else if !w.uniques.contains(&sub_hash) {
+                w.overflow = true;
             }
             if let Some((n, parent)) = &chunk {
                 let set = w.chunks.entry(parent.clone()).or_default();
