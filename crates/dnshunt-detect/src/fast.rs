@@ -5,3 +5,15 @@
 
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
+/// The entry of `key`, made with `make` when it is new and the map holds fewer than `max`
+/// entries; `None` (nothing made) when the map is full and `key` is not in it: the caller counts
+/// what it could not remember.
+pub fn bounded_entry<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, max: usize, make: impl FnOnce() -> V) -> Option<&mut V> {
+    let full = map.len() >= max;
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(entry) => Some(entry.into_mut()),
+        std::collections::hash_map::Entry::Vacant(_) if full => None,
+        std::collections::hash_map::Entry::Vacant(entry) => Some(entry.insert(make())),
+    }
+}

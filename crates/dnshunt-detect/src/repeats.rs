@@ -23,7 +23,7 @@ pub const MAX_HELD: usize = 100_000;
 /// finding's id.
 #[derive(Debug)]
 pub struct Repeats<K> {
-    held: hashbrown::HashMap<K, Finding, foldhash::fast::RandomState>,
+    held: crate::fast::HashMap<K, Finding>,
     max_held: usize,
     max_evidence: usize,
 }
@@ -31,7 +31,7 @@ pub struct Repeats<K> {
 impl<K> Default for Repeats<K> {
     fn default() -> Repeats<K> {
         Repeats {
-            held: hashbrown::HashMap::default(),
+            held: crate::fast::HashMap::default(),
             max_held: MAX_HELD,
             max_evidence: 5,
         }
@@ -43,7 +43,7 @@ impl<K: Hash + Eq + Ord + Clone> Repeats<K> {
     /// engine's, [`dnshunt_core::Detector::set_max_evidence`]).
     pub fn new(max_held: usize, max_evidence: usize) -> Repeats<K> {
         Repeats {
-            held: hashbrown::HashMap::default(),
+            held: crate::fast::HashMap::default(),
             max_held,
             max_evidence: max_evidence.max(1),
         }

@@ -344,15 +344,19 @@ pub fn keep_earliest_shared(slot: &mut Option<std::sync::Arc<Event>>, event: &Ev
     }
 }
 
-/// [`keep_earliest_shared`] for a slot whose kept event's time is also held inline (`earliest`,
+/// Keeps the earliest event in a slot whose kept event's time is also held inline (`earliest`,
 /// kept up to date here): a later event is decided without reading the kept one, which in a large
-/// table is a cache miss.
-pub fn keep_earliest_timed(slot: &mut Option<std::sync::Arc<Event>>, earliest: &mut dnshunt_core::Timestamp, event: &Event, shared: Option<&std::sync::Arc<Event>>) {
-    if slot.is_some() && event.time > *earliest {
-        return;
+/// table is a cache miss. `keep` gives the event to keep (usually [`to_keep`]).
+pub fn keep_earliest_timed(slot: &mut Option<std::sync::Arc<Event>>, earliest: &mut dnshunt_core::Timestamp, event: &Event, keep: impl FnOnce() -> std::sync::Arc<Event>) {
+    let replace = match slot {
+        None => true,
+        Some(_) if event.time > *earliest => false,
+        Some(e) => is_earlier(event, e),
+    };
+    if replace {
+        *slot = Some(keep());
+        *earliest = event.time;
     }
-    keep_earliest_shared(slot, event, shared);
-    *earliest = slot.as_ref().map_or(event.time, |e| e.time);
 }
 
 /// Keeps the latest of two events (by time, then origin).

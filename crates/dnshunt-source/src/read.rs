@@ -773,28 +773,15 @@ fn is_line_delimited(head: &[u8]) -> bool {
     false
 }
 
-/// Reads into `buf` until it holds `target` bytes or the input ends; true at the end of the
-/// input. Bytes read before an error stay in `buf`. Large reads straight into `buf`.
+/// Appends from `reader` until `buf` holds `target` bytes or the input ends (returns true at end).
 fn fill<R: Read>(reader: &mut R, buf: &mut Vec<u8>, target: usize) -> io::Result<bool> {
     let start = buf.len();
-    if target <= start {
-        return Ok(false);
+    if target > start {
+        buf.reserve(target - start);
     }
-    buf.resize(target, 0);
-    let mut filled = start;
-    let result = loop {
-        if filled == target {
-            break Ok(());
-        }
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break Ok(()),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
-        }
-    };
-    buf.truncate(filled);
-    result.map(|()| filled == start || filled < target)
+    let mut limited = reader.take((target.saturating_sub(start)) as u64);
+    let n = limited.read_to_end(buf)?;
+    Ok(n == 0 || buf.len() < target)
 }
 
 fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {

@@ -85,7 +85,7 @@ use dnshunt_enrich::rank::RankTable;
 use serde::Deserialize;
 
 use crate::fast::HashMap;
-use crate::stats::{domain_of, host, image_into, is_local_only, key_hash, mad_sorted, median_sorted, quartiles_sorted};
+use crate::stats::{domain_of, host, image_into, is_local_only, key_hash, mad_sorted, median_sorted, quartiles_sorted, to_keep};
 
 /// Settings of the `beacon` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -245,7 +245,7 @@ pub struct RitaScore {
 
 pub struct Beacon {
     config: BeaconConfig,
-    series: hashbrown::HashMap<u64, Series, foldhash::fast::RandomState>,
+    series: HashMap<u64, Series>,
     /// Buffers for the key of the event at hand (reused, not allocated per event).
     image_buf: String,
     target_buf: String,
@@ -325,7 +325,7 @@ impl Beacon {
         }
         Beacon {
             config,
-            series: hashbrown::HashMap::default(),
+            series: HashMap::default(),
             image_buf: String::new(),
             target_buf: String::new(),
             host_hours: HashMap::default(),
@@ -403,14 +403,9 @@ impl Beacon {
     }
 
     fn add(&mut self, key: u64, event: &Event, shared: Option<&Arc<Event>>) {
-        let full = self.series.len() >= self.config.max_series;
-        let series = match self.series.entry(key) {
-            hashbrown::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            hashbrown::hash_map::Entry::Vacant(_) if full => {
-                self.over_series += 1;
-                return;
-            }
-            hashbrown::hash_map::Entry::Vacant(entry) => entry.insert(Series::default()),
+        let Some(series) = crate::fast::bounded_entry(&mut self.series, key, self.config.max_series, Series::default) else {
+            self.over_series += 1;
+            return;
         };
         series.count += 1;
         if series.seconds.len() < self.config.max_timestamps_per_series && self.stored < self.config.max_timestamps {
@@ -419,7 +414,7 @@ impl Beacon {
         } else if self.stored >= self.config.max_timestamps {
             self.over_timestamps += 1;
         }
-        crate::stats::keep_earliest_timed(&mut series.first, &mut series.first_time, event, shared);
+        crate::stats::keep_earliest_timed(&mut series.first, &mut series.first_time, event, || to_keep(event, shared));
         series.last_time = series.last_time.max(event.time);
     }
 

@@ -37,7 +37,7 @@ use dnshunt_core::{BoundReached, Detector, Event, EventKind, Finding, FindingSin
 use serde::Deserialize;
 
 use crate::fast::{HashMap, HashSet};
-use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest_timed, key_hash, StrPair};
+use crate::stats::{domain_of, host, image_into, is_local_only, keep_earliest_timed, key_hash, to_keep};
 
 /// Settings of the `lookup_without_connection` detector.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
@@ -113,7 +113,8 @@ pub struct LookupWithoutConnection {
     /// last sweep.
     host_minute: HashMap<u64, i64>,
     created_since_sweep: usize,
-    connected: hashbrown::HashMap<(String, String), HashSet<IpAddr>, foldhash::fast::RandomState>,
+    /// Addresses each program connected to, by the [`key_hash`] of (host, image).
+    connected: HashMap<u64, HashSet<IpAddr>>,
     /// The image and the addresses of the event at hand (reused, not allocated per event).
     image_buf: String,
     addrs_buf: Vec<IpAddr>,
@@ -138,7 +139,7 @@ impl LookupWithoutConnection {
             windows: HashMap::default(),
             host_minute: HashMap::default(),
             created_since_sweep: 0,
-            connected: hashbrown::HashMap::default(),
+            connected: HashMap::default(),
             image_buf: String::new(),
             addrs_buf: Vec::new(),
             n_connected: 0,
@@ -241,7 +242,7 @@ impl LookupWithoutConnection {
                 }
             }
         }
-        keep_earliest_timed(&mut window.first, &mut window.first_time, event, shared);
+        keep_earliest_timed(&mut window.first, &mut window.first_time, event, || to_keep(event, shared));
         window.last_time = window.last_time.max(event.time);
     }
 
@@ -255,11 +256,7 @@ impl LookupWithoutConnection {
             self.over_connected += 1;
             return;
         }
-        let key = StrPair(host(event), img);
-        if !self.connected.contains_key(&key) {
-            self.connected.insert(key.to_key(), HashSet::default());
-        }
-        if self.connected.get_mut(&key).is_some_and(|ips| ips.insert(ip)) {
+        if self.connected.entry(key_hash((host(event), img))).or_default().insert(ip) {
             self.n_connected += 1;
         }
     }
@@ -293,9 +290,7 @@ impl Detector for LookupWithoutConnection {
         // Domains each program connected to, over all windows.
         let mut connected_domains: HashMap<u64, BTreeSet<String>> = HashMap::default();
         for (program, w) in &windows {
-            let Some(first) = w.first.as_deref() else { continue };
-            image_into(first, &mut img);
-            let Some(ips) = self.connected.get(&StrPair(host(first), &img)) else { continue };
+            let Some(ips) = self.connected.get(program) else { continue };
             for (domain, addrs) in w.domains.values() {
                 if addrs.iter().any(|ip| ips.contains(ip)) {
                     connected_domains.entry(*program).or_default().insert(domain.clone());
@@ -314,14 +309,13 @@ impl Detector for LookupWithoutConnection {
             })
             .collect();
         windows.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((h, img, start), program, w) in windows {
-            let pk = StrPair(&h, &img);
+        for ((_, img, start), program, w) in windows {
             let n_connected = connected_domains.get(&program).map_or(0, BTreeSet::len);
             if n_connected < self.config.min_connected_domains {
                 continue;
             }
             let empty = HashSet::default();
-            let ips = self.connected.get(&pk).unwrap_or(&empty);
+            let ips = self.connected.get(&program).unwrap_or(&empty);
             let mut unconnected: Vec<&String> = w.domains.values().filter(|(_, addrs)| !addrs.iter().any(|ip| ips.contains(ip))).map(|(d, _)| d).collect();
             if unconnected.len() < self.config.min_unconnected_domains {
                 continue;

@@ -236,17 +236,13 @@ impl NxdomainStorm {
     }
 
     fn add(&mut self, key: StrPair<'_>, event: &Event, nx: bool, name_hash: u32) {
-        let full = self.keys.len() >= self.config.max_keys;
-        let state = match self.keys.entry(key_hash((key.0, key.1))) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(_) if full => {
-                self.over_keys += 1;
-                return;
-            }
-            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(KeyState {
-                key: key.to_key(),
-                ..KeyState::default()
-            }),
+        let make = || KeyState {
+            key: key.to_key(),
+            ..KeyState::default()
+        };
+        let Some(state) = crate::fast::bounded_entry(&mut self.keys, key_hash((key.0, key.1)), self.config.max_keys, make) else {
+            self.over_keys += 1;
+            return;
         };
         let minute_idx = event.time.0.div_euclid(60_000);
         let latest = self.host_minute.entry(key_hash(key.0)).or_insert(minute_idx);

@@ -139,7 +139,7 @@ pub struct Outlier {
     /// By the [`key_hash`] of (host, image), each with its names.
     programs: HashMap<u64, ((String, String), Program)>,
     /// By the hash of (host, domain) ([`key_hash`]); the names come from the earliest lookup.
-    domains: hashbrown::HashMap<u64, Domain, foldhash::fast::RandomState>,
+    domains: HashMap<u64, Domain>,
     /// The image of the event at hand (reused, not allocated per event).
     image_buf: String,
     /// Lookups not counted: past `max_keys` (programs or domains), hours past `max_hours`.
@@ -154,7 +154,7 @@ impl Outlier {
         Outlier {
             config,
             programs: HashMap::default(),
-            domains: hashbrown::HashMap::default(),
+            domains: HashMap::default(),
             image_buf: String::new(),
             over_keys: 0,
             over_hours: 0,
@@ -203,19 +203,13 @@ impl Outlier {
             }
         }
         self.image_buf = img;
-        let full = self.domains.len() >= self.config.max_keys;
-        let d = match self.domains.entry(key_hash((host(event), domain_of(&q.query)))) {
-            hashbrown::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            hashbrown::hash_map::Entry::Vacant(_) if full => {
-                self.over_keys += 1;
-                return;
-            }
-            hashbrown::hash_map::Entry::Vacant(entry) => entry.insert(Domain::default()),
+        let key = key_hash((host(event), domain_of(&q.query)));
+        let Some(d) = crate::fast::bounded_entry(&mut self.domains, key, self.config.max_keys, Domain::default) else {
+            self.over_keys += 1;
+            return;
         };
-        {
-            d.count += 1;
-            crate::stats::keep_earliest_timed(&mut d.first, &mut d.first_time, event, shared);
-        }
+        d.count += 1;
+        crate::stats::keep_earliest_timed(&mut d.first, &mut d.first_time, event, || to_keep(event, shared));
     }
 }
 

@@ -374,7 +374,7 @@ pub struct ProcessContext {
     /// Look-ups that could not wait for their EID 1 because `max_pending_processes` was reached.
     pub dropped_pending: u64,
     /// `judge_image`'s verdict per image path (at most [`MAX_IMAGE_VERDICTS`]).
-    images: hashbrown::HashMap<String, ImageVerdict, foldhash::fast::RandomState>,
+    images: HashMap<String, ImageVerdict>,
     /// Processes not remembered past `max_processes`.
     over_processes: u64,
     /// The findings so far, each folding its process's later lookups.
@@ -425,7 +425,7 @@ impl ProcessContext {
             host_keys: HashMap::default(),
             pending: HashMap::default(),
             dropped_pending: 0,
-            images: hashbrown::HashMap::default(),
+            images: HashMap::default(),
             over_processes: 0,
             repeats,
         }

@@ -113,7 +113,7 @@ struct NamedKey {
 #[derive(Debug, Default)]
 struct Window {
     /// Subdomain hashes (already hashes: foldhash's few multiplies, not SipHash).
-    uniques: hashbrown::HashSet<u64, foldhash::fast::RandomState>,
+    uniques: crate::fast::HashSet<u64>,
     overflow: bool,
     queries: u64,
     info_bits: f64,
@@ -146,7 +146,7 @@ struct Verdict {
 
 pub struct TunnelVolume {
     config: TunnelVolumeConfig,
-    windows: hashbrown::HashMap<WindowKey, Window, foldhash::fast::RandomState>,
+    windows: HashMap<WindowKey, Window>,
     /// The image of the event at hand (reused, not allocated per event).
     program: String,
     /// The latest minute seen per host (by its hash): windows well behind it are judged and
@@ -166,7 +166,7 @@ impl TunnelVolume {
         config.allowed_domains.iter_mut().for_each(|s| *s = s.to_lowercase());
         TunnelVolume {
             config,
-            windows: hashbrown::HashMap::default(),
+            windows: HashMap::default(),
             program: String::new(),
             host_minute: HashMap::default(),
             created_since_sweep: 0,
@@ -197,11 +197,7 @@ impl TunnelVolume {
                 grid,
                 start_min: start,
             };
-            let w = self.window(key, out);
-            w.queries += 1;
-            w.txt_null += txt as u64;
-            keep_earliest_once(&mut w.first, &mut w.first_time, event, &mut shared);
-            w.last_time = w.last_time.max(event.time);
+            self.count_in(key, event, &mut shared, out).txt_null += txt as u64;
         }
         let (Some(domain), Some(sub)) = (q.query.registered_domain(), q.query.subdomain()) else {
             return;
@@ -228,10 +224,7 @@ impl TunnelVolume {
                 grid,
                 start_min: start,
             };
-            let w = self.window(key, out);
-            w.queries += 1;
-            keep_earliest_once(&mut w.first, &mut w.first_time, event, &mut shared);
-            w.last_time = w.last_time.max(event.time);
+            let w = self.count_in(key, event, &mut shared, out);
             if w.uniques.len() < max_unique {
                 if w.uniques.insert(sub_hash) {
                     // The subdomain without its dots, measured once for both grids' windows.
@@ -256,6 +249,19 @@ impl TunnelVolume {
         let w = self.config.window_minutes;
         let half = w / 2;
         [(0, minute.div_euclid(w) * w), (1, (minute - half).div_euclid(w) * w + half)]
+    }
+
+    /// Counts `event` in the window of `key` (made when new) and returns the window. `shared`
+    /// holds the engine's `Arc` of the event, or the one copy made for the first window that
+    /// keeps it as its earliest.
+    fn count_in(&mut self, key: WindowKey, event: &Event, shared: &mut Option<std::sync::Arc<Event>>, out: &mut dyn FindingSink) -> &mut Window {
+        let w = self.window(key, out);
+        w.queries += 1;
+        crate::stats::keep_earliest_timed(&mut w.first, &mut w.first_time, event, || {
+            shared.get_or_insert_with(|| std::sync::Arc::new(event.clone())).clone()
+        });
+        w.last_time = w.last_time.max(event.time);
+        w
     }
 
     fn window(&mut self, key: WindowKey, out: &mut dyn FindingSink) -> &mut Window {
@@ -487,21 +493,6 @@ impl TunnelVolume {
             f.time_last = v.last_time.max(f.time);
             out.push(f);
         }
-    }
-}
-
-/// [`crate::stats::keep_earliest_shared`] for the windows of one event: `shared` holds the engine's
-/// `Arc` of it, or the one copy made for the first window that keeps it.
-fn keep_earliest_once(slot: &mut Option<std::sync::Arc<Event>>, first_time: &mut Timestamp, event: &Event, shared: &mut Option<std::sync::Arc<Event>>) {
-    let replace = match slot {
-        None => true,
-        // A later event is decided by the time held inline, without reading the kept event.
-        Some(_) if event.time > *first_time => false,
-        Some(e) => crate::stats::is_earlier(event, e),
-    };
-    if replace {
-        *slot = Some(shared.get_or_insert_with(|| std::sync::Arc::new(event.clone())).clone());
-        *first_time = event.time;
     }
 }
 
