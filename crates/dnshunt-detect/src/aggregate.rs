@@ -161,6 +161,11 @@ struct Tally {
     nxdomain: u64,
     /// The product of (1 - weight × score) of `dga` findings (see [`fold`]).
     dga_miss: f64,
+    /// The highest burst evidence of `dga` findings, and the most names such a burst counted
+    /// (see the `dga` detector's `finish`).
+    burst_evidence: f64,
+    burst_names: u64,
+    burst_nxdomain: u64,
     first: Timestamp,
     last: Timestamp,
     max_score: u8,
@@ -174,6 +179,9 @@ impl Default for Tally {
             events: 0,
             nxdomain: 0,
             dga_miss: 1.0,
+            burst_evidence: 0.0,
+            burst_names: 0,
+            burst_nxdomain: 0,
             first: Timestamp(i64::MAX),
             last: Timestamp(i64::MIN),
             max_score: 0,
@@ -192,6 +200,10 @@ impl Tally {
             self.nxdomain += u64::from(is_nxdomain(f));
             if f.detector == "dga" {
                 self.dga_miss *= 1.0 - dga_name_weight * (f.score as f64 / 100.0);
+                self.burst_evidence = self.burst_evidence.max(burst_evidence(f));
+                if burst_names(f).0 > self.burst_names {
+                    (self.burst_names, self.burst_nxdomain) = burst_names(f);
+                }
             }
         }
         self.max_score = self.max_score.max(f.score);
@@ -203,6 +215,10 @@ impl Tally {
         self.events += other.events;
         self.nxdomain += other.nxdomain;
         self.dga_miss *= other.dga_miss;
+        self.burst_evidence = self.burst_evidence.max(other.burst_evidence);
+        if other.burst_names > self.burst_names {
+            (self.burst_names, self.burst_nxdomain) = (other.burst_names, other.burst_nxdomain);
+        }
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
         self.max_score = self.max_score.max(other.max_score);
@@ -329,7 +345,12 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
     let mut domains: BTreeSet<String> = BTreeSet::new();
     let mut n_nxdomain = tally.nxdomain as usize;
     let mut scores = Vec::with_capacity(parts.len());
+    let (mut evidence, mut burst_count, mut burst_nx) = (tally.burst_evidence, tally.burst_names, tally.burst_nxdomain);
     for f in &parts {
+        evidence = evidence.max(burst_evidence(f));
+        if burst_names(f).0 > burst_count {
+            (burst_count, burst_nx) = burst_names(f);
+        }
         if let Some(q) = &f.query_name {
             names.insert((f.time, q.clone()));
         }
@@ -375,6 +396,16 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
             serde_json::Value::Object(m)
         })
         .collect();
+    // A DGA burst's examples are its most generated-looking names (the parts are in order of
+    // score), not the first ones: a burst counts moderately odd names too.
+    let mut by_score: Vec<String> = Vec::new();
+    if detector == "dga" {
+        for q in parts.iter().filter_map(|f| f.query_name.as_ref()) {
+            if by_score.len() < config.max_examples && !by_score.contains(q) {
+                by_score.push(q.clone());
+            }
+        }
+    }
     let mut iter = parts.into_iter();
     let mut base = iter.next().expect("a group has at least one finding");
     for other in iter {
@@ -398,9 +429,14 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         base.severity = base.severity.max(tally.max_severity);
         base.details.insert("tallied_findings".into(), tally.findings.into());
     }
-    let n_names = distinct_names.len() + tally.findings as usize;
-    let n_domains = domains.len() + extra_domains;
-    let examples: Vec<String> = distinct_names.iter().take(config.max_examples).cloned().collect();
+    // A burst counts names the detector did not report one by one.
+    let n_names = (distinct_names.len() + tally.findings as usize).max(burst_count as usize);
+    let n_domains = (domains.len() + extra_domains).max(burst_count as usize);
+    let examples: Vec<String> = if by_score.is_empty() {
+        distinct_names.iter().take(config.max_examples).cloned().collect()
+    } else {
+        by_score
+    };
     base.details.insert("aggregated_findings".into(), n_findings.into());
     base.details.insert("matches".into(), matches.into());
     base.details.insert("distinct_names".into(), n_names.into());
@@ -414,7 +450,12 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         // A finding about many domains is not about the first one alone.
         base.registered_domain = None;
     }
-    let nx_share = n_nxdomain as f64 / n_findings.max(1) as f64;
+    // A burst that counted more names than were reported speaks for all of them.
+    let nx_share = if burst_count as usize > n_findings {
+        burst_nx as f64 / burst_count as f64
+    } else {
+        n_nxdomain as f64 / n_findings.max(1) as f64
+    };
     let minutes = ((base.time_last.0 - base.time.0) as f64 / 60_000.0).max(1.0);
     if detector == "dga" {
         let miss = (1.0 - dga_names_score(scores.iter().map(|&s| f64::from(s) / 100.0), config.dga_name_weight)) * tally.dga_miss;
@@ -426,10 +467,16 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         base.severity = Severity::for_score(score);
         base.details.insert("nxdomain_share".into(), ((nx_share * 100.0).round() / 100.0).into());
         base.details.insert("names_per_minute".into(), ((rate * 10.0).round() / 10.0).into());
+        let odds = if evidence > 0.0 {
+            base.details.insert("burst_evidence".into(), ((evidence * 10.0).round() / 10.0).into());
+            format!(" (popular names would look this odd together less than once in 10^{:.0})", evidence.floor().min(20.0))
+        } else {
+            String::new()
+        };
         if n_names > 1 {
             let who = base.process.image.as_deref().map(dnshunt_core::image_file_name).unwrap_or_else(|| "unknown process".into());
             base.explanation = format!(
-                "{who} looked up {n_names} names that look machine-generated under {n_domains} domain{} within {} ({:.0} % NXDOMAIN), e.g. {}: the walk of a domain generation algorithm",
+                "{who} looked up {n_names} names that look machine-generated under {n_domains} domain{} within {} ({:.0} % NXDOMAIN){odds}, e.g. {}: the walk of a domain generation algorithm",
                 plural(n_domains),
                 span_words(minutes),
                 nx_share * 100.0,
@@ -456,6 +503,18 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
 /// to rank bursts).
 pub fn dga_names_score(scores: impl IntoIterator<Item = f64>, name_weight: f64) -> f64 {
     1.0 - scores.into_iter().map(|s| 1.0 - name_weight * s).product::<f64>()
+}
+
+/// The burst evidence a `dga` finding carries (0 for a name reported on its own).
+fn burst_evidence(f: &Finding) -> f64 {
+    f.details.get("burst_evidence").and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+}
+
+/// How many names the burst of a `dga` finding counted and how many of them failed with
+/// NXDOMAIN (0 for a name reported on its own).
+fn burst_names(f: &Finding) -> (u64, u64) {
+    let get = |key: &str| f.details.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    (get("burst_names"), get("burst_nxdomain"))
 }
 
 fn plural(n: usize) -> &'static str {

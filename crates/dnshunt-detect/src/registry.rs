@@ -212,7 +212,10 @@ impl DetectorsConfig {
         fit(f, "first_seen.max_keys", &mut self.first_seen.max_keys, bytes, 0.06, 1_100);
         fit(f, "doh_connection.max_keys", &mut self.doh_connection.max_keys, bytes, 0.04, 1_100);
         fit(f, "resolver_bypass.max_keys", &mut self.resolver_bypass.max_keys, bytes, 0.04, 1_100);
-        fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.12, 1_200);
+        fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.10, 1_200);
+        // A process followed for bursts: its distinct count and a few candidate hashes (the
+        // lookups it holds as examples are bounded apart, `dga::MAX_HELD`).
+        fit(f, "dga.max_processes", &mut self.dga.max_processes, bytes, 0.02, 300);
         fit(f, "process_context.max_processes", &mut self.process_context.max_processes, bytes, 0.03, 1_000);
         fit(
             f,

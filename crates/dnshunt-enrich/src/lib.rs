@@ -5,6 +5,7 @@
 //! binary from the repository's `models/` folder.
 
 pub mod age;
+pub mod burst;
 pub mod dga;
 pub mod features;
 pub mod geo;

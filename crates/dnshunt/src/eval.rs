@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use dnshunt_core::DnsName;
+use dnshunt_detect::detectors::dga::DgaConfig;
 use dnshunt_enrich::dga::DgaModel;
 use dnshunt_enrich::label::registrable_label;
 use dnshunt_enrich::train::{evaluate_family_with, Corpus, FamilyEval, TrainConfig, EVAL_FPRS};
@@ -60,6 +61,23 @@ pub struct EvalDgaArgs {
     /// a second set of benign bursts for the group evaluation: names real endpoints asked for.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub lookups: Vec<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub burst: BurstArgs,
+}
+
+/// The group detector's settings (`[detectors.dga]` `burst_*`), to try others.
+#[derive(Debug, Args)]
+pub struct BurstArgs {
+    /// Names count in a burst from this score on.
+    #[arg(long, default_value_t = DgaConfig::default().burst_min_score)]
+    pub burst_min_score: f64,
+    /// A name counts in a burst at most as a name of this score.
+    #[arg(long, default_value_t = DgaConfig::default().burst_cap_score)]
+    pub burst_cap_score: f64,
+    /// The evidence (-log10 of the chance for popular names) from which a burst is reported.
+    #[arg(long, default_value_t = DgaConfig::default().burst_evidence)]
+    pub burst_evidence: f64,
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
@@ -159,10 +177,10 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
             listed.join(", ")
         );
     }
-    group_detection(&results, &is_wordlist, "held-out popular names", |r| &r.benign_scores);
+    group_detection(&results, &is_wordlist, "held-out popular names", |r| &r.benign_scores, &args.burst);
     if !lookups.is_empty() {
         let what = format!("names of real lookups ({} distinct registrable labels)", lookups.len());
-        group_detection(&results, &is_wordlist, &what, |r| &r.extra_scores);
+        group_detection(&results, &is_wordlist, &what, |r| &r.extra_scores, &args.burst);
     }
     println!("evaluation took {:.1}s on {threads} threads", started.elapsed().as_secs_f64());
     println!();
@@ -175,28 +193,37 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
 const BURST_SIZES: [usize; 3] = [5, 10, 20];
 const BENIGN_BURSTS: usize = 100_000;
 
-/// The group detector (a process asking for many names: `aggregate`'s DGA burst score) on
-/// bursts of 5, 10 and 20 names of each family, against bursts of held-out popular names, at
-/// one false burst in 10,000. Scores are calibrated as the detector's are; names under the
-/// detector's threshold are not findings and do not count. Both sides get the same NXDOMAIN
-/// share and rate, so only the names decide (a real DGA walk, mostly NXDOMAIN, scores higher).
-fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> bool, benign_what: &str, benign_of: fn(&FamilyEval) -> &[f32]) {
-    let threshold = dnshunt_detect::detectors::dga::DgaConfig::default().threshold;
-    let weight = dnshunt_detect::aggregate::AggregateConfig::default().dga_name_weight;
-    let burst = |scores: &[f32]| dnshunt_detect::aggregate::dga_names_score(scores.iter().map(|&s| f64::from(s)).filter(|&s| s >= threshold), weight);
+/// One family's group detection: word-list or not, the rates at 1e-4 false bursts and at the
+/// detector's cut, per burst size.
+type GroupRow = (bool, [Option<f64>; 3], [Option<f64>; 3]);
+
+/// The group detector (a process asking for many names: the `dga` detector's burst evidence,
+/// [`dnshunt_enrich::burst`]) on bursts of 5, 10 and 20 names of each family, against bursts of
+/// held-out popular names, at one false burst in 10,000, and at the detector's own evidence cut.
+/// Scores are calibrated as the detector's are. Both sides get the same NXDOMAIN share and rate,
+/// so only the names decide (a real DGA walk, mostly NXDOMAIN, scores higher).
+fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> bool, benign_what: &str, benign_of: fn(&FamilyEval) -> &[f32], burst: &BurstArgs) {
+    let model = dnshunt_enrich::burst::BurstModel::new(burst.burst_min_score, burst.burst_cap_score);
+    let sum = |scores: &[f32]| model.sum(scores.iter().map(|&s| f64::from(s)));
+    // Evidence grows with the sum for bursts of one size: the detector's cut as a sum.
+    let detector_cut: Vec<f64> = BURST_SIZES.iter().map(|&k| model.sum_for(burst.burst_evidence, k as u64)).collect();
     println!();
     println!(
         "group detection: bursts of k names of a family against {BENIGN_BURSTS} bursts of k {benign_what}, at 1e-4 false bursts \
-         (names ≥ {threshold:.2} count, weight {weight}; same NXDOMAIN share and rate on both sides)"
+         (names count from score {:.2}, at most as {:.2}; same NXDOMAIN share and rate on both sides)",
+        burst.burst_min_score, burst.burst_cap_score
     );
     println!("{:<18} {:<10} {:>9} {:>9} {:>9}", "family", "kind", "k=5", "k=10", "k=20");
-    let mut rows: Vec<(bool, [Option<f64>; 3])> = Vec::new();
+    let mut rows: Vec<GroupRow> = Vec::new();
+    let mut low_at_cut: Vec<String> = Vec::new();
     let mut false_bursts = [0usize; 3];
+    let mut detector_false = [0usize; 3];
     for r in results {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ r.family.len() as u64);
         let mut family = r.family_scores.clone();
         rng.shuffle(&mut family);
         let mut rates = [None; 3];
+        let mut at_cut = [None; 3];
         for (i, &k) in BURST_SIZES.iter().enumerate() {
             let pool = benign_of(r);
             if family.len() < k || pool.len() < k {
@@ -205,15 +232,18 @@ fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> 
             let mut benign: Vec<f64> = (0..BENIGN_BURSTS)
                 .map(|_| {
                     let pick: Vec<f32> = (0..k).map(|_| pool[rng.below(pool.len())]).collect();
-                    burst(&pick)
+                    sum(&pick)
                 })
                 .collect();
             benign.sort_by(|a, b| b.total_cmp(a));
             let allowed = BENIGN_BURSTS / 10_000;
             let cut = benign[allowed];
             false_bursts[i] += benign.iter().filter(|&&b| b > cut).count();
-            let bursts: Vec<f64> = family.chunks_exact(k).map(burst).collect();
-            rates[i] = Some(bursts.iter().filter(|&&b| b > cut).count() as f64 / bursts.len() as f64);
+            detector_false[i] += benign.iter().filter(|&&b| b >= detector_cut[i]).count();
+            let bursts: Vec<f64> = family.chunks_exact(k).map(sum).collect();
+            let share = |cut: &dyn Fn(f64) -> bool| bursts.iter().filter(|&&b| cut(b)).count() as f64 / bursts.len() as f64;
+            rates[i] = Some(share(&|b| b > cut));
+            at_cut[i] = Some(share(&|b| b >= detector_cut[i]));
         }
         let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0));
         println!(
@@ -224,42 +254,57 @@ fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> 
             show(rates[1]),
             show(rates[2])
         );
-        rows.push((is_wordlist(r), rates));
+        if !is_wordlist(r) && at_cut[1].is_some_and(|v| v < 0.99) {
+            low_at_cut.push(format!("{} {}", r.family, show(at_cut[1])));
+        }
+        rows.push((is_wordlist(r), rates, at_cut));
     }
+    let n = (results.len() * BENIGN_BURSTS).max(1) as f64;
     for (label, kind) in [("character-based", false), ("wordlist", true)] {
-        let group: Vec<&[Option<f64>; 3]> = rows.iter().filter(|(w, _)| *w == kind).map(|(_, r)| r).collect();
+        let group: Vec<_> = rows.iter().filter(|(w, _, _)| *w == kind).collect();
         if group.is_empty() {
             continue;
         }
-        let mean = |i: usize| {
-            let v: Vec<f64> = group.iter().filter_map(|r| r[i]).collect();
+        let mean = |pick: &dyn Fn(&GroupRow) -> Option<f64>| {
+            let v: Vec<f64> = group.iter().filter_map(|r| pick(r)).collect();
             if v.is_empty() {
                 "-".to_owned()
             } else {
                 format!("{:.1}%", 100.0 * v.iter().sum::<f64>() / v.len() as f64)
             }
         };
-        let all99 = group.iter().filter(|r| r[1].is_some_and(|v| v >= 0.99)).count();
+        let all99 = group.iter().filter(|r| r.1[1].is_some_and(|v| v >= 0.99)).count();
         println!(
             "{:<29} {:>9} {:>9} {:>9}   (mean over {} families; {} of them ≥ 99% at k=10)",
             format!("mean {label}"),
-            mean(0),
-            mean(1),
-            mean(2),
+            mean(&|r| r.1[0]),
+            mean(&|r| r.1[1]),
+            mean(&|r| r.1[2]),
             group.len(),
             all99
         );
+        println!(
+            "{:<29} {:>9} {:>9} {:>9}   (at the detector's cut, evidence ≥ {})",
+            format!("  detector's cut"),
+            mean(&|r| r.2[0]),
+            mean(&|r| r.2[1]),
+            mean(&|r| r.2[2]),
+            burst.burst_evidence
+        );
     }
-    let n = (results.len() * BENIGN_BURSTS).max(1) as f64;
-    println!(
-        "measured false bursts: {}",
+    let rates = |counts: [usize; 3]| {
         BURST_SIZES
             .iter()
-            .zip(false_bursts)
+            .zip(counts)
             .map(|(k, f)| format!("{:.1e} at k={k}", f as f64 / n))
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    };
+    if !low_at_cut.is_empty() {
+        println!("character families under 99% at k=10 at the detector's cut: {}", low_at_cut.join(", "));
+    }
+    println!("measured false bursts: {}", rates(false_bursts));
+    println!("false bursts at the detector's cut: {}", rates(detector_false));
 }
 
 /// The registrable labels (with their suffixes) of every lookup in `paths`, Sysmon's and the

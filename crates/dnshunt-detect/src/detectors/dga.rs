@@ -8,6 +8,17 @@
 //! of 0.8 is reached by about 1 in 10,000 popular domains. NXDOMAIN answers raise the score a
 //! little: a DGA walks through names most of which were never registered.
 //!
+//! **Bursts:** one odd name proves little, a process asking for many is the signal that
+//! matters on an endpoint. The detector follows each process's distinct registrable names: each
+//! scoring at least `burst_min_score` (about 3 in 100 popular names do) adds its surprise,
+//! `5·ln(10)·score` nats capped at `burst_cap_score`, to the process's sum. At the end of the
+//! run, a process whose sum is more than `burst_evidence` orders of magnitude beyond what as
+//! many distinct popular names reach (a Chernoff bound, [`dnshunt_enrich::burst`]) is a burst:
+//! its names under `threshold` are reported too, and aggregation folds all of them into one
+//! finding whose score combines the names' scores, their count, the NXDOMAIN share and the
+//! rate. So ten names at 0.5 from one process are found, and outrank one name at 1.0, while a
+//! browser that visits a thousand sites, a few of them odd, is not.
+//!
 //! **Why:** malware that generates its rendezvous domains from the date or a seed (Conficker,
 //! Necurs, Qakbot, Zloader ...) cannot be stopped by blocking one name; the names themselves
 //! give it away. Only the registrable label is scored, so the random-looking names services
@@ -21,16 +32,22 @@
 //!
 //! **False positives:** real domains with random-looking or abbreviated names (ad-tracking
 //! and affiliate domains are often consonant strings), some CDN customer domains, and short
-//! labels of consonant acronyms. Word-list DGAs (gozi, nymaim2, suppobox) look like ordinary words and are *not*
-//! found by this detector. Raise `threshold` or use the allowlist for known names.
+//! labels of consonant acronyms. A burst can be a process that talks to many ad-tracking
+//! domains and few others (a small ad-serving agent); a popularity list (`--rank`) removes
+//! those names from bursts. A DGA running inside a busy process (a browser) is diluted by its
+//! ordinary names and may not reach a burst. Word-list DGAs (gozi, nymaim2, suppobox) look like
+//! ordinary words and are *not* found by this detector. Raise `threshold` or `burst_evidence`,
+//! or use the allowlist for known names.
 
 use dnshunt_core::{Detector, Event, Finding, QueryStatus, Severity};
 use dnshunt_enrich::dga::{is_idn, DgaModel};
 use dnshunt_enrich::label::registrable_label;
 use serde::Deserialize;
 
+use dnshunt_enrich::burst::BurstModel;
+
 use crate::detectors::{guid_key, who};
-use crate::stats::{domain_of, key_hash};
+use crate::stats::{domain_of, host, key_hash};
 
 /// Settings of the `dga` detector. Scores are in `[0, 1]`; a score of `s` is reached by about
 /// `10^(-5·s)` of popular domains (0.6 ≈ 1 in 1,000; 0.8 ≈ 1 in 10,000).
@@ -46,6 +63,17 @@ pub struct DgaConfig {
     pub high_at: f64,
     /// Added to the score of a lookup that failed with NXDOMAIN, status 9003 (default 0.05).
     pub nxdomain_bonus: f64,
+    /// A process's names count towards a burst from this score on (default 0.3: about 3 in 100
+    /// popular names score as high; see [`dnshunt_enrich::burst`]).
+    pub burst_min_score: f64,
+    /// A name counts in a burst at most as a name of this score (default 0.8).
+    pub burst_cap_score: f64,
+    /// A process's names are reported as a burst when they are this surprising or more:
+    /// `-log10` of a bound on the chance that as many popular names reach their sum (default 8).
+    pub burst_evidence: f64,
+    /// Processes whose names are followed for bursts at most (default 100,000, about 300 bytes
+    /// each); lookups of further processes are judged one at a time only.
+    pub max_processes: usize,
 }
 
 impl Default for DgaConfig {
@@ -55,6 +83,10 @@ impl Default for DgaConfig {
             medium_at: 0.9,
             high_at: 0.97,
             nxdomain_bonus: 0.05,
+            burst_min_score: 0.3,
+            burst_cap_score: 0.8,
+            burst_evidence: 8.0,
+            max_processes: 100_000,
         }
     }
 }
@@ -68,10 +100,81 @@ pub struct Dga {
     /// names again and again. At most [`MEMO`] entries; full, it starts over.
     /// Scores by the [`key_hash`] of (label, suffix).
     memo: std::cell::RefCell<crate::fast::HashMap<u64, f64>>,
+    /// How surprising each process's names are, for bursts ([`dnshunt_enrich::burst`]).
+    burst: BurstModel,
+    /// Per process (by the [`key_hash`] of host and process key): its names so far.
+    processes: crate::fast::HashMap<u64, ProcessNames>,
+    /// Events of processes not tracked because `max_processes` was reached.
+    untracked: u64,
+    /// Lookups held as burst examples in all, and candidates not held because of [`MAX_HELD`].
+    held: usize,
+    not_held: u64,
 }
 
 /// Scores remembered at most.
 const MEMO: usize = 1 << 14;
+/// Candidate names of one process kept with their first lookup (the examples of a burst);
+/// the others still count in its sum.
+const HELD_PER_PROCESS: usize = 12;
+/// Lookups held as burst examples in all processes together (a few tens of MB at most).
+const MAX_HELD: usize = 1 << 15;
+/// Distinct candidate names remembered per process; past it new candidates no longer add to
+/// the sum (a burst that large has been reported on the first ones).
+const CANDIDATES_PER_PROCESS: usize = 4_096;
+
+/// What the detector knows of one process's names.
+#[derive(Default)]
+struct ProcessNames {
+    /// How many distinct registrable names it asked for (estimated, see [`DistinctCount`]).
+    distinct: DistinctCount,
+    /// Distinct names scoring at least `burst_min_score`, by the [`key_hash`] of label and
+    /// suffix, and whether a lookup of it failed with NXDOMAIN.
+    candidates: crate::fast::HashMap<u64, bool>,
+    /// The sum of their contributions ([`BurstModel::contribution`]).
+    sum: f64,
+    /// How many of them failed with NXDOMAIN at some lookup.
+    nxdomain: u32,
+    /// The first [`HELD_PER_PROCESS`] of them with their first lookup.
+    held: Vec<Held>,
+}
+
+struct Held {
+    event: std::sync::Arc<Event>,
+    score: f64,
+    /// Already reported on its own (at or above `threshold`).
+    reported: bool,
+}
+
+/// A distinct count in 128 bytes: close below a few hundred (linear counting), within about
+/// 10 % above (HyperLogLog with 128 registers). Only the burst's null model uses it.
+struct DistinctCount {
+    registers: [u8; DistinctCount::M],
+}
+
+impl Default for DistinctCount {
+    fn default() -> Self {
+        DistinctCount { registers: [0; DistinctCount::M] }
+    }
+}
+
+impl DistinctCount {
+    const M: usize = 128;
+
+    fn add(&mut self, hash: u64) {
+        let index = (hash >> 57) as usize;
+        let rank = ((hash << 7) | 0x40).leading_zeros() as u8 + 1;
+        let r = &mut self.registers[index];
+        *r = (*r).max(rank);
+    }
+
+    fn estimate(&self) -> u64 {
+        let m = Self::M as f64;
+        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
+        let raw = 0.7152 * m * m / self.registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum::<f64>();
+        let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+        estimate.round() as u64
+    }
+}
 
 impl Dga {
     pub const NAME: &'static str = "dga";
@@ -79,10 +182,15 @@ impl Dga {
     /// A detector with the model compiled into dnshunt.
     pub fn new(config: DgaConfig) -> Dga {
         Dga {
-            config,
             model: DgaModel::builtin(),
             rank: None,
             memo: Default::default(),
+            burst: BurstModel::new(config.burst_min_score, config.burst_cap_score),
+            processes: Default::default(),
+            untracked: 0,
+            held: 0,
+            not_held: 0,
+            config,
         }
     }
 
@@ -107,22 +215,32 @@ impl Dga {
         score
     }
 
-    /// Judges one event (the detector keeps no state but a memo of scores).
+    /// Judges one event on its own: a finding when its name scores at least `threshold`.
     pub fn judge(&self, event: &Event) -> Option<Finding> {
+        let (label, suffix, model_score, score) = self.scored(event)?;
+        (score >= self.config.threshold).then(|| self.finding(event, label, suffix, model_score, score, None))
+    }
+
+    /// The registrable label and suffix of a lookup, the model's score and the score with the
+    /// NXDOMAIN bonus; `None` for other events and names without a scorable label.
+    fn scored<'e>(&self, event: &'e Event) -> Option<(&'e str, &'e str, f64, f64)> {
         let q = event.lookup()?;
         let r = registrable_label(&q.query)?;
         if is_idn(r.label) {
             return None;
         }
-        let nxdomain = q.status == QueryStatus::NAME_ERROR;
-        let bonus = if nxdomain { self.config.nxdomain_bonus } else { 0.0 };
+        let bonus = if q.status == QueryStatus::NAME_ERROR { self.config.nxdomain_bonus } else { 0.0 };
         // Cheap check first: explanations allocate, scores do not.
         let model_score = self.score(r.label, r.suffix);
-        let score = (model_score + bonus).min(1.0);
-        if score < self.config.threshold {
-            return None;
-        }
-        let verdict = self.model.explain(r.label, r.suffix);
+        Some((r.label, r.suffix, model_score, (model_score + bonus).min(1.0)))
+    }
+
+    /// The finding on one lookup; `burst` is set for a name reported as part of its process's
+    /// burst rather than on its own.
+    fn finding(&self, event: &Event, label: &str, suffix: &str, model_score: f64, score: f64, burst: Option<&BurstFacts>) -> Finding {
+        let q = event.lookup().expect("only lookups are scored");
+        let nxdomain = q.status == QueryStatus::NAME_ERROR;
+        let verdict = self.model.explain(label, suffix);
         let severity = if score >= self.config.high_at {
             Severity::High
         } else if score >= self.config.medium_at {
@@ -139,26 +257,104 @@ impl Dga {
         } else {
             ""
         };
+        let looks = if burst.is_some() {
+            "looks somewhat machine-generated"
+        } else {
+            "looks machine-generated"
+        };
         let explanation = format!(
-            "{} looked up {}, whose registrable label '{}' looks machine-generated (DGA score {:.2}{why}){failed}",
+            "{} looked up {}, whose registrable label '{}' {looks} (DGA score {:.2}{why}){failed}",
             who(event),
             q.query,
-            r.label,
+            label,
             model_score
         );
         let guid = guid_key(event);
         let domain = domain_of(&q.query);
         let mut f = Finding::from_event(Self::NAME, severity, finding_score, event, &[&guid, domain], explanation)
             .with_attack(&["T1568.002"])
-            .with_detail("dga_label", r.label)
+            .with_detail("dga_label", label)
             .with_detail("dga_score", (model_score * 1000.0).round() / 1000.0)
             .with_detail("dga_reasons", reasons)
             .with_detail("nxdomain", nxdomain);
         if let Some(rank) = rank {
             f = f.with_detail("rank", rank);
         }
-        Some(f)
+        if let Some(b) = burst {
+            f = f
+                .with_detail("burst_evidence", (b.evidence * 10.0).round() / 10.0)
+                .with_detail("burst_names", b.candidates)
+                .with_detail("burst_nxdomain", b.nxdomain)
+                .with_detail("burst_distinct_names", b.distinct);
+        }
+        f
     }
+
+    /// Counts a lookup towards its process's burst.
+    fn remember(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>, reported: bool) {
+        let Some((label, suffix, model_score, _)) = self.scored(event) else { return };
+        let q = event.lookup().expect("scored events are lookups");
+        // Names a rank list calls popular count as ordinary names.
+        let popular = self
+            .rank
+            .as_ref()
+            .is_some_and(|t| t.rank_of(&q.query).is_some_and(|r| r <= dnshunt_enrich::rank::POPULAR_RANK));
+        let name = key_hash((label, suffix));
+        let p = event.process();
+        let process = match p.guid {
+            Some(g) if !g.is_nil() => key_hash((host(event), g)),
+            _ => key_hash((host(event), p.pid, p.image.as_deref().map(str::to_lowercase))),
+        };
+        let Some(state) = crate::fast::bounded_entry(&mut self.processes, process, self.config.max_processes, ProcessNames::default) else {
+            self.untracked += 1;
+            return;
+        };
+        // A fixed seed: the estimate (and so the evidence) must not change from run to run.
+        state.distinct.add({
+            use std::hash::BuildHasher;
+            foldhash::quality::FixedState::with_seed(0x6467_6121).hash_one((label, suffix))
+        });
+        let contribution = if popular { 0.0 } else { self.burst.contribution(model_score) };
+        if contribution <= 0.0 {
+            return;
+        }
+        let nxdomain = q.status == QueryStatus::NAME_ERROR;
+        if let Some(failed) = state.candidates.get_mut(&name) {
+            // A name asked for again: it may fail this time.
+            if nxdomain && !*failed {
+                *failed = true;
+                state.nxdomain += 1;
+            }
+            return;
+        }
+        if state.candidates.len() >= CANDIDATES_PER_PROCESS {
+            return;
+        }
+        state.candidates.insert(name, nxdomain);
+        state.sum += contribution;
+        state.nxdomain += u32::from(nxdomain);
+        if state.held.len() < HELD_PER_PROCESS {
+            if self.held >= MAX_HELD {
+                self.not_held += 1;
+                return;
+            }
+            self.held += 1;
+            state.held.push(Held {
+                event: crate::stats::to_keep(event, shared),
+                score: model_score,
+                reported,
+            });
+        }
+    }
+}
+
+/// What a burst's findings say of it.
+struct BurstFacts {
+    evidence: f64,
+    candidates: usize,
+    /// How many of the candidates failed with NXDOMAIN.
+    nxdomain: u32,
+    distinct: u64,
 }
 
 impl Detector for Dga {
@@ -172,9 +368,63 @@ impl Detector for Dga {
     }
 
     fn observe(&mut self, event: &Event, out: &mut Vec<Finding>) {
-        if let Some(f) = self.judge(event) {
-            out.push(f);
+        self.observe_with(event, None, out);
+    }
+
+    fn observe_shared(&mut self, event: &std::sync::Arc<Event>, out: &mut Vec<Finding>) {
+        self.observe_with(event, Some(event), out);
+    }
+
+    /// The processes whose names together are a burst: their candidate names not reported on
+    /// their own yet, each as a finding that says so (aggregation folds them with the rest).
+    fn finish(&mut self, out: &mut dyn dnshunt_core::FindingSink) {
+        let mut processes: Vec<ProcessNames> = std::mem::take(&mut self.processes).into_values().collect();
+        // In the order of their first candidate, so the output does not depend on hashing.
+        processes.retain(|p| !p.held.is_empty());
+        processes.sort_by(|a, b| {
+            let (a, b) = (&a.held[0].event, &b.held[0].event);
+            if crate::stats::is_earlier(a, b) {
+                std::cmp::Ordering::Less
+            } else if crate::stats::is_earlier(b, a) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        for p in processes {
+            let distinct = p.distinct.estimate().max(p.candidates.len() as u64);
+            let evidence = self.burst.evidence(p.sum, distinct);
+            if p.candidates.len() < 2 || evidence < self.config.burst_evidence {
+                continue;
+            }
+            let facts = BurstFacts {
+                evidence,
+                candidates: p.candidates.len(),
+                nxdomain: p.nxdomain,
+                distinct,
+            };
+            for h in p.held.iter().filter(|h| !h.reported) {
+                if let Some((label, suffix, model_score, score)) = self.scored(&h.event) {
+                    debug_assert_eq!(model_score, h.score);
+                    out.push(self.finding(&h.event, label, suffix, model_score, score, Some(&facts)));
+                }
+            }
         }
+    }
+
+    fn bounds_reached(&self) -> Vec<dnshunt_core::BoundReached> {
+        dnshunt_core::BoundReached::all([
+            dnshunt_core::BoundReached::of(Self::NAME, "max_processes", self.config.max_processes, self.untracked),
+            dnshunt_core::BoundReached::of(Self::NAME, "MAX_HELD", MAX_HELD, self.not_held),
+        ])
+    }
+}
+
+impl Dga {
+    fn observe_with(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>, out: &mut Vec<Finding>) {
+        let finding = self.judge(event);
+        self.remember(event, shared, finding.is_some());
+        out.extend(finding);
     }
 }
 
@@ -197,6 +447,147 @@ mod tests {
                 .map(|f| &f.explanation)
                 .or(Some(&format!("score {:?}", DgaModel::builtin().score_name(&dnshunt_core::DnsName::new(name)))))
         );
+    }
+
+    /// Made-up pronounceable names that score between the burst's floor and `threshold`.
+    const ODD: [&str; 10] = [
+        "qekyvoz.com",
+        "zubyxaq.com",
+        "hoqujyx.com",
+        "vyzoqeb.com",
+        "joqyzev.com",
+        "xuvyqon.com",
+        "fyqozeg.com",
+        "byxiqum.net",
+        "lyqavoz.com",
+        "nyzeqip.com",
+    ];
+
+    /// A lookup of `name` by process number `process`, failed with NXDOMAIN when `nx`.
+    fn lookup(name: &str, process: u32, nx: bool) -> Event {
+        let mut e = dns(name, "-");
+        if let dnshunt_core::EventKind::DnsQuery(q) = &mut e.kind {
+            q.process.guid = Some(dnshunt_core::Guid(0x1000 + u128::from(process)));
+            if nx {
+                q.status = QueryStatus::NAME_ERROR;
+            }
+        }
+        e
+    }
+
+    /// What the detector reports on `events`, while reading and at the end.
+    fn run(d: &mut Dga, events: &[Event]) -> (Vec<Finding>, Vec<Finding>) {
+        let mut seen = Vec::new();
+        for e in events {
+            d.observe_shared(&std::sync::Arc::new(e.clone()), &mut seen);
+        }
+        let mut end = Vec::new();
+        d.finish(&mut end);
+        (seen, end)
+    }
+
+    #[test]
+    fn the_odd_names_are_under_the_threshold_and_over_the_floor() {
+        let config = DgaConfig::default();
+        for name in ODD {
+            let score = DgaModel::builtin().score_name(&dnshunt_core::DnsName::new(name)).unwrap();
+            assert!(score >= config.burst_min_score && score < config.threshold, "{name}: {score}");
+        }
+    }
+
+    #[test]
+    fn a_burst_of_moderately_odd_names_from_one_process_is_reported() {
+        let mut d = Dga::new(DgaConfig::default());
+        let events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, false)).collect();
+        let (seen, end) = run(&mut d, &events);
+        assert!(seen.is_empty(), "none is reported on its own: {seen:?}");
+        assert_eq!(end.len(), ODD.len());
+        for f in &end {
+            assert_eq!(f.detector, "dga");
+            assert!(f.details["burst_evidence"].as_f64().unwrap() >= 8.0, "{:?}", f.details);
+            assert_eq!(f.details["burst_names"], ODD.len());
+            assert_eq!(f.details["burst_nxdomain"], 0);
+            assert!(f.explanation.contains("looks somewhat machine-generated"), "{}", f.explanation);
+        }
+        // Failed lookups: the bonus reports some on their own, the burst the rest; the NXDOMAIN
+        // count is of names, whichever of their lookups failed.
+        let mut d = Dga::new(DgaConfig::default());
+        let mut events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, false)).collect();
+        events.extend(ODD[..4].iter().map(|n| lookup(n, 1, true)));
+        let (_, nx_end) = run(&mut d, &events);
+        assert_eq!(nx_end[0].details["burst_nxdomain"], 4);
+        // Folded, they are one finding that outranks one name at the top of the scale.
+        let folded = crate::aggregate::aggregate(end, &crate::aggregate::AggregateConfig::default(), 5);
+        assert_eq!(folded.len(), 1);
+        let one = Dga::new(DgaConfig::default()).judge(&lookup("xkqvbzhtrwplmnfd.com", 2, true)).unwrap();
+        let one = crate::aggregate::aggregate(vec![one], &crate::aggregate::AggregateConfig::default(), 5);
+        assert!(folded[0].score > one[0].score, "{} vs {}", folded[0].score, one[0].score);
+        assert_eq!(folded[0].details["distinct_names"], ODD.len());
+        assert!(folded[0].explanation.contains("less than once in 10^"), "{}", folded[0].explanation);
+    }
+
+    #[test]
+    fn the_same_names_spread_over_processes_or_among_many_ordinary_ones_are_not_a_burst() {
+        let mut d = Dga::new(DgaConfig::default());
+        let spread: Vec<Event> = ODD.iter().enumerate().map(|(i, n)| lookup(n, i as u32, true)).collect();
+        assert!(run(&mut d, &spread).1.is_empty());
+
+        // A browser: three odd names among hundreds of ordinary ones.
+        let words = [
+            "news", "shop", "travel", "cloud", "photo", "music", "sport", "garden", "market", "health", "school", "money", "river", "story", "green", "light", "power", "smart",
+            "world", "city",
+        ];
+        let mut browser: Vec<Event> = Vec::new();
+        for a in words {
+            for b in words {
+                browser.push(lookup(&format!("www.{a}{b}.com"), 1, false));
+            }
+        }
+        browser.extend(ODD[..3].iter().map(|n| lookup(n, 1, false)));
+        let mut d = Dga::new(DgaConfig::default());
+        let (_, end) = run(&mut d, &browser);
+        assert!(end.is_empty(), "{end:?}");
+    }
+
+    #[test]
+    fn names_asked_again_count_once_and_popular_ones_not_at_all() {
+        // One odd name asked for a hundred times is one name.
+        let mut d = Dga::new(DgaConfig::default());
+        let again: Vec<Event> = (0..100).map(|_| lookup(ODD[0], 1, true)).collect();
+        assert!(run(&mut d, &again).1.is_empty());
+
+        // Names a rank list calls popular add nothing.
+        let mut table = dnshunt_enrich::rank::RankTable::new();
+        table.add_csv(&ODD.iter().enumerate().map(|(i, n)| format!("{},{n}\n", i + 1)).collect::<String>());
+        let mut d = Dga::new(DgaConfig::default()).with_rank(Some(std::sync::Arc::new(table)));
+        let events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, true)).collect();
+        assert!(run(&mut d, &events).1.is_empty());
+    }
+
+    #[test]
+    fn processes_past_the_bound_are_counted() {
+        let mut d = Dga::new(DgaConfig {
+            max_processes: 2,
+            ..DgaConfig::default()
+        });
+        let events: Vec<Event> = (0..5).map(|i| lookup(ODD[0], i, false)).collect();
+        run(&mut d, &events);
+        let bounds = d.bounds_reached();
+        assert_eq!(bounds.len(), 1, "{bounds:?}");
+        assert_eq!(bounds[0].setting, "max_processes");
+    }
+
+    #[test]
+    fn distinct_counts_are_close() {
+        for n in [1u64, 10, 100, 1_000, 20_000] {
+            let mut c = DistinctCount::default();
+            for i in 0..n {
+                use std::hash::BuildHasher;
+                c.add(foldhash::quality::FixedState::with_seed(7).hash_one(i));
+            }
+            let got = c.estimate() as f64;
+            assert!((got - n as f64).abs() <= (0.25 * n as f64).max(1.0), "{n}: {got}");
+        }
     }
 
     #[test]
