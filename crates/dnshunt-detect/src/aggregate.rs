@@ -200,10 +200,13 @@ impl Tally {
             self.nxdomain += u64::from(is_nxdomain(f));
             if f.detector == "dga" {
                 self.dga_miss *= 1.0 - dga_name_weight * (f.score as f64 / 100.0);
-                self.burst_evidence = self.burst_evidence.max(burst_evidence(f));
-                if burst_names(f).0 > self.burst_names {
-                    (self.burst_names, self.burst_nxdomain) = burst_names(f);
-                }
+            }
+        }
+        if f.detector == "dga" {
+            // The same on every finding of a burst: kept whether or not the name is new.
+            self.burst_evidence = self.burst_evidence.max(burst_evidence(f));
+            if burst_names(f).0 > self.burst_names {
+                (self.burst_names, self.burst_nxdomain) = burst_names(f);
             }
         }
         self.max_score = self.max_score.max(f.score);
@@ -450,8 +453,8 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         // A finding about many domains is not about the first one alone.
         base.registered_domain = None;
     }
-    // A burst that counted more names than were reported speaks for all of them.
-    let nx_share = if burst_count as usize > n_findings {
+    // A burst speaks for all the names it counted, listed or not.
+    let nx_share = if burst_count > 0 {
         burst_nx as f64 / burst_count as f64
     } else {
         n_nxdomain as f64 / n_findings.max(1) as f64

@@ -171,7 +171,7 @@ impl DetectorsConfig {
         let mut out = Vec::new();
         let f = &mut out;
         fit(f, "beacon.max_series", &mut self.beacon.max_series, bytes, 0.11, 1_200);
-        fit(f, "beacon.max_timestamps", &mut self.beacon.max_timestamps, bytes, 0.06, 16);
+        fit(f, "beacon.max_timestamps", &mut self.beacon.max_timestamps, bytes, 0.05, 16);
         fit(f, "outlier.max_keys", &mut self.outlier.max_keys, bytes, 0.10, 1_100);
         fit(
             f,
@@ -195,7 +195,7 @@ impl DetectorsConfig {
             "connection_without_lookup.max_addresses",
             &mut self.connection_without_lookup.max_addresses,
             bytes,
-            0.08,
+            0.07,
             100,
         );
         fit(f, "connection_without_lookup.max_minutes", &mut self.connection_without_lookup.max_minutes, bytes, 0.03, 24);
@@ -209,13 +209,13 @@ impl DetectorsConfig {
             40,
         );
         fit(f, "nxdomain_storm.max_keys", &mut self.nxdomain_storm.max_keys, bytes, 0.04, 1_200);
-        fit(f, "first_seen.max_keys", &mut self.first_seen.max_keys, bytes, 0.06, 1_100);
+        fit(f, "first_seen.max_keys", &mut self.first_seen.max_keys, bytes, 0.05, 1_100);
         fit(f, "doh_connection.max_keys", &mut self.doh_connection.max_keys, bytes, 0.04, 1_100);
         fit(f, "resolver_bypass.max_keys", &mut self.resolver_bypass.max_keys, bytes, 0.04, 1_100);
-        fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.10, 1_200);
-        // A process followed for bursts: its distinct count and a few candidate hashes (the
-        // lookups it holds as examples are bounded apart, `dga::MAX_HELD`).
-        fit(f, "dga.max_processes", &mut self.dga.max_processes, bytes, 0.02, 300);
+        fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.12, 1_200);
+        // A busy process followed for bursts: its exact distinct count, a lookup for its
+        // context, a few odd names' hashes and listed names.
+        fit(f, "dga.max_processes", &mut self.dga.max_processes, bytes, 0.03, 2_000);
         fit(f, "process_context.max_processes", &mut self.process_context.max_processes, bytes, 0.03, 1_000);
         fit(
             f,

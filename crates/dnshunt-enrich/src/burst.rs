@@ -34,11 +34,12 @@ pub struct BurstModel {
 
 impl BurstModel {
     /// Names scoring below `min_score` count nothing, names above `cap_score` count as
-    /// `cap_score` (`0 < min_score < cap_score`; other values are put in order).
+    /// `cap_score`. Both are clamped to `[0, 1]` (NaN to 0) and taken in increasing order.
     pub fn new(min_score: f64, cap_score: f64) -> BurstModel {
-        let lo = min_score.clamp(0.0, 1.0) * NATS_PER_SCORE;
-        let hi = (cap_score.clamp(0.0, 1.0) * NATS_PER_SCORE).max(lo + 1e-6);
-        BurstModel { lo, hi }
+        let clamp = |v: f64| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) * NATS_PER_SCORE };
+        let (a, b) = (clamp(min_score), clamp(cap_score));
+        let (lo, hi) = (a.min(b), a.max(b));
+        BurstModel { lo, hi: hi.max(lo + 1e-6) }
     }
 
     /// The score from which a name counts.
@@ -183,6 +184,8 @@ mod tests {
         assert!((m.contribution(0.5) - 0.5 * NATS_PER_SCORE).abs() < 1e-12);
         assert_eq!(m.contribution(1.0), m.contribution(0.8));
         assert_eq!(m.contribution(f64::NAN), 0.0);
+        assert_eq!(BurstModel::new(0.8, 0.3), m, "settings in either order");
+        assert!(BurstModel::new(f64::NAN, 0.8).min_score() == 0.0);
     }
 
     #[test]

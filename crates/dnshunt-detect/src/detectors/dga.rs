@@ -14,10 +14,14 @@
 //! `5·ln(10)·score` nats capped at `burst_cap_score`, to the process's sum. At the end of the
 //! run, a process whose sum is more than `burst_evidence` orders of magnitude beyond what as
 //! many distinct popular names reach (a Chernoff bound, [`dnshunt_enrich::burst`]) is a burst:
-//! its names under `threshold` are reported too, and aggregation folds all of them into one
-//! finding whose score combines the names' scores, their count, the NXDOMAIN share and the
-//! rate. So ten names at 0.5 from one process are found, and outrank one name at 1.0, while a
-//! browser that visits a thousand sites, a few of them odd, is not.
+//! its eight earliest names under `threshold` are reported too, each with the burst's facts
+//! (`burst_evidence`, `burst_names`, `burst_nxdomain`), and aggregation folds them and the
+//! names reported on their own into one finding whose score combines the names' scores, their
+//! count (all of them, listed or not), the NXDOMAIN share and the rate. So ten names at 0.5
+//! from one process are found, and outrank one name at 1.0, while a browser that visits a
+//! thousand sites, a few of them odd, is not. What a burst reports does not depend on the order
+//! events are read in, except for a process with more than 512 odd names, which is judged when
+//! it reaches that many.
 //!
 //! **Why:** malware that generates its rendezvous domains from the date or a seed (Conficker,
 //! Necurs, Qakbot, Zloader ...) cannot be stopped by blocking one name; the names themselves
@@ -71,8 +75,9 @@ pub struct DgaConfig {
     /// A process's names are reported as a burst when they are this surprising or more:
     /// `-log10` of a bound on the chance that as many popular names reach their sum (default 8).
     pub burst_evidence: f64,
-    /// Processes whose names are followed for bursts at most (default 100,000, about 300 bytes
-    /// each); lookups of further processes are judged one at a time only.
+    /// Processes whose names are followed for bursts at most (default 100,000; a process takes
+    /// from 200 bytes to about 6 KB, 2 KB for a busy one); lookups of further processes are
+    /// judged one at a time only.
     pub max_processes: usize,
 }
 
@@ -106,73 +111,126 @@ pub struct Dga {
     processes: crate::fast::HashMap<u64, ProcessNames>,
     /// Events of processes not tracked because `max_processes` was reached.
     untracked: u64,
-    /// Lookups held as burst examples in all, and candidates not held because of [`MAX_HELD`].
-    held: usize,
-    not_held: u64,
 }
 
 /// Scores remembered at most.
 const MEMO: usize = 1 << 14;
-/// Candidate names of one process kept with their first lookup (the examples of a burst);
-/// the others still count in its sum.
-const HELD_PER_PROCESS: usize = 12;
-/// Lookups held as burst examples in all processes together (a few tens of MB at most).
-const MAX_HELD: usize = 1 << 15;
-/// Distinct candidate names remembered per process; past it new candidates no longer add to
-/// the sum (a burst that large has been reported on the first ones).
-const CANDIDATES_PER_PROCESS: usize = 4_096;
+/// Names of one process that are listed when it is a burst: the earliest ones, each with its
+/// earliest lookup (whatever order the events are read in).
+const HELD_PER_PROCESS: usize = 8;
+/// Distinct candidate names remembered per process. A process that reaches it is judged at that
+/// point (its evidence then is kept): by then a DGA's burst is beyond doubt, and a process with
+/// that many odd names among ordinary ones has shown what it is.
+const CANDIDATES_PER_PROCESS: usize = 512;
+/// Distinct names counted exactly per process; past it a HyperLogLog sketch counts them.
+const EXACT_DISTINCT: usize = 128;
+/// Resolution of the sums of surprises: integers, so the sum does not depend on the order
+/// names arrive in.
+const NATS_QUANTUM: f64 = 1024.0;
 
 /// What the detector knows of one process's names.
 #[derive(Default)]
 struct ProcessNames {
-    /// How many distinct registrable names it asked for (estimated, see [`DistinctCount`]).
+    /// How many distinct registrable names it asked for.
     distinct: DistinctCount,
-    /// Distinct names scoring at least `burst_min_score`, by the [`key_hash`] of label and
-    /// suffix, and whether a lookup of it failed with NXDOMAIN.
+    /// Distinct names scoring at least `burst_min_score` (by the hash of label and suffix,
+    /// [`name_hash`]), and whether a lookup of it failed with NXDOMAIN.
     candidates: crate::fast::HashMap<u64, bool>,
-    /// The sum of their contributions ([`BurstModel::contribution`]).
-    sum: f64,
-    /// How many of them failed with NXDOMAIN at some lookup.
-    nxdomain: u32,
-    /// The first [`HELD_PER_PROCESS`] of them with their first lookup.
-    held: Vec<Held>,
+    /// The sum of their contributions ([`BurstModel::contribution`]) in 1/1024 nat.
+    sum: u64,
+    /// The evidence when the process reached [`CANDIDATES_PER_PROCESS`].
+    evidence_at_cap: Option<f64>,
+    /// A lookup of the process, for its context (host, image, user) in findings.
+    template: Option<std::sync::Arc<Event>>,
+    /// The [`HELD_PER_PROCESS`] candidates under `threshold` with the earliest lookups.
+    held: Vec<HeldName>,
 }
 
-struct Held {
-    event: std::sync::Arc<Event>,
+/// A name listed if its process is a burst: what its finding needs, not the whole event.
+struct HeldName {
+    hash: u64,
+    query: dnshunt_core::DnsName,
+    time: dnshunt_core::Timestamp,
+    origin: dnshunt_core::Origin,
+    record_id: Option<u64>,
     score: f64,
-    /// Already reported on its own (at or above `threshold`).
-    reported: bool,
+    /// A lookup seen on the wire is kept whole: its exchange (addresses, record types, answers)
+    /// is its evidence, and the process's template cannot stand for it.
+    wire: Option<std::sync::Arc<Event>>,
 }
 
-/// A distinct count in 128 bytes: close below a few hundred (linear counting), within about
-/// 10 % above (HyperLogLog with 128 registers). Only the burst's null model uses it.
-struct DistinctCount {
-    registers: [u8; DistinctCount::M],
+impl HeldName {
+    fn order(&self) -> (dnshunt_core::Timestamp, &str, Option<u64>, Option<u64>) {
+        (self.time, &self.origin.file, self.origin.line, self.origin.record)
+    }
+}
+
+/// The hash a process's names are told apart by: fixed, so the distinct count (and so the
+/// evidence) is the same from run to run and machine to machine.
+fn name_hash(label: &str, suffix: &str) -> u64 {
+    let mut h = dnshunt_core::StableHasher::new();
+    h.write(label);
+    h.write(suffix);
+    // FNV's high bits are weak: mix them before the sketch takes its register from them.
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// A distinct count: exact up to [`EXACT_DISTINCT`] names, then a HyperLogLog sketch with 256
+/// registers (about 6.5 % error), read high ([`DistinctCount::upper`]) so the evidence errs low.
+enum DistinctCount {
+    Exact(Vec<u64>),
+    Sketch(Box<[u8; 256]>),
 }
 
 impl Default for DistinctCount {
     fn default() -> Self {
-        DistinctCount { registers: [0; DistinctCount::M] }
+        DistinctCount::Exact(Vec::new())
     }
 }
 
 impl DistinctCount {
-    const M: usize = 128;
-
     fn add(&mut self, hash: u64) {
-        let index = (hash >> 57) as usize;
-        let rank = ((hash << 7) | 0x40).leading_zeros() as u8 + 1;
-        let r = &mut self.registers[index];
-        *r = (*r).max(rank);
+        match self {
+            DistinctCount::Exact(v) => {
+                if let Err(at) = v.binary_search(&hash) {
+                    if v.len() < EXACT_DISTINCT {
+                        v.insert(at, hash);
+                    } else {
+                        let mut registers = Box::new([0u8; 256]);
+                        for &h in v.iter().chain(std::iter::once(&hash)) {
+                            Self::put(&mut registers, h);
+                        }
+                        *self = DistinctCount::Sketch(registers);
+                    }
+                }
+            }
+            DistinctCount::Sketch(registers) => Self::put(registers, hash),
+        }
     }
 
-    fn estimate(&self) -> u64 {
-        let m = Self::M as f64;
-        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
-        let raw = 0.7152 * m * m / self.registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum::<f64>();
-        let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
-        estimate.round() as u64
+    fn put(registers: &mut [u8; 256], hash: u64) {
+        let index = (hash >> 56) as usize;
+        let rank = ((hash << 8) | 0x80).leading_zeros() as u8 + 1;
+        registers[index] = registers[index].max(rank);
+    }
+
+    /// The count, or the sketch's estimate plus two standard errors.
+    fn upper(&self) -> u64 {
+        match self {
+            DistinctCount::Exact(v) => v.len() as u64,
+            DistinctCount::Sketch(registers) => {
+                let m = 256.0f64;
+                let zeros = registers.iter().filter(|&&r| r == 0).count();
+                let raw = 0.7182 * m * m / registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum::<f64>();
+                let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+                (estimate * (1.0 + 2.0 * 1.04 / m.sqrt())).round().max(EXACT_DISTINCT as f64) as u64
+            }
+        }
     }
 }
 
@@ -188,8 +246,6 @@ impl Dga {
             burst: BurstModel::new(config.burst_min_score, config.burst_cap_score),
             processes: Default::default(),
             untracked: 0,
-            held: 0,
-            not_held: 0,
             config,
         }
     }
@@ -250,6 +306,9 @@ impl Dga {
         };
         let rank = self.rank.as_ref().map(|t| t.rank_of(&q.query));
         let (severity, finding_score) = dnshunt_enrich::rank::damp(severity, (score * 100.0).round() as u8, rank);
+        // A burst's names stand together: each is worth keeping until aggregation scores the
+        // burst (the engine lets go of low findings first when it holds many).
+        let severity = if burst.is_some() { severity.max(Severity::Medium) } else { severity };
         let reasons: Vec<String> = verdict.reasons.iter().map(ToString::to_string).collect();
         let why = if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join(", ")) };
         let failed = if nxdomain {
@@ -271,7 +330,9 @@ impl Dga {
         );
         let guid = guid_key(event);
         let domain = domain_of(&q.query);
-        let mut f = Finding::from_event(Self::NAME, severity, finding_score, event, &[&guid, domain], explanation)
+        // Apart from the same name's finding on its own, so neither absorbs the other's details.
+        let key: &[&str] = if burst.is_some() { &[&guid, domain, "burst"] } else { &[&guid, domain] };
+        let mut f = Finding::from_event(Self::NAME, severity, finding_score, event, key, explanation)
             .with_attack(&["T1568.002"])
             .with_detail("dga_label", label)
             .with_detail("dga_score", (model_score * 1000.0).round() / 1000.0)
@@ -291,7 +352,7 @@ impl Dga {
     }
 
     /// Counts a lookup towards its process's burst.
-    fn remember(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>, reported: bool) {
+    fn remember(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>) {
         let Some((label, suffix, model_score, _)) = self.scored(event) else { return };
         let q = event.lookup().expect("scored events are lookups");
         // Names a rank list calls popular count as ordinary names.
@@ -299,51 +360,61 @@ impl Dga {
             .rank
             .as_ref()
             .is_some_and(|t| t.rank_of(&q.query).is_some_and(|r| r <= dnshunt_enrich::rank::POPULAR_RANK));
-        let name = key_hash((label, suffix));
+        let name = name_hash(label, suffix);
         let p = event.process();
         let process = match p.guid {
             Some(g) if !g.is_nil() => key_hash((host(event), g)),
-            _ => key_hash((host(event), p.pid, p.image.as_deref().map(str::to_lowercase))),
+            _ => key_hash((host(event), p.pid, p.image.as_deref())),
         };
         let Some(state) = crate::fast::bounded_entry(&mut self.processes, process, self.config.max_processes, ProcessNames::default) else {
             self.untracked += 1;
             return;
         };
-        // A fixed seed: the estimate (and so the evidence) must not change from run to run.
-        state.distinct.add({
-            use std::hash::BuildHasher;
-            foldhash::quality::FixedState::with_seed(0x6467_6121).hash_one((label, suffix))
-        });
+        state.distinct.add(name);
         let contribution = if popular { 0.0 } else { self.burst.contribution(model_score) };
         if contribution <= 0.0 {
             return;
         }
         let nxdomain = q.status == QueryStatus::NAME_ERROR;
-        if let Some(failed) = state.candidates.get_mut(&name) {
+        match state.candidates.get_mut(&name) {
             // A name asked for again: it may fail this time.
-            if nxdomain && !*failed {
-                *failed = true;
-                state.nxdomain += 1;
+            Some(failed) => *failed |= nxdomain,
+            None if state.evidence_at_cap.is_some() => {}
+            None => {
+                state.candidates.insert(name, nxdomain);
+                state.sum += (contribution * NATS_QUANTUM).round() as u64;
+                if state.candidates.len() >= CANDIDATES_PER_PROCESS {
+                    state.evidence_at_cap = Some(self.burst.evidence(state.sum as f64 / NATS_QUANTUM, state.distinct.upper()));
+                }
             }
+        }
+        if state.template.as_ref().is_none_or(|t| crate::stats::is_earlier(event, t)) {
+            state.template = Some(crate::stats::to_keep(event, shared));
+        }
+        // Names reported on their own need no listing; the others are listed by their earliest
+        // lookups, whatever order the lookups come in.
+        if model_score >= self.config.threshold {
             return;
         }
-        if state.candidates.len() >= CANDIDATES_PER_PROCESS {
-            return;
-        }
-        state.candidates.insert(name, nxdomain);
-        state.sum += contribution;
-        state.nxdomain += u32::from(nxdomain);
-        if state.held.len() < HELD_PER_PROCESS {
-            if self.held >= MAX_HELD {
-                self.not_held += 1;
-                return;
+        let held = HeldName {
+            hash: name,
+            query: q.query.clone(),
+            time: event.time,
+            origin: event.origin.clone(),
+            record_id: event.record_id,
+            score: model_score,
+            wire: event.wire_dns().map(|_| crate::stats::to_keep(event, shared)),
+        };
+        if let Some(i) = state.held.iter().position(|h| h.hash == name) {
+            if held.order() < state.held[i].order() {
+                state.held[i] = held;
             }
-            self.held += 1;
-            state.held.push(Held {
-                event: crate::stats::to_keep(event, shared),
-                score: model_score,
-                reported,
-            });
+        } else if state.held.len() < HELD_PER_PROCESS {
+            state.held.push(held);
+        } else if let Some(latest) = (0..state.held.len()).max_by(|&a, &b| state.held[a].order().cmp(&state.held[b].order())) {
+            if held.order() < state.held[latest].order() {
+                state.held[latest] = held;
+            }
         }
     }
 }
@@ -353,7 +424,7 @@ struct BurstFacts {
     evidence: f64,
     candidates: usize,
     /// How many of the candidates failed with NXDOMAIN.
-    nxdomain: u32,
+    nxdomain: usize,
     distinct: u64,
 }
 
@@ -375,56 +446,81 @@ impl Detector for Dga {
         self.observe_with(event, Some(event), out);
     }
 
-    /// The processes whose names together are a burst: their candidate names not reported on
-    /// their own yet, each as a finding that says so (aggregation folds them with the rest).
+    /// The processes whose names together are a burst: their listed names (the earliest
+    /// `HELD_PER_PROCESS` under `threshold`), each as a finding that says so; aggregation
+    /// folds them with the names reported on their own.
     fn finish(&mut self, out: &mut dyn dnshunt_core::FindingSink) {
-        let mut processes: Vec<ProcessNames> = std::mem::take(&mut self.processes).into_values().collect();
-        // In the order of their first candidate, so the output does not depend on hashing.
-        processes.retain(|p| !p.held.is_empty());
-        processes.sort_by(|a, b| {
-            let (a, b) = (&a.held[0].event, &b.held[0].event);
-            if crate::stats::is_earlier(a, b) {
-                std::cmp::Ordering::Less
-            } else if crate::stats::is_earlier(b, a) {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
+        let mut bursts: Vec<(BurstFacts, ProcessNames)> = Vec::new();
+        for (_, p) in std::mem::take(&mut self.processes) {
+            if p.template.is_none() {
+                continue;
             }
-        });
-        for p in processes {
-            let distinct = p.distinct.estimate().max(p.candidates.len() as u64);
-            let evidence = self.burst.evidence(p.sum, distinct);
-            if p.candidates.len() < 2 || evidence < self.config.burst_evidence {
+            let distinct = p.distinct.upper().max(p.candidates.len() as u64);
+            let evidence = p.evidence_at_cap.unwrap_or_else(|| self.burst.evidence(p.sum as f64 / NATS_QUANTUM, distinct));
+            // A NaN setting reports nothing.
+            let reaches = evidence >= self.config.burst_evidence;
+            if p.candidates.len() < 2 || !reaches {
                 continue;
             }
             let facts = BurstFacts {
                 evidence,
                 candidates: p.candidates.len(),
-                nxdomain: p.nxdomain,
+                nxdomain: p.candidates.values().filter(|&&nx| nx).count(),
                 distinct,
             };
-            for h in p.held.iter().filter(|h| !h.reported) {
-                if let Some((label, suffix, model_score, score)) = self.scored(&h.event) {
+            bursts.push((facts, p));
+        }
+        // In the order of their processes' earliest lookups, so the output does not depend on
+        // hashing.
+        bursts.sort_by(|(_, a), (_, b)| {
+            let (a, b) = (a.template.as_deref().expect("kept above"), b.template.as_deref().expect("kept above"));
+            dnshunt_core::evidence_order(a).cmp(&dnshunt_core::evidence_order(b))
+        });
+        for (facts, mut p) in bursts {
+            let template = p.template.take().expect("kept above");
+            p.held.sort_by(|a, b| a.order().cmp(&b.order()));
+            for h in p.held {
+                let nxdomain = p.candidates.get(&h.hash).copied().unwrap_or(false);
+                if let Some(wire) = &h.wire {
+                    if let Some((label, suffix, model_score, score)) = self.scored(wire) {
+                        out.push(self.finding(wire, label, suffix, model_score, score, Some(&facts)));
+                    }
+                    continue;
+                }
+                let mut event = Event {
+                    time: h.time,
+                    host: template.host.clone(),
+                    record_id: h.record_id,
+                    rule_name: None,
+                    origin: h.origin,
+                    kind: template.kind.clone(),
+                };
+                if let dnshunt_core::EventKind::DnsQuery(q) = &mut event.kind {
+                    q.query = h.query;
+                    q.status = if nxdomain { QueryStatus::NAME_ERROR } else { QueryStatus::SUCCESS };
+                    q.answers.clear();
+                    q.results_raw.clear();
+                } else {
+                    continue;
+                }
+                if let Some((label, suffix, model_score, _)) = self.scored(&event) {
                     debug_assert_eq!(model_score, h.score);
-                    out.push(self.finding(&h.event, label, suffix, model_score, score, Some(&facts)));
+                    let bonus = if nxdomain { self.config.nxdomain_bonus } else { 0.0 };
+                    out.push(self.finding(&event, label, suffix, model_score, (model_score + bonus).min(1.0), Some(&facts)));
                 }
             }
         }
     }
 
     fn bounds_reached(&self) -> Vec<dnshunt_core::BoundReached> {
-        dnshunt_core::BoundReached::all([
-            dnshunt_core::BoundReached::of(Self::NAME, "max_processes", self.config.max_processes, self.untracked),
-            dnshunt_core::BoundReached::of(Self::NAME, "MAX_HELD", MAX_HELD, self.not_held),
-        ])
+        dnshunt_core::BoundReached::all([dnshunt_core::BoundReached::of(Self::NAME, "max_processes", self.config.max_processes, self.untracked)])
     }
 }
 
 impl Dga {
     fn observe_with(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>, out: &mut Vec<Finding>) {
-        let finding = self.judge(event);
-        self.remember(event, shared, finding.is_some());
-        out.extend(finding);
+        out.extend(self.judge(event));
+        self.remember(event, shared);
     }
 }
 
@@ -501,29 +597,94 @@ mod tests {
         let events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, false)).collect();
         let (seen, end) = run(&mut d, &events);
         assert!(seen.is_empty(), "none is reported on its own: {seen:?}");
-        assert_eq!(end.len(), ODD.len());
+        // The earliest names are listed, each saying what the burst is.
+        assert_eq!(end.len(), HELD_PER_PROCESS);
+        let listed: Vec<&str> = end.iter().map(|f| f.query_name.as_deref().unwrap()).collect();
+        assert_eq!(listed, ODD[..HELD_PER_PROCESS]);
         for f in &end {
             assert_eq!(f.detector, "dga");
             assert!(f.details["burst_evidence"].as_f64().unwrap() >= 8.0, "{:?}", f.details);
             assert_eq!(f.details["burst_names"], ODD.len());
             assert_eq!(f.details["burst_nxdomain"], 0);
+            assert!(f.severity >= Severity::Medium, "kept by the engine until folded");
             assert!(f.explanation.contains("looks somewhat machine-generated"), "{}", f.explanation);
         }
-        // Failed lookups: the bonus reports some on their own, the burst the rest; the NXDOMAIN
-        // count is of names, whichever of their lookups failed.
-        let mut d = Dga::new(DgaConfig::default());
-        let mut events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, false)).collect();
-        events.extend(ODD[..4].iter().map(|n| lookup(n, 1, true)));
-        let (_, nx_end) = run(&mut d, &events);
-        assert_eq!(nx_end[0].details["burst_nxdomain"], 4);
-        // Folded, they are one finding that outranks one name at the top of the scale.
+        // Folded, they are one finding that counts every name and outranks one name at the top
+        // of the scale.
         let folded = crate::aggregate::aggregate(end, &crate::aggregate::AggregateConfig::default(), 5);
         assert_eq!(folded.len(), 1);
         let one = Dga::new(DgaConfig::default()).judge(&lookup("xkqvbzhtrwplmnfd.com", 2, true)).unwrap();
         let one = crate::aggregate::aggregate(vec![one], &crate::aggregate::AggregateConfig::default(), 5);
         assert!(folded[0].score > one[0].score, "{} vs {}", folded[0].score, one[0].score);
         assert_eq!(folded[0].details["distinct_names"], ODD.len());
+        assert_eq!(folded[0].details["nxdomain_share"], 0.0);
         assert!(folded[0].explanation.contains("less than once in 10^"), "{}", folded[0].explanation);
+    }
+
+    #[test]
+    fn the_nxdomain_share_is_of_names_whichever_lookup_failed() {
+        // Every name resolves first and fails later: all of them count as failed.
+        let mut d = Dga::new(DgaConfig::default());
+        let mut events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, false)).collect();
+        events.extend(ODD.iter().map(|n| lookup(n, 1, true)));
+        let (seen, end) = run(&mut d, &events);
+        assert_eq!(end[0].details["burst_nxdomain"], ODD.len());
+        let mut all = seen;
+        all.extend(end);
+        let folded = crate::aggregate::aggregate(all, &crate::aggregate::AggregateConfig::default(), 5);
+        assert_eq!(folded.len(), 1);
+        assert_eq!(folded[0].details["nxdomain_share"], 1.0);
+        assert_eq!(folded[0].details["distinct_names"], ODD.len());
+    }
+
+    #[test]
+    fn what_a_burst_says_does_not_depend_on_read_order() {
+        // Two lookups of each name, the second failing, in several orders.
+        let mut events: Vec<Event> = Vec::new();
+        for (i, n) in ODD.iter().enumerate() {
+            for nx in [false, true] {
+                let mut e = lookup(n, 1, nx);
+                e.time = dnshunt_core::Timestamp(1_561_471_781_467 + (i as i64) * 1_000 + i64::from(nx) * 60_000);
+                e.origin.line = Some(2 * i as u64 + u64::from(nx) + 1);
+                events.push(e);
+            }
+        }
+        let render = |events: &[Event]| {
+            let mut d = Dga::new(DgaConfig::default());
+            let (seen, end) = run(&mut d, events);
+            let mut all = seen;
+            all.extend(end);
+            let folded = crate::aggregate::aggregate(all, &crate::aggregate::AggregateConfig::default(), 5);
+            serde_json::to_string(&folded).unwrap()
+        };
+        let forward = render(&events);
+        let mut backward = events.clone();
+        backward.reverse();
+        assert_eq!(render(&backward), forward);
+        let mut interleaved: Vec<Event> = events.iter().skip(1).step_by(2).cloned().collect();
+        interleaved.extend(events.iter().step_by(2).cloned());
+        assert_eq!(render(&interleaved), forward);
+    }
+
+    #[test]
+    fn a_burst_whose_first_names_are_strong_still_lists_the_others() {
+        // Strong names are reported on their own; the listing is of the moderate ones, which
+        // carry the burst's facts into the folded finding.
+        let strong = ["xkqvbzhtrwplmnfd.com", "qzxvkjwmtrplbnhd.net", "jvhxqpwzkrtlmbnsfgd.biz"];
+        let mut events: Vec<Event> = strong.iter().map(|n| lookup(n, 1, false)).collect();
+        events.extend(ODD.iter().map(|n| lookup(n, 1, false)));
+        let mut d = Dga::new(DgaConfig::default());
+        let (seen, end) = run(&mut d, &events);
+        assert_eq!(seen.len(), strong.len());
+        assert!(end.iter().all(|f| !strong.contains(&f.query_name.as_deref().unwrap())));
+        let mut all = seen;
+        all.extend(end);
+        let folded = crate::aggregate::aggregate(all, &crate::aggregate::AggregateConfig::default(), 5);
+        assert_eq!(folded.len(), 1);
+        assert_eq!(folded[0].details["distinct_names"], strong.len() + ODD.len());
+        assert!(folded[0].details["burst_evidence"].as_f64().unwrap() >= 8.0);
+        // The examples are the most generated-looking names.
+        assert_eq!(folded[0].details["example_names"][0].as_str().map(|n| strong.contains(&n)), Some(true));
     }
 
     #[test]
@@ -547,13 +708,18 @@ mod tests {
         let mut d = Dga::new(DgaConfig::default());
         let (_, end) = run(&mut d, &browser);
         assert!(end.is_empty(), "{end:?}");
+        // The same three alone are a burst: the ordinary names are what speaks against it.
+        let mut d = Dga::new(DgaConfig::default());
+        let alone: Vec<Event> = ODD[..3].iter().map(|n| lookup(n, 1, false)).collect();
+        assert!(!run(&mut d, &alone).1.is_empty());
     }
 
     #[test]
     fn names_asked_again_count_once_and_popular_ones_not_at_all() {
-        // One odd name asked for a hundred times is one name.
+        // Two odd names asked for a hundred times each are two names (two alone are just short
+        // of a burst; each counted again would be far past it).
         let mut d = Dga::new(DgaConfig::default());
-        let again: Vec<Event> = (0..100).map(|_| lookup(ODD[0], 1, true)).collect();
+        let again: Vec<Event> = (0..100).flat_map(|_| ODD[..2].iter().map(|n| lookup(n, 1, true))).collect();
         assert!(run(&mut d, &again).1.is_empty());
 
         // Names a rank list calls popular add nothing.
@@ -562,6 +728,47 @@ mod tests {
         let mut d = Dga::new(DgaConfig::default()).with_rank(Some(std::sync::Arc::new(table)));
         let events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, true)).collect();
         assert!(run(&mut d, &events).1.is_empty());
+    }
+
+    #[test]
+    fn a_process_with_very_many_odd_names_is_judged_when_it_reaches_the_cap() {
+        // Made-up labels from a pronounceable generator, more than the cap.
+        let mut names = Vec::new();
+        let (cons, vows) = (b"bcdfghjklmnpqrstvwxz", b"aeiouy");
+        let mut x = 0x1234_5678u64;
+        while names.len() < CANDIDATES_PER_PROCESS + 100 {
+            let mut label = String::new();
+            for i in 0..9 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let set: &[u8] = if i % 2 == 0 { cons } else { vows };
+                label.push(set[(x % set.len() as u64) as usize] as char);
+            }
+            let name = format!("{label}.com");
+            let score = DgaModel::builtin().score_name(&dnshunt_core::DnsName::new(&name)).unwrap();
+            if (0.3..0.8).contains(&score) && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let events: Vec<Event> = names.iter().map(|n| lookup(n, 1, true)).collect();
+        let mut d = Dga::new(DgaConfig::default());
+        let (_, end) = run(&mut d, &events);
+        assert_eq!(end.len(), HELD_PER_PROCESS);
+        assert_eq!(end[0].details["burst_names"], CANDIDATES_PER_PROCESS);
+        assert!(end[0].details["burst_evidence"].as_f64().unwrap() > 100.0);
+    }
+
+    #[test]
+    fn a_burst_seen_on_the_wire_keeps_its_exchanges_as_evidence() {
+        let events: Vec<Event> = ODD.iter().map(|n| crate::detectors::tests::wire(n, 1, &[])).collect();
+        let mut d = Dga::new(DgaConfig::default());
+        let (_, end) = run(&mut d, &events);
+        assert_eq!(end.len(), HELD_PER_PROCESS);
+        for f in &end {
+            assert!(f.evidence[0].wire_dns().is_some(), "{:?}", f.evidence[0].kind);
+            assert_eq!(f.evidence[0].lookup().unwrap().query.as_str(), f.query_name.as_deref().unwrap());
+        }
     }
 
     #[test]
@@ -578,15 +785,20 @@ mod tests {
     }
 
     #[test]
-    fn distinct_counts_are_close() {
-        for n in [1u64, 10, 100, 1_000, 20_000] {
+    fn distinct_counts_are_exact_then_close_and_read_high() {
+        for n in [1u64, 10, 100, 128, 129, 300, 500, 700, 1_000, 5_000, 20_000] {
             let mut c = DistinctCount::default();
             for i in 0..n {
-                use std::hash::BuildHasher;
-                c.add(foldhash::quality::FixedState::with_seed(7).hash_one(i));
+                c.add(name_hash(&format!("name{i}"), "com"));
+                // Names counted again do not count.
+                c.add(name_hash(&format!("name{}", i / 2), "com"));
             }
-            let got = c.estimate() as f64;
-            assert!((got - n as f64).abs() <= (0.25 * n as f64).max(1.0), "{n}: {got}");
+            let got = c.upper() as f64;
+            if n <= EXACT_DISTINCT as u64 {
+                assert_eq!(got, n as f64);
+            } else {
+                assert!(got >= n as f64 * 0.95 && got <= n as f64 * 1.35, "{n}: {got}");
+            }
         }
     }
 
