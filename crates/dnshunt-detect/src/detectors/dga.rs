@@ -352,9 +352,8 @@ impl Dga {
     }
 
     /// Counts a lookup towards its process's burst.
-    fn remember(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>) {
-        let Some((label, suffix, model_score, _)) = self.scored(event) else { return };
-        let q = event.lookup().expect("scored events are lookups");
+    fn remember(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>, label: &str, suffix: &str, model_score: f64) {
+        let Some(q) = event.lookup() else { return };
         // Names a rank list calls popular count as ordinary names.
         let popular = self
             .rank
@@ -519,8 +518,11 @@ impl Detector for Dga {
 
 impl Dga {
     fn observe_with(&mut self, event: &Event, shared: Option<&std::sync::Arc<Event>>, out: &mut Vec<Finding>) {
-        out.extend(self.judge(event));
-        self.remember(event, shared);
+        let Some((label, suffix, model_score, score)) = self.scored(event) else { return };
+        if score >= self.config.threshold {
+            out.push(self.finding(event, label, suffix, model_score, score, None));
+        }
+        self.remember(event, shared, label, suffix, model_score);
     }
 }
 
