@@ -478,8 +478,15 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         };
         if n_names > 1 {
             let who = base.process.image.as_deref().map(dnshunt_core::image_file_name).unwrap_or_else(|| "unknown process".into());
+            let what = if burst_count > 0 {
+                // A burst counts names that are only somewhat odd, each of which a popular
+                // name could be.
+                "names that look more or less machine-generated"
+            } else {
+                "names that look machine-generated"
+            };
             base.explanation = format!(
-                "{who} looked up {n_names} names that look machine-generated under {n_domains} domain{} within {} ({:.0} % NXDOMAIN){odds}, e.g. {}: the walk of a domain generation algorithm",
+                "{who} looked up {n_names} {what} under {n_domains} domain{} within {} ({:.0} % NXDOMAIN){odds}, e.g. {}: the walk of a domain generation algorithm",
                 plural(n_domains),
                 span_words(minutes),
                 nx_share * 100.0,

@@ -10,7 +10,7 @@
 //!
 //! **Bursts:** one odd name proves little, a process asking for many is the signal that
 //! matters on an endpoint. The detector follows each process's distinct registrable names: each
-//! scoring at least `burst_min_score` (about 3 in 100 popular names do) adds its surprise,
+//! scoring at least `burst_min_score` (about 1 in 10 popular names does) adds its surprise,
 //! `5·ln(10)·score` nats capped at `burst_cap_score`, to the process's sum. At the end of the
 //! run, a process whose sum is more than `burst_evidence` orders of magnitude beyond what as
 //! many distinct popular names reach (a Chernoff bound, [`dnshunt_enrich::burst`]) is a burst:
@@ -67,10 +67,10 @@ pub struct DgaConfig {
     pub high_at: f64,
     /// Added to the score of a lookup that failed with NXDOMAIN, status 9003 (default 0.05).
     pub nxdomain_bonus: f64,
-    /// A process's names count towards a burst from this score on (default 0.3: about 3 in 100
+    /// A process's names count towards a burst from this score on (default 0.2: about 1 in 10
     /// popular names score as high; see [`dnshunt_enrich::burst`]).
     pub burst_min_score: f64,
-    /// A name counts in a burst at most as a name of this score (default 0.8).
+    /// A name counts in a burst at most as a name of this score (default 0.7).
     pub burst_cap_score: f64,
     /// A process's names are reported as a burst when they are this surprising or more:
     /// `-log10` of a bound on the chance that as many popular names reach their sum (default 8).
@@ -88,8 +88,8 @@ impl Default for DgaConfig {
             medium_at: 0.9,
             high_at: 0.97,
             nxdomain_bonus: 0.05,
-            burst_min_score: 0.3,
-            burst_cap_score: 0.8,
+            burst_min_score: 0.2,
+            burst_cap_score: 0.7,
             burst_evidence: 8.0,
             max_processes: 100_000,
         }
