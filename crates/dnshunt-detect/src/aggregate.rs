@@ -166,6 +166,9 @@ struct Tally {
     burst_evidence: f64,
     burst_names: u64,
     burst_nxdomain: u64,
+    /// The first and last lookup a burst counted (see [`burst_span`]).
+    burst_first: Timestamp,
+    burst_last: Timestamp,
     first: Timestamp,
     last: Timestamp,
     max_score: u8,
@@ -182,6 +185,8 @@ impl Default for Tally {
             burst_evidence: 0.0,
             burst_names: 0,
             burst_nxdomain: 0,
+            burst_first: Timestamp(i64::MAX),
+            burst_last: Timestamp(i64::MIN),
             first: Timestamp(i64::MAX),
             last: Timestamp(i64::MIN),
             max_score: 0,
@@ -208,6 +213,10 @@ impl Tally {
             if burst_names(f).0 > self.burst_names {
                 (self.burst_names, self.burst_nxdomain) = burst_names(f);
             }
+            if let Some((first, last)) = burst_span(f) {
+                self.burst_first = self.burst_first.min(first);
+                self.burst_last = self.burst_last.max(last);
+            }
         }
         self.max_score = self.max_score.max(f.score);
         self.max_severity = self.max_severity.max(f.severity);
@@ -222,6 +231,8 @@ impl Tally {
         if other.burst_names > self.burst_names {
             (self.burst_names, self.burst_nxdomain) = (other.burst_names, other.burst_nxdomain);
         }
+        self.burst_first = self.burst_first.min(other.burst_first);
+        self.burst_last = self.burst_last.max(other.burst_last);
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
         self.max_score = self.max_score.max(other.max_score);
@@ -349,7 +360,12 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
     let mut n_nxdomain = tally.nxdomain as usize;
     let mut scores = Vec::with_capacity(parts.len());
     let (mut evidence, mut burst_count, mut burst_nx) = (tally.burst_evidence, tally.burst_names, tally.burst_nxdomain);
+    let (mut burst_first, mut burst_last) = (tally.burst_first, tally.burst_last);
     for f in &parts {
+        if let Some((first, last)) = burst_span(f) {
+            burst_first = burst_first.min(first);
+            burst_last = burst_last.max(last);
+        }
         evidence = evidence.max(burst_evidence(f));
         if burst_names(f).0 > burst_count {
             (burst_count, burst_nx) = burst_names(f);
@@ -459,6 +475,11 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
     } else {
         n_nxdomain as f64 / n_findings.max(1) as f64
     };
+    // A burst spans all the lookups it counted, listed or not.
+    if burst_first <= burst_last {
+        base.time = base.time.min(burst_first);
+        base.time_last = base.time_last.max(burst_last);
+    }
     let minutes = ((base.time_last.0 - base.time.0) as f64 / 60_000.0).max(1.0);
     if detector == "dga" {
         let miss = (1.0 - dga_names_score(scores.iter().map(|&s| f64::from(s) / 100.0), config.dga_name_weight)) * tally.dga_miss;
@@ -518,6 +539,12 @@ pub fn dga_names_score(scores: impl IntoIterator<Item = f64>, name_weight: f64) 
 /// The burst evidence a `dga` finding carries (0 for a name reported on its own).
 fn burst_evidence(f: &Finding) -> f64 {
     f.details.get("burst_evidence").and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+}
+
+/// The first and last lookup the burst of a `dga` finding counted.
+fn burst_span(f: &Finding) -> Option<(Timestamp, Timestamp)> {
+    let get = |key: &str| f.details.get(key).and_then(serde_json::Value::as_i64).map(Timestamp);
+    Some((get("burst_first")?, get("burst_last")?))
 }
 
 /// How many names the burst of a `dga` finding counted and how many of them failed with

@@ -215,7 +215,7 @@ impl DetectorsConfig {
         fit(f, "tunnel_volume.max_windows", &mut self.tunnel_volume.max_windows, bytes, 0.12, 1_200);
         // A busy process followed for bursts: its exact distinct count, a lookup for its
         // context, a few odd names' hashes and listed names.
-        fit(f, "dga.max_processes", &mut self.dga.max_processes, bytes, 0.03, 2_000);
+        fit(f, "dga.max_processes", &mut self.dga.max_processes, bytes, 0.03, 3_000);
         fit(f, "process_context.max_processes", &mut self.process_context.max_processes, bytes, 0.03, 1_000);
         fit(
             f,

@@ -200,8 +200,8 @@ type GroupRow = (bool, [Option<f64>; 3], [Option<f64>; 3]);
 /// The group detector (a process asking for many names: the `dga` detector's burst evidence,
 /// [`dnshunt_enrich::burst`]) on bursts of 5, 10 and 20 names of each family, against bursts of
 /// held-out popular names, at one false burst in 10,000, and at the detector's own evidence cut.
-/// Scores are calibrated as the detector's are. Both sides get the same NXDOMAIN share and rate,
-/// so only the names decide (a real DGA walk, mostly NXDOMAIN, scores higher).
+/// Scores are calibrated as the detector's are. The evidence uses the names alone (neither
+/// NXDOMAIN answers nor timing), so that is all either side is judged on.
 fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> bool, benign_what: &str, benign_of: fn(&FamilyEval) -> &[f32], burst: &BurstArgs) {
     let model = dnshunt_enrich::burst::BurstModel::new(burst.burst_min_score, burst.burst_cap_score);
     let sum = |scores: &[f32]| model.sum(scores.iter().map(|&s| f64::from(s)));
@@ -210,7 +210,7 @@ fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> 
     println!();
     println!(
         "group detection: bursts of k names of a family against {BENIGN_BURSTS} bursts of k {benign_what}, at 1e-4 false bursts \
-         (names count from score {:.2}, at most as {:.2}; same NXDOMAIN share and rate on both sides)",
+         (names count from score {:.2}, at most as {:.2}; names alone, no NXDOMAIN or timing)",
         burst.burst_min_score, burst.burst_cap_score
     );
     println!("{:<18} {:<10} {:>9} {:>9} {:>9}", "family", "kind", "k=5", "k=10", "k=20");

@@ -14,14 +14,16 @@
 //! `5·ln(10)·score` nats capped at `burst_cap_score`, to the process's sum. At the end of the
 //! run, a process whose sum is more than `burst_evidence` orders of magnitude beyond what as
 //! many distinct popular names reach (a Chernoff bound, [`dnshunt_enrich::burst`]) is a burst:
-//! its eight earliest names under `threshold` are reported too, each with the burst's facts
-//! (`burst_evidence`, `burst_names`, `burst_nxdomain`), and aggregation folds them and the
-//! names reported on their own into one finding whose score combines the names' scores, their
-//! count (all of them, listed or not), the NXDOMAIN share and the rate. So ten names at 0.5
-//! from one process are found, and outrank one name at 1.0, while a browser that visits a
-//! thousand sites, a few of them odd, is not. What a burst reports does not depend on the order
-//! events are read in, except for a process with more than 512 odd names, which is judged when
-//! it reaches that many.
+//! its eight earliest names under `threshold` (less those reported on their own) are reported
+//! too, each with the burst's facts (`burst_evidence`, `burst_names`, `burst_nxdomain`, the
+//! span of its lookups), and aggregation folds them and the names reported on their own into
+//! one finding. Its score is the folded names' (a noisy-or), scaled by the NXDOMAIN share of
+//! all the burst's names and by the rate; the evidence decides whether there is a burst, not
+//! how high it scores. So ten names at 0.5 from one process are found, and outrank one name at
+//! 1.0, while a browser that visits a thousand sites, a few of them odd, is not. What a burst
+//! reports does not depend on the order events are read in, except for a process with more
+//! than 512 odd names, which is judged when it reaches that many, and for which processes are
+//! followed once `max_processes` is reached.
 //!
 //! **Why:** malware that generates its rendezvous domains from the date or a seed (Conficker,
 //! Necurs, Qakbot, Zloader ...) cannot be stopped by blocking one name; the names themselves
@@ -39,7 +41,8 @@
 //! labels of consonant acronyms. A burst can be a process that talks to many ad-tracking
 //! domains and few others (a small ad-serving agent); a popularity list (`--rank`) removes
 //! those names from bursts. A DGA running inside a busy process (a browser) is diluted by its
-//! ordinary names and may not reach a burst. Word-list DGAs (gozi, nymaim2, suppobox) look like
+//! ordinary names and may not reach a burst. The allowlist removes findings, not the names'
+//! part in a burst: allowlisting the names a burst lists can hide the burst. Word-list DGAs (gozi, nymaim2, suppobox) look like
 //! ordinary words and are *not* found by this detector. Raise `threshold` or `burst_evidence`,
 //! or use the allowlist for known names.
 
@@ -76,7 +79,7 @@ pub struct DgaConfig {
     /// `-log10` of a bound on the chance that as many popular names reach their sum (default 8).
     pub burst_evidence: f64,
     /// Processes whose names are followed for bursts at most (default 100,000; a process takes
-    /// from 200 bytes to about 6 KB, 2 KB for a busy one); lookups of further processes are
+    /// from 200 bytes to about 8 KB, 3 KB for a busy one); lookups of further processes are
     /// judged one at a time only.
     pub max_processes: usize,
 }
@@ -133,9 +136,13 @@ const NATS_QUANTUM: f64 = 1024.0;
 struct ProcessNames {
     /// How many distinct registrable names it asked for.
     distinct: DistinctCount,
-    /// Distinct names scoring at least `burst_min_score` (by the hash of label and suffix,
-    /// [`name_hash`]), and whether a lookup of it failed with NXDOMAIN.
-    candidates: crate::fast::HashMap<u64, bool>,
+    /// Distinct names scoring at least `burst_min_score`: the hash of label and suffix
+    /// ([`name_hash`]) with its lowest bit set when a lookup of it failed with NXDOMAIN, sorted
+    /// (8 bytes a name).
+    candidates: Vec<u64>,
+    /// The first and last lookup of a candidate.
+    first: Option<dnshunt_core::Timestamp>,
+    last: Option<dnshunt_core::Timestamp>,
     /// The sum of their contributions ([`BurstModel::contribution`]) in 1/1024 nat.
     sum: u64,
     /// The evidence when the process reached [`CANDIDATES_PER_PROCESS`].
@@ -150,6 +157,8 @@ struct ProcessNames {
 struct HeldName {
     hash: u64,
     query: dnshunt_core::DnsName,
+    /// The status of this lookup (whether any lookup of the name failed is in `candidates`).
+    status: QueryStatus,
     time: dnshunt_core::Timestamp,
     origin: dnshunt_core::Origin,
     record_id: Option<u64>,
@@ -159,9 +168,40 @@ struct HeldName {
     wire: Option<std::sync::Arc<Event>>,
 }
 
+/// The order of held lookups: time, where they were read, then what they were, so that ties
+/// (one millisecond, one search index) are broken by the lookups themselves, not by read order.
+type HeldOrder<'a> = (
+    dnshunt_core::Timestamp,
+    &'a str,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+);
+
 impl HeldName {
-    fn order(&self) -> (dnshunt_core::Timestamp, &str, Option<u64>, Option<u64>) {
-        (self.time, &self.origin.file, self.origin.line, self.origin.record)
+    fn order(&self) -> HeldOrder<'_> {
+        (
+            self.time,
+            &self.origin.file,
+            self.origin.line,
+            self.origin.record,
+            self.record_id,
+            self.origin.index.as_deref(),
+            self.origin.id.as_deref(),
+            self.query.as_str(),
+        )
+    }
+}
+
+/// Whether the candidate `hash` failed with NXDOMAIN at some lookup (`None`: not a candidate).
+fn candidate(candidates: &[u64], hash: u64) -> Option<bool> {
+    let key = hash & !1;
+    match candidates.binary_search(&key) {
+        Ok(_) => Some(false),
+        Err(at) => (candidates.get(at) == Some(&(key | 1))).then_some(true),
     }
 }
 
@@ -238,7 +278,23 @@ impl Dga {
     pub const NAME: &'static str = "dga";
 
     /// A detector with the model compiled into dnshunt.
-    pub fn new(config: DgaConfig) -> Dga {
+    pub fn new(mut config: DgaConfig) -> Dga {
+        // A setting that is no number (NaN, infinite) falls back to its default rather than
+        // turning the detector off or making everything a finding.
+        let defaults = DgaConfig::default();
+        for (value, default) in [
+            (&mut config.threshold, defaults.threshold),
+            (&mut config.medium_at, defaults.medium_at),
+            (&mut config.high_at, defaults.high_at),
+            (&mut config.nxdomain_bonus, defaults.nxdomain_bonus),
+            (&mut config.burst_min_score, defaults.burst_min_score),
+            (&mut config.burst_cap_score, defaults.burst_cap_score),
+            (&mut config.burst_evidence, defaults.burst_evidence),
+        ] {
+            if !value.is_finite() {
+                *value = default;
+            }
+        }
         Dga {
             model: DgaModel::builtin(),
             rank: None,
@@ -293,9 +349,11 @@ impl Dga {
 
     /// The finding on one lookup; `burst` is set for a name reported as part of its process's
     /// burst rather than on its own.
-    fn finding(&self, event: &Event, label: &str, suffix: &str, model_score: f64, score: f64, burst: Option<&BurstFacts>) -> Finding {
+    fn finding(&self, event: &Event, label: &str, suffix: &str, model_score: f64, score: f64, burst: Option<(&BurstFacts, bool)>) -> Finding {
         let q = event.lookup().expect("only lookups are scored");
-        let nxdomain = q.status == QueryStatus::NAME_ERROR;
+        // A listed name failed if any of its lookups did.
+        let nxdomain = burst.map_or(q.status == QueryStatus::NAME_ERROR, |(_, failed)| failed);
+        let burst = burst.map(|(facts, _)| facts);
         let verdict = self.model.explain(label, suffix);
         let severity = if score >= self.config.high_at {
             Severity::High
@@ -347,6 +405,9 @@ impl Dga {
                 .with_detail("burst_names", b.candidates)
                 .with_detail("burst_nxdomain", b.nxdomain)
                 .with_detail("burst_distinct_names", b.distinct);
+            if let (Some(first), Some(last)) = (b.first, b.last) {
+                f = f.with_detail("burst_first", first.0).with_detail("burst_last", last.0);
+            }
         }
         f
     }
@@ -375,18 +436,21 @@ impl Dga {
             return;
         }
         let nxdomain = q.status == QueryStatus::NAME_ERROR;
-        match state.candidates.get_mut(&name) {
+        let key = name & !1;
+        let at = state.candidates.partition_point(|&c| c < key);
+        let known = state.candidates.get(at).is_some_and(|&c| c & !1 == key);
+        if known {
             // A name asked for again: it may fail this time.
-            Some(failed) => *failed |= nxdomain,
-            None if state.evidence_at_cap.is_some() => {}
-            None => {
-                state.candidates.insert(name, nxdomain);
-                state.sum += (contribution * NATS_QUANTUM).round() as u64;
-                if state.candidates.len() >= CANDIDATES_PER_PROCESS {
-                    state.evidence_at_cap = Some(self.burst.evidence(state.sum as f64 / NATS_QUANTUM, state.distinct.upper()));
-                }
+            state.candidates[at] |= u64::from(nxdomain);
+        } else if state.evidence_at_cap.is_none() {
+            state.candidates.insert(at, key | u64::from(nxdomain));
+            state.sum += (contribution * NATS_QUANTUM).round() as u64;
+            if state.candidates.len() >= CANDIDATES_PER_PROCESS {
+                state.evidence_at_cap = Some(self.burst.evidence(state.sum as f64 / NATS_QUANTUM, state.distinct.upper()));
             }
         }
+        state.first = Some(state.first.map_or(event.time, |t| t.min(event.time)));
+        state.last = Some(state.last.map_or(event.time, |t| t.max(event.time)));
         if state.template.as_ref().is_none_or(|t| crate::stats::is_earlier(event, t)) {
             state.template = Some(crate::stats::to_keep(event, shared));
         }
@@ -398,6 +462,7 @@ impl Dga {
         let held = HeldName {
             hash: name,
             query: q.query.clone(),
+            status: q.status,
             time: event.time,
             origin: event.origin.clone(),
             record_id: event.record_id,
@@ -424,6 +489,9 @@ struct BurstFacts {
     candidates: usize,
     /// How many of the candidates failed with NXDOMAIN.
     nxdomain: usize,
+    /// The first and last lookup of a candidate (milliseconds since the epoch in details).
+    first: Option<dnshunt_core::Timestamp>,
+    last: Option<dnshunt_core::Timestamp>,
     distinct: u64,
 }
 
@@ -446,8 +514,8 @@ impl Detector for Dga {
     }
 
     /// The processes whose names together are a burst: their listed names (the earliest
-    /// `HELD_PER_PROCESS` under `threshold`), each as a finding that says so; aggregation
-    /// folds them with the names reported on their own.
+    /// `HELD_PER_PROCESS` under `threshold`, less those reported on their own), each as a
+    /// finding that says so; aggregation folds them with the names reported on their own.
     fn finish(&mut self, out: &mut dyn dnshunt_core::FindingSink) {
         let mut bursts: Vec<(BurstFacts, ProcessNames)> = Vec::new();
         for (_, p) in std::mem::take(&mut self.processes) {
@@ -456,7 +524,6 @@ impl Detector for Dga {
             }
             let distinct = p.distinct.upper().max(p.candidates.len() as u64);
             let evidence = p.evidence_at_cap.unwrap_or_else(|| self.burst.evidence(p.sum as f64 / NATS_QUANTUM, distinct));
-            // A NaN setting reports nothing.
             let reaches = evidence >= self.config.burst_evidence;
             if p.candidates.len() < 2 || !reaches {
                 continue;
@@ -464,48 +531,50 @@ impl Detector for Dga {
             let facts = BurstFacts {
                 evidence,
                 candidates: p.candidates.len(),
-                nxdomain: p.candidates.values().filter(|&&nx| nx).count(),
+                nxdomain: p.candidates.iter().filter(|&&c| c & 1 == 1).count(),
                 distinct,
+                first: p.first,
+                last: p.last,
             };
             bursts.push((facts, p));
         }
-        // In the order of their processes' earliest lookups, so the output does not depend on
-        // hashing.
+        // In the order of their processes' earliest lookups, then by host and process, so the
+        // output does not depend on hashing.
         bursts.sort_by(|(_, a), (_, b)| {
             let (a, b) = (a.template.as_deref().expect("kept above"), b.template.as_deref().expect("kept above"));
-            dnshunt_core::evidence_order(a).cmp(&dnshunt_core::evidence_order(b))
+            fn key(t: &Event) -> (Option<&str>, Option<dnshunt_core::Guid>, Option<u32>, Option<&str>) {
+                let process = t.process();
+                (t.host.as_deref(), process.guid, process.pid, process.image.as_deref())
+            }
+            dnshunt_core::evidence_order(a).cmp(&dnshunt_core::evidence_order(b)).then_with(|| key(a).cmp(&key(b)))
         });
         for (facts, mut p) in bursts {
             let template = p.template.take().expect("kept above");
             p.held.sort_by(|a, b| a.order().cmp(&b.order()));
             for h in p.held {
-                let nxdomain = p.candidates.get(&h.hash).copied().unwrap_or(false);
-                if let Some(wire) = &h.wire {
-                    if let Some((label, suffix, model_score, score)) = self.scored(wire) {
-                        out.push(self.finding(wire, label, suffix, model_score, score, Some(&facts)));
-                    }
+                let failed = candidate(&p.candidates, h.hash).unwrap_or(h.status == QueryStatus::NAME_ERROR);
+                // A name whose failed lookup pushed it over `threshold` was reported on its own.
+                if failed && h.score + self.config.nxdomain_bonus >= self.config.threshold {
                     continue;
                 }
-                let mut event = Event {
-                    time: h.time,
-                    host: template.host.clone(),
-                    record_id: h.record_id,
-                    rule_name: None,
-                    origin: h.origin,
-                    kind: template.kind.clone(),
+                let event = match h.wire {
+                    Some(wire) => wire,
+                    // The lookup as read, with the process's context; its answers are not kept.
+                    None => std::sync::Arc::new(Event {
+                        time: h.time,
+                        host: template.host.clone(),
+                        record_id: h.record_id,
+                        rule_name: None,
+                        origin: h.origin,
+                        kind: dnshunt_core::EventKind::DnsQuery(dnshunt_core::DnsQuery {
+                            process: template.process().clone(),
+                            ..dnshunt_core::DnsQuery::new(h.query, h.status)
+                        }),
+                    }),
                 };
-                if let dnshunt_core::EventKind::DnsQuery(q) = &mut event.kind {
-                    q.query = h.query;
-                    q.status = if nxdomain { QueryStatus::NAME_ERROR } else { QueryStatus::SUCCESS };
-                    q.answers.clear();
-                    q.results_raw.clear();
-                } else {
-                    continue;
-                }
                 if let Some((label, suffix, model_score, _)) = self.scored(&event) {
-                    debug_assert_eq!(model_score, h.score);
-                    let bonus = if nxdomain { self.config.nxdomain_bonus } else { 0.0 };
-                    out.push(self.finding(&event, label, suffix, model_score, (model_score + bonus).min(1.0), Some(&facts)));
+                    let bonus = if failed { self.config.nxdomain_bonus } else { 0.0 };
+                    out.push(self.finding(&event, label, suffix, model_score, (model_score + bonus).min(1.0), Some((&facts, failed))));
                 }
             }
         }
@@ -561,9 +630,15 @@ mod tests {
         "nyzeqip.com",
     ];
 
-    /// A lookup of `name` by process number `process`, failed with NXDOMAIN when `nx`.
+    /// A lookup of `name` by process number `process`, failed with NXDOMAIN when `nx`; each
+    /// made a second after the one before, on the next line.
     fn lookup(name: &str, process: u32, nx: bool) -> Event {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let mut e = dns(name, "-");
+        e.time = dnshunt_core::Timestamp(e.time.0 + n as i64 * 1_000);
+        e.origin.line = Some(n);
         if let dnshunt_core::EventKind::DnsQuery(q) = &mut e.kind {
             q.process.guid = Some(dnshunt_core::Guid(0x1000 + u128::from(process)));
             if nx {
@@ -749,7 +824,7 @@ mod tests {
             }
             let name = format!("{label}.com");
             let score = DgaModel::builtin().score_name(&dnshunt_core::DnsName::new(&name)).unwrap();
-            if (0.3..0.8).contains(&score) && !names.contains(&name) {
+            if (0.3..0.75).contains(&score) && !names.contains(&name) {
                 names.push(name);
             }
         }
@@ -771,6 +846,80 @@ mod tests {
             assert!(f.evidence[0].wire_dns().is_some(), "{:?}", f.evidence[0].kind);
             assert_eq!(f.evidence[0].lookup().unwrap().query.as_str(), f.query_name.as_deref().unwrap());
         }
+    }
+
+    #[test]
+    fn a_name_reported_on_its_own_is_not_listed_again() {
+        // Names between 0.75 and 0.8 that failed reach the threshold with the NXDOMAIN bonus:
+        // each is one finding, not two, in the folded one.
+        let mut events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, false)).collect();
+        events.extend(ODD.iter().map(|n| lookup(n, 1, true)));
+        let mut d = Dga::new(DgaConfig::default());
+        let (seen, end) = run(&mut d, &events);
+        let own: Vec<&str> = seen.iter().filter_map(|f| f.query_name.as_deref()).collect();
+        assert!(!own.is_empty(), "some ODD names reach the threshold when they fail");
+        assert!(end.iter().all(|f| !own.contains(&f.query_name.as_deref().unwrap())), "{own:?}");
+        let mut all = seen;
+        all.extend(end);
+        let folded = crate::aggregate::aggregate(all, &crate::aggregate::AggregateConfig::default(), 5);
+        let names: Vec<&str> = folded[0].details["matches"].as_array().unwrap().iter().map(|m| m["query_name"].as_str().unwrap()).collect();
+        let mut distinct = names.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(names.len(), distinct.len(), "{names:?}");
+        assert_eq!(folded[0].details["aggregated_findings"], names.len());
+    }
+
+    #[test]
+    fn listed_lookups_keep_their_own_status_and_the_burst_its_span() {
+        // Each name resolves first (its listed lookup) and fails an hour later.
+        let mut events: Vec<Event> = ODD.iter().map(|n| lookup(n, 1, false)).collect();
+        for n in ODD {
+            let mut e = lookup(n, 1, true);
+            e.time = dnshunt_core::Timestamp(e.time.0 + 3_600_000);
+            events.push(e);
+        }
+        let mut d = Dga::new(DgaConfig::default());
+        let (seen, end) = run(&mut d, &events);
+        for f in &end {
+            assert_eq!(f.evidence[0].lookup().unwrap().status, QueryStatus::SUCCESS, "the lookup as read");
+            assert_eq!(f.details["nxdomain"], true, "a later lookup of the name failed");
+        }
+        let mut all = seen;
+        all.extend(end);
+        let folded = crate::aggregate::aggregate(all, &crate::aggregate::AggregateConfig::default(), 5);
+        assert!(folded[0].time_last.0 - folded[0].time.0 >= 3_600_000, "{:?} .. {:?}", folded[0].time, folded[0].time_last);
+    }
+
+    #[test]
+    fn a_process_seen_on_the_wire_and_by_sysmon_lists_both() {
+        // Attribution gives wire lookups the process of Sysmon's: one process, two kinds.
+        let mut events: Vec<Event> = Vec::new();
+        for (i, n) in ODD.iter().enumerate() {
+            let mut e = if i % 2 == 0 { crate::detectors::tests::wire(n, 1, &[]) } else { lookup(n, 1, false) };
+            if let dnshunt_core::EventKind::WireDns(w) = &mut e.kind {
+                w.lookup.process = lookup(n, 1, false).process().clone();
+            }
+            e.host = Some("WIN10-LAB".into());
+            e.time = dnshunt_core::Timestamp(1_561_471_781_467 + i as i64 * 1_000);
+            events.push(e);
+        }
+        let mut d = Dga::new(DgaConfig::default());
+        let (_, end) = run(&mut d, &events);
+        assert_eq!(end.len(), HELD_PER_PROCESS);
+        assert!(end.iter().any(|f| f.evidence[0].wire_dns().is_some()));
+        assert!(end.iter().any(|f| f.evidence[0].wire_dns().is_none()));
+    }
+
+    #[test]
+    fn settings_that_are_no_number_fall_back_to_their_defaults() {
+        let d = Dga::new(DgaConfig {
+            nxdomain_bonus: f64::NAN,
+            burst_evidence: f64::NAN,
+            burst_min_score: f64::INFINITY,
+            ..DgaConfig::default()
+        });
+        assert_eq!(d.config, DgaConfig::default());
     }
 
     #[test]
