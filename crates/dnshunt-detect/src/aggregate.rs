@@ -169,6 +169,7 @@ struct Tally {
     /// The first and last lookup a burst counted (see [`burst_span`]).
     burst_first: Timestamp,
     burst_last: Timestamp,
+    burst_lookups: u64,
     first: Timestamp,
     last: Timestamp,
     max_score: u8,
@@ -187,6 +188,7 @@ impl Default for Tally {
             burst_nxdomain: 0,
             burst_first: Timestamp(i64::MAX),
             burst_last: Timestamp(i64::MIN),
+            burst_lookups: 0,
             first: Timestamp(i64::MAX),
             last: Timestamp(i64::MIN),
             max_score: 0,
@@ -217,6 +219,7 @@ impl Tally {
                 self.burst_first = self.burst_first.min(first);
                 self.burst_last = self.burst_last.max(last);
             }
+            self.burst_lookups = self.burst_lookups.max(burst_lookups(f));
         }
         self.max_score = self.max_score.max(f.score);
         self.max_severity = self.max_severity.max(f.severity);
@@ -233,6 +236,7 @@ impl Tally {
         }
         self.burst_first = self.burst_first.min(other.burst_first);
         self.burst_last = self.burst_last.max(other.burst_last);
+        self.burst_lookups = self.burst_lookups.max(other.burst_lookups);
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
         self.max_score = self.max_score.max(other.max_score);
@@ -361,7 +365,9 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
     let mut scores = Vec::with_capacity(parts.len());
     let (mut evidence, mut burst_count, mut burst_nx) = (tally.burst_evidence, tally.burst_names, tally.burst_nxdomain);
     let (mut burst_first, mut burst_last) = (tally.burst_first, tally.burst_last);
+    let mut lookups_in_burst = tally.burst_lookups;
     for f in &parts {
+        lookups_in_burst = lookups_in_burst.max(burst_lookups(f));
         if let Some((first, last)) = burst_span(f) {
             burst_first = burst_first.min(first);
             burst_last = burst_last.max(last);
@@ -440,7 +446,8 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         hasher.write(part);
     }
     base.id = hasher.finish_hex();
-    base.count = count;
+    // A burst counted the lookups of names it did not list too.
+    base.count = count.max(lookups_in_burst);
     if !tally.is_empty() {
         base.time = base.time.min(tally.first);
         base.time_last = base.time_last.max(tally.last);
@@ -539,6 +546,11 @@ pub fn dga_names_score(scores: impl IntoIterator<Item = f64>, name_weight: f64) 
 /// The burst evidence a `dga` finding carries (0 for a name reported on its own).
 fn burst_evidence(f: &Finding) -> f64 {
     f.details.get("burst_evidence").and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+}
+
+/// How many lookups the burst of a `dga` finding counted (0 for a name reported on its own).
+fn burst_lookups(f: &Finding) -> u64 {
+    f.details.get("burst_lookups").and_then(serde_json::Value::as_u64).unwrap_or(0)
 }
 
 /// The first and last lookup the burst of a `dga` finding counted.

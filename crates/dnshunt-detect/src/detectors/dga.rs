@@ -140,9 +140,10 @@ struct ProcessNames {
     /// ([`name_hash`]) with its lowest bit set when a lookup of it failed with NXDOMAIN, sorted
     /// (8 bytes a name).
     candidates: Vec<u64>,
-    /// The first and last lookup of a candidate.
+    /// The first and last lookup of a candidate, and how many lookups of candidates there were.
     first: Option<dnshunt_core::Timestamp>,
     last: Option<dnshunt_core::Timestamp>,
+    lookups: u64,
     /// The sum of their contributions ([`BurstModel::contribution`]) in 1/1024 nat.
     sum: u64,
     /// The evidence when the process reached [`CANDIDATES_PER_PROCESS`].
@@ -404,7 +405,8 @@ impl Dga {
                 .with_detail("burst_evidence", (b.evidence * 10.0).round() / 10.0)
                 .with_detail("burst_names", b.candidates)
                 .with_detail("burst_nxdomain", b.nxdomain)
-                .with_detail("burst_distinct_names", b.distinct);
+                .with_detail("burst_distinct_names", b.distinct)
+                .with_detail("burst_lookups", b.lookups);
             if let (Some(first), Some(last)) = (b.first, b.last) {
                 f = f.with_detail("burst_first", first.0).with_detail("burst_last", last.0);
             }
@@ -449,6 +451,7 @@ impl Dga {
                 state.evidence_at_cap = Some(self.burst.evidence(state.sum as f64 / NATS_QUANTUM, state.distinct.upper()));
             }
         }
+        state.lookups += 1;
         state.first = Some(state.first.map_or(event.time, |t| t.min(event.time)));
         state.last = Some(state.last.map_or(event.time, |t| t.max(event.time)));
         if state.template.as_ref().is_none_or(|t| crate::stats::is_earlier(event, t)) {
@@ -492,6 +495,8 @@ struct BurstFacts {
     /// The first and last lookup of a candidate (milliseconds since the epoch in details).
     first: Option<dnshunt_core::Timestamp>,
     last: Option<dnshunt_core::Timestamp>,
+    /// Lookups of its names in all.
+    lookups: u64,
     distinct: u64,
 }
 
@@ -535,6 +540,7 @@ impl Detector for Dga {
                 distinct,
                 first: p.first,
                 last: p.last,
+                lookups: p.lookups,
             };
             bursts.push((facts, p));
         }
@@ -889,6 +895,7 @@ mod tests {
         all.extend(end);
         let folded = crate::aggregate::aggregate(all, &crate::aggregate::AggregateConfig::default(), 5);
         assert!(folded[0].time_last.0 - folded[0].time.0 >= 3_600_000, "{:?} .. {:?}", folded[0].time, folded[0].time_last);
+        assert_eq!(folded[0].count, 2 * ODD.len() as u64, "every lookup, listed or not");
     }
 
     #[test]
