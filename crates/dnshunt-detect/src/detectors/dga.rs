@@ -15,7 +15,7 @@
 //! run, a process whose sum is more than `burst_evidence` orders of magnitude beyond what as
 //! many distinct popular names reach (a Chernoff bound, [`dnshunt_enrich::burst`]) is a burst:
 //! its eight earliest names under `threshold` (less those reported on their own) are reported
-//! too, each with the burst's facts (`burst_evidence`, `burst_names`, `burst_nxdomain`, the
+//! too, each with the burst's facts (`burst_evidence`, `burst_names`, `burst_nxdomain`, `burst_lookups`, the
 //! span of its lookups), and aggregation folds them and the names reported on their own into
 //! one finding. Its score is the folded names' (a noisy-or), scaled by the NXDOMAIN share of
 //! all the burst's names and by the rate; the evidence decides whether there is a burst, not
