@@ -462,6 +462,26 @@ impl Dga {
         if model_score >= self.config.threshold {
             return;
         }
+        // Where this lookup would go, worked out on borrowed fields: most lookups are not kept.
+        let order: HeldOrder<'_> = (
+            event.time,
+            &event.origin.file,
+            event.origin.line,
+            event.origin.record,
+            event.record_id,
+            event.origin.index.as_deref(),
+            event.origin.id.as_deref(),
+            q.query.as_str(),
+        );
+        let slot = if let Some(i) = state.held.iter().position(|h| h.hash == name) {
+            (order < state.held[i].order()).then_some(i)
+        } else if state.held.len() < HELD_PER_PROCESS {
+            Some(state.held.len())
+        } else {
+            let latest = (0..state.held.len()).max_by(|&a, &b| state.held[a].order().cmp(&state.held[b].order()));
+            latest.filter(|&l| order < state.held[l].order())
+        };
+        let Some(slot) = slot else { return };
         let held = HeldName {
             hash: name,
             query: q.query.clone(),
@@ -472,16 +492,10 @@ impl Dga {
             score: model_score,
             wire: event.wire_dns().map(|_| crate::stats::to_keep(event, shared)),
         };
-        if let Some(i) = state.held.iter().position(|h| h.hash == name) {
-            if held.order() < state.held[i].order() {
-                state.held[i] = held;
-            }
-        } else if state.held.len() < HELD_PER_PROCESS {
+        if slot == state.held.len() {
             state.held.push(held);
-        } else if let Some(latest) = (0..state.held.len()).max_by(|&a, &b| state.held[a].order().cmp(&state.held[b].order())) {
-            if held.order() < state.held[latest].order() {
-                state.held[latest] = held;
-            }
+        } else {
+            state.held[slot] = held;
         }
     }
 }
