@@ -577,6 +577,9 @@ pub struct FamilyEval {
     pub detected: [usize; 2],
     /// The raw thresholds that gave those false-positive rates on held-out benign names.
     pub thresholds: [f64; 2],
+    /// The area under the ROC curve: the chance that a name of the family outscores a
+    /// held-out benign name (ties count half).
+    pub auc: f64,
     /// Benign names scored (each by a model that saw neither it nor this family).
     pub benign_names: usize,
     /// Benign names above each threshold.
@@ -676,11 +679,20 @@ fn judge(corpus: &Corpus, family: usize, benign: &[(f64, u32)], dga: &[f64]) -> 
         detected[i] = dga.iter().filter(|&&s| s > thresholds[i]).count();
         fps[i] = benign.iter().filter(|&&(s, _)| s > thresholds[i]).count();
     }
+    // `benign` is sorted highest first: the names below a score are those after its last tie.
+    let below = |x: f64| benign.len() - benign.partition_point(|&(b, _)| b >= x);
+    let ties = |x: f64| benign.partition_point(|&(b, _)| b >= x) - benign.partition_point(|&(b, _)| b > x);
+    let auc = if dga.is_empty() || benign.is_empty() {
+        0.0
+    } else {
+        dga.iter().map(|&x| below(x) as f64 + 0.5 * ties(x) as f64).sum::<f64>() / (dga.len() as f64 * benign.len() as f64)
+    };
     FamilyEval {
         family: corpus.families.get(family).cloned().unwrap_or_default(),
         names: dga.len(),
         detected,
         thresholds,
+        auc,
         benign_names: benign.len(),
         benign_false_positives: fps,
         top_benign: benign.iter().take(fps[EVAL_FPRS.len() - 1]).map(|&(_, i)| i).collect(),
@@ -798,5 +810,17 @@ mod tests {
         assert_eq!(e.names, 8);
         assert_eq!(e.benign_names, 90);
         assert!(e.benign_false_positives[0] <= 1);
+        assert!(e.auc > 0.9, "random letters outscore words: {}", e.auc);
+    }
+
+    #[test]
+    fn auc_counts_names_below_and_ties_half() {
+        let corpus = toy_corpus();
+        // Benign sorted highest first, as `judge` gets them.
+        let benign = [(3.0, 0), (2.0, 1), (1.0, 2)];
+        let e = judge(&corpus, 0, &benign, &[2.0, 4.0]);
+        // 2.0: one below, one tie (1.5 of 3); 4.0: all three below.
+        assert!((e.auc - 4.5 / 6.0).abs() < 1e-12, "{}", e.auc);
+        assert_eq!(judge(&corpus, 0, &benign, &[]).auc, 0.0);
     }
 }

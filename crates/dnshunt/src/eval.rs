@@ -111,18 +111,25 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
         corpus.folds(),
         families.len()
     );
-    println!("TPR = share of a family's names above the threshold that gives the FPR on held-out benign names\n");
-    println!("{:<18} {:<10} {:>7} {:>12} {:>12}", "family", "kind", "names", "TPR@1e-3", "TPR@1e-4");
+    println!("TPR = share of a family's names above the threshold that gives the FPR on held-out benign names (raw log-odds");
+    println!("thresholds: the benign scores of that family's models); AUC = chance a family name outscores a held-out benign name\n");
+    println!(
+        "{:<18} {:<10} {:>7} {:>12} {:>12} {:>8} {:>10} {:>10}",
+        "family", "kind", "names", "TPR@1e-3", "TPR@1e-4", "AUC", "thr@1e-3", "thr@1e-4"
+    );
     let is_wordlist = |r: &FamilyEval| args.wordlist_families.contains(&r.family);
     for kind in [false, true] {
         for r in results.iter().filter(|r| is_wordlist(r) == kind) {
             println!(
-                "{:<18} {:<10} {:>7} {:>11.1}% {:>11.1}%",
+                "{:<18} {:<10} {:>7} {:>11.1}% {:>11.1}% {:>8.4} {:>10.3} {:>10.3}",
                 r.family,
                 if kind { "wordlist" } else { "character" },
                 r.names,
                 100.0 * r.tpr(0),
-                100.0 * r.tpr(1)
+                100.0 * r.tpr(1),
+                r.auc,
+                r.thresholds[0],
+                r.thresholds[1]
             );
         }
     }
@@ -136,8 +143,9 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
         let pooled = |i: usize| 100.0 * group.iter().map(|r| r.detected[i]).sum::<usize>() as f64 / names.max(1) as f64;
         let mean = |i: usize| 100.0 * group.iter().map(|r| r.tpr(i)).sum::<f64>() / group.len() as f64;
         let at90 = group.iter().filter(|r| r.tpr(1) >= 0.9).count();
+        let auc = group.iter().map(|r| r.auc).sum::<f64>() / group.len() as f64;
         println!(
-            "{:<29} {:>7} {:>11.1}% {:>11.1}%   (mean over {} families: {:.1}% / {:.1}%; {} of them ≥ 90% at 1e-4)",
+            "{:<29} {:>7} {:>11.1}% {:>11.1}%   (mean over {} families: {:.1}% / {:.1}%, AUC {:.4}; {} of them ≥ 90% at 1e-4)",
             format!("overall {label}"),
             names,
             pooled(0),
@@ -145,6 +153,7 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
             group.len(),
             mean(0),
             mean(1),
+            auc,
             at90
         );
     }
