@@ -161,15 +161,8 @@ struct Tally {
     nxdomain: u64,
     /// The product of (1 - weight × score) of `dga` findings (see [`fold`]).
     dga_miss: f64,
-    /// The highest burst evidence of `dga` findings, and the most names such a burst counted
-    /// (see the `dga` detector's `finish`).
-    burst_evidence: f64,
-    burst_names: u64,
-    burst_nxdomain: u64,
-    /// The first and last lookup a burst counted (see [`burst_span`]).
-    burst_first: Timestamp,
-    burst_last: Timestamp,
-    burst_lookups: u64,
+    /// What the `dga` findings among them say of their process's burst.
+    burst: Burst,
     first: Timestamp,
     last: Timestamp,
     max_score: u8,
@@ -183,12 +176,7 @@ impl Default for Tally {
             events: 0,
             nxdomain: 0,
             dga_miss: 1.0,
-            burst_evidence: 0.0,
-            burst_names: 0,
-            burst_nxdomain: 0,
-            burst_first: Timestamp(i64::MAX),
-            burst_last: Timestamp(i64::MIN),
-            burst_lookups: 0,
+            burst: Burst::default(),
             first: Timestamp(i64::MAX),
             last: Timestamp(i64::MIN),
             max_score: 0,
@@ -211,15 +199,7 @@ impl Tally {
         }
         if f.detector == "dga" {
             // The same on every finding of a burst: kept whether or not the name is new.
-            self.burst_evidence = self.burst_evidence.max(burst_evidence(f));
-            if burst_names(f).0 > self.burst_names {
-                (self.burst_names, self.burst_nxdomain) = burst_names(f);
-            }
-            if let Some((first, last)) = burst_span(f) {
-                self.burst_first = self.burst_first.min(first);
-                self.burst_last = self.burst_last.max(last);
-            }
-            self.burst_lookups = self.burst_lookups.max(burst_lookups(f));
+            self.burst.absorb(&Burst::of(f));
         }
         self.max_score = self.max_score.max(f.score);
         self.max_severity = self.max_severity.max(f.severity);
@@ -230,13 +210,7 @@ impl Tally {
         self.events += other.events;
         self.nxdomain += other.nxdomain;
         self.dga_miss *= other.dga_miss;
-        self.burst_evidence = self.burst_evidence.max(other.burst_evidence);
-        if other.burst_names > self.burst_names {
-            (self.burst_names, self.burst_nxdomain) = (other.burst_names, other.burst_nxdomain);
-        }
-        self.burst_first = self.burst_first.min(other.burst_first);
-        self.burst_last = self.burst_last.max(other.burst_last);
-        self.burst_lookups = self.burst_lookups.max(other.burst_lookups);
+        self.burst.absorb(&other.burst);
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
         self.max_score = self.max_score.max(other.max_score);
@@ -363,19 +337,9 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
     let mut domains: BTreeSet<String> = BTreeSet::new();
     let mut n_nxdomain = tally.nxdomain as usize;
     let mut scores = Vec::with_capacity(parts.len());
-    let (mut evidence, mut burst_count, mut burst_nx) = (tally.burst_evidence, tally.burst_names, tally.burst_nxdomain);
-    let (mut burst_first, mut burst_last) = (tally.burst_first, tally.burst_last);
-    let mut lookups_in_burst = tally.burst_lookups;
+    let mut burst = tally.burst;
     for f in &parts {
-        lookups_in_burst = lookups_in_burst.max(burst_lookups(f));
-        if let Some((first, last)) = burst_span(f) {
-            burst_first = burst_first.min(first);
-            burst_last = burst_last.max(last);
-        }
-        evidence = evidence.max(burst_evidence(f));
-        if burst_names(f).0 > burst_count {
-            (burst_count, burst_nx) = burst_names(f);
-        }
+        burst.absorb(&Burst::of(f));
         if let Some(q) = &f.query_name {
             names.insert((f.time, q.clone()));
         }
@@ -447,7 +411,7 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
     }
     base.id = hasher.finish_hex();
     // A burst counted the lookups of names it did not list too.
-    base.count = count.max(lookups_in_burst);
+    base.count = count.max(burst.lookups);
     if !tally.is_empty() {
         base.time = base.time.min(tally.first);
         base.time_last = base.time_last.max(tally.last);
@@ -456,8 +420,8 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         base.details.insert("tallied_findings".into(), tally.findings.into());
     }
     // A burst counts names the detector did not report one by one.
-    let n_names = (distinct_names.len() + tally.findings as usize).max(burst_count as usize);
-    let n_domains = (domains.len() + extra_domains).max(burst_count as usize);
+    let n_names = (distinct_names.len() + tally.findings as usize).max(burst.names as usize);
+    let n_domains = (domains.len() + extra_domains).max(burst.names as usize);
     let examples: Vec<String> = if by_score.is_empty() {
         distinct_names.iter().take(config.max_examples).cloned().collect()
     } else {
@@ -477,36 +441,36 @@ fn fold(mut parts: Vec<Finding>, tally: &Tally, extra_domains: usize, detector: 
         base.registered_domain = None;
     }
     // A burst speaks for all the names it counted, listed or not.
-    let nx_share = if burst_count > 0 {
-        burst_nx as f64 / burst_count as f64
+    let nx_share = if burst.names > 0 {
+        burst.nxdomain as f64 / burst.names as f64
     } else {
         n_nxdomain as f64 / n_findings.max(1) as f64
     };
     // A burst spans all the lookups it counted, listed or not.
-    if burst_first <= burst_last {
-        base.time = base.time.min(burst_first);
-        base.time_last = base.time_last.max(burst_last);
+    if burst.first <= burst.last {
+        base.time = base.time.min(burst.first);
+        base.time_last = base.time_last.max(burst.last);
     }
     let minutes = ((base.time_last.0 - base.time.0) as f64 / 60_000.0).max(1.0);
     if detector == "dga" {
         let miss = (1.0 - dga_names_score(scores.iter().map(|&s| f64::from(s) / 100.0), config.dga_name_weight)) * tally.dga_miss;
         let rate = n_names as f64 / minutes;
         let rate_factor = if n_names < 3 || rate >= 0.5 { 1.0 } else { 0.85 };
-        let burst = (1.0 - miss) * (0.7 + 0.3 * nx_share) * rate_factor;
-        let score = ((burst * 100.0).round() as u8).min(config.dga_max_score);
+        let strength = (1.0 - miss) * (0.7 + 0.3 * nx_share) * rate_factor;
+        let score = ((strength * 100.0).round() as u8).min(config.dga_max_score);
         base.score = score;
         base.severity = Severity::for_score(score);
         base.details.insert("nxdomain_share".into(), ((nx_share * 100.0).round() / 100.0).into());
         base.details.insert("names_per_minute".into(), ((rate * 10.0).round() / 10.0).into());
-        let odds = if evidence > 0.0 {
-            base.details.insert("burst_evidence".into(), ((evidence * 10.0).round() / 10.0).into());
-            format!(" (popular names would look this odd together less than once in 10^{:.0})", evidence.floor().min(20.0))
+        let odds = if burst.evidence > 0.0 {
+            base.details.insert("burst_evidence".into(), ((burst.evidence * 10.0).round() / 10.0).into());
+            format!(" (popular names would look this odd together less than once in 10^{:.0})", burst.evidence.floor().min(20.0))
         } else {
             String::new()
         };
         if n_names > 1 {
             let who = base.process.image.as_deref().map(dnshunt_core::image_file_name).unwrap_or_else(|| "unknown process".into());
-            let what = if burst_count > 0 {
+            let what = if burst.names > 0 {
                 // A burst counts names that are only somewhat odd, each of which a popular
                 // name could be.
                 "names that look more or less machine-generated"
@@ -543,27 +507,63 @@ pub fn dga_names_score(scores: impl IntoIterator<Item = f64>, name_weight: f64) 
     1.0 - scores.into_iter().map(|s| 1.0 - name_weight * s).product::<f64>()
 }
 
-/// The burst evidence a `dga` finding carries (0 for a name reported on its own).
-fn burst_evidence(f: &Finding) -> f64 {
-    f.details.get("burst_evidence").and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+/// What `dga` findings say of their process's burst (see the `dga` detector's `finish`): the
+/// same on every listed name, nothing on a name reported on its own.
+#[derive(Clone, Copy, Debug)]
+struct Burst {
+    /// The burst's evidence (0: no burst).
+    evidence: f64,
+    /// The names it counted, how many of them failed with NXDOMAIN, and their lookups.
+    names: u64,
+    nxdomain: u64,
+    lookups: u64,
+    /// The first and last of those lookups (`first > last`: none).
+    first: Timestamp,
+    last: Timestamp,
 }
 
-/// How many lookups the burst of a `dga` finding counted (0 for a name reported on its own).
-fn burst_lookups(f: &Finding) -> u64 {
-    f.details.get("burst_lookups").and_then(serde_json::Value::as_u64).unwrap_or(0)
+impl Default for Burst {
+    fn default() -> Self {
+        Burst {
+            evidence: 0.0,
+            names: 0,
+            nxdomain: 0,
+            lookups: 0,
+            first: Timestamp(i64::MAX),
+            last: Timestamp(i64::MIN),
+        }
+    }
 }
 
-/// The first and last lookup the burst of a `dga` finding counted.
-fn burst_span(f: &Finding) -> Option<(Timestamp, Timestamp)> {
-    let get = |key: &str| f.details.get(key).and_then(serde_json::Value::as_i64).map(Timestamp);
-    Some((get("burst_first")?, get("burst_last")?))
-}
+impl Burst {
+    /// The burst facts in a finding's details.
+    fn of(f: &Finding) -> Burst {
+        let get = |key: &str| f.details.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let time = |key: &str| f.details.get(key).and_then(serde_json::Value::as_i64).map(Timestamp);
+        let (first, last) = match (time("burst_first"), time("burst_last")) {
+            (Some(first), Some(last)) => (first, last),
+            _ => (Timestamp(i64::MAX), Timestamp(i64::MIN)),
+        };
+        Burst {
+            evidence: f.details.get("burst_evidence").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+            names: get("burst_names"),
+            nxdomain: get("burst_nxdomain"),
+            lookups: get("burst_lookups"),
+            first,
+            last,
+        }
+    }
 
-/// How many names the burst of a `dga` finding counted and how many of them failed with
-/// NXDOMAIN (0 for a name reported on its own).
-fn burst_names(f: &Finding) -> (u64, u64) {
-    let get = |key: &str| f.details.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
-    (get("burst_names"), get("burst_nxdomain"))
+    /// The larger of two accounts of one burst (the names' NXDOMAIN count goes with their count).
+    fn absorb(&mut self, other: &Burst) {
+        self.evidence = self.evidence.max(other.evidence);
+        if other.names > self.names {
+            (self.names, self.nxdomain) = (other.names, other.nxdomain);
+        }
+        self.lookups = self.lookups.max(other.lookups);
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
 }
 
 fn plural(n: usize) -> &'static str {

@@ -17,3 +17,26 @@ pub fn bounded_entry<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K
         std::collections::hash_map::Entry::Vacant(entry) => Some(entry.insert(make())),
     }
 }
+
+/// What was worked out per key (a 64-bit hash such as [`crate::stats::key_hash`]), at most
+/// `MAX` entries: full, it starts over, and nothing is lost but the work of doing it again.
+#[derive(Debug)]
+pub struct Memo<V, const MAX: usize> {
+    map: HashMap<u64, V>,
+}
+
+impl<V, const MAX: usize> Default for Memo<V, MAX> {
+    fn default() -> Self {
+        Memo { map: HashMap::default() }
+    }
+}
+
+impl<V, const MAX: usize> Memo<V, MAX> {
+    /// The value of `key`, made with `make` when it is not remembered.
+    pub fn get_or_insert_with(&mut self, key: u64, make: impl FnOnce() -> V) -> &V {
+        if self.map.len() >= MAX && !self.map.contains_key(&key) {
+            self.map.clear();
+        }
+        self.map.entry(key).or_insert_with(make)
+    }
+}

@@ -333,17 +333,6 @@ pub fn to_keep(event: &Event, shared: Option<&std::sync::Arc<Event>>) -> std::sy
     shared.cloned().unwrap_or_else(|| std::sync::Arc::new(event.clone()))
 }
 
-/// [`keep_earliest`] for a slot that shares the event ([`to_keep`]).
-pub fn keep_earliest_shared(slot: &mut Option<std::sync::Arc<Event>>, event: &Event, shared: Option<&std::sync::Arc<Event>>) {
-    let replace = match slot {
-        None => true,
-        Some(e) => is_earlier(event, e),
-    };
-    if replace {
-        *slot = Some(to_keep(event, shared));
-    }
-}
-
 /// Keeps the earliest event in a slot whose kept event's time is also held inline (`earliest`,
 /// kept up to date here): a later event is decided without reading the kept one, which in a large
 /// table is a cache miss. `keep` gives the event to keep (usually [`to_keep`]).

@@ -202,9 +202,14 @@ fn eval_dga(args: EvalDgaArgs) -> Result<ExitCode> {
 const BURST_SIZES: [usize; 3] = [5, 10, 20];
 const BENIGN_BURSTS: usize = 100_000;
 
-/// One family's group detection: word-list or not, the rates at 1e-4 false bursts and at the
-/// detector's cut, per burst size.
-type GroupRow = (bool, [Option<f64>; 3], [Option<f64>; 3]);
+/// One family's group detection, per burst size.
+struct GroupRow {
+    wordlist: bool,
+    /// Detected at 1e-4 false bursts.
+    at_rate: [Option<f64>; 3],
+    /// Detected at the detector's cut.
+    at_cut: [Option<f64>; 3],
+}
 
 /// The group detector (a process asking for many names: the `dga` detector's burst evidence,
 /// [`dnshunt_enrich::burst`]) on bursts of 5, 10 and 20 names of each family, against bursts of
@@ -212,6 +217,7 @@ type GroupRow = (bool, [Option<f64>; 3], [Option<f64>; 3]);
 /// Scores are calibrated as the detector's are. The evidence uses the names alone (neither
 /// NXDOMAIN answers nor timing), so that is all either side is judged on.
 fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> bool, benign_what: &str, benign_of: fn(&FamilyEval) -> &[f32], burst: &BurstArgs) {
+    let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0));
     let model = dnshunt_enrich::burst::BurstModel::new(burst.burst_min_score, burst.burst_cap_score);
     let sum = |scores: &[f32]| model.sum(scores.iter().map(|&s| f64::from(s)));
     // Evidence grows with the sum for bursts of one size: the detector's cut as a sum.
@@ -254,7 +260,6 @@ fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> 
             rates[i] = Some(share(&|b| b > cut));
             at_cut[i] = Some(share(&|b| b >= detector_cut[i]));
         }
-        let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0));
         println!(
             "{:<18} {:<10} {:>9} {:>9} {:>9}",
             r.family,
@@ -266,38 +271,38 @@ fn group_detection(results: &[FamilyEval], is_wordlist: &dyn Fn(&FamilyEval) -> 
         if !is_wordlist(r) && at_cut[1].is_some_and(|v| v < 0.99) {
             low_at_cut.push(format!("{} {}", r.family, show(at_cut[1])));
         }
-        rows.push((is_wordlist(r), rates, at_cut));
+        rows.push(GroupRow {
+            wordlist: is_wordlist(r),
+            at_rate: rates,
+            at_cut,
+        });
     }
     let n = (results.len() * BENIGN_BURSTS).max(1) as f64;
     for (label, kind) in [("character-based", false), ("wordlist", true)] {
-        let group: Vec<_> = rows.iter().filter(|(w, _, _)| *w == kind).collect();
+        let group: Vec<&GroupRow> = rows.iter().filter(|r| r.wordlist == kind).collect();
         if group.is_empty() {
             continue;
         }
-        let mean = |pick: &dyn Fn(&GroupRow) -> Option<f64>| {
-            let v: Vec<f64> = group.iter().filter_map(|r| pick(r)).collect();
-            if v.is_empty() {
-                "-".to_owned()
-            } else {
-                format!("{:.1}%", 100.0 * v.iter().sum::<f64>() / v.len() as f64)
-            }
+        // The mean of each burst size's rate over the families that have one.
+        let means = |pick: fn(&GroupRow) -> &[Option<f64>; 3]| {
+            let mean = |i: usize| {
+                let v: Vec<f64> = group.iter().filter_map(|r| pick(r)[i]).collect();
+                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+            };
+            format!("{:>9} {:>9} {:>9}", show(mean(0)), show(mean(1)), show(mean(2)))
         };
-        let all99 = group.iter().filter(|r| r.1[1].is_some_and(|v| v >= 0.99)).count();
+        let all99 = group.iter().filter(|r| r.at_rate[1].is_some_and(|v| v >= 0.99)).count();
         println!(
-            "{:<29} {:>9} {:>9} {:>9}   (mean over {} families; {} of them ≥ 99% at k=10)",
+            "{:<29} {}   (mean over {} families; {} of them ≥ 99% at k=10)",
             format!("mean {label}"),
-            mean(&|r| r.1[0]),
-            mean(&|r| r.1[1]),
-            mean(&|r| r.1[2]),
+            means(|r| &r.at_rate),
             group.len(),
             all99
         );
         println!(
-            "{:<29} {:>9} {:>9} {:>9}   (at the detector's cut, evidence ≥ {})",
-            format!("  detector's cut"),
-            mean(&|r| r.2[0]),
-            mean(&|r| r.2[1]),
-            mean(&|r| r.2[2]),
+            "{:<29} {}   (at the detector's cut, evidence ≥ {})",
+            "  detector's cut",
+            means(|r| &r.at_cut),
             burst.burst_evidence
         );
     }

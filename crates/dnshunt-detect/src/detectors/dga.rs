@@ -107,7 +107,7 @@ pub struct Dga {
     /// The model's score per (label, suffix) already worked out: a fleet asks for the same
     /// names again and again. At most [`MEMO`] entries; full, it starts over.
     /// Scores by the [`key_hash`] of (label, suffix).
-    memo: std::cell::RefCell<crate::fast::HashMap<u64, f64>>,
+    memo: std::cell::RefCell<crate::fast::Memo<f64, MEMO>>,
     /// How surprising each process's names are, for bursts ([`dnshunt_enrich::burst`]).
     burst: BurstModel,
     /// Per process (by the [`key_hash`] of host and process key): its names so far.
@@ -182,28 +182,32 @@ type HeldOrder<'a> = (
     &'a str,
 );
 
+/// The [`HeldOrder`] of a lookup.
+fn held_order<'a>(time: dnshunt_core::Timestamp, origin: &'a dnshunt_core::Origin, record_id: Option<u64>, query: &'a str) -> HeldOrder<'a> {
+    (
+        time,
+        &origin.file,
+        origin.line,
+        origin.record,
+        record_id,
+        origin.index.as_deref(),
+        origin.id.as_deref(),
+        query,
+    )
+}
+
 impl HeldName {
     fn order(&self) -> HeldOrder<'_> {
-        (
-            self.time,
-            &self.origin.file,
-            self.origin.line,
-            self.origin.record,
-            self.record_id,
-            self.origin.index.as_deref(),
-            self.origin.id.as_deref(),
-            self.query.as_str(),
-        )
+        held_order(self.time, &self.origin, self.record_id, self.query.as_str())
     }
 }
 
-/// Whether the candidate `hash` failed with NXDOMAIN at some lookup (`None`: not a candidate).
-fn candidate(candidates: &[u64], hash: u64) -> Option<bool> {
+/// Where the candidate `hash` is or would go in the sorted `candidates`, and whether a lookup
+/// of it failed with NXDOMAIN (`None`: not a candidate).
+fn candidate(candidates: &[u64], hash: u64) -> (usize, Option<bool>) {
     let key = hash & !1;
-    match candidates.binary_search(&key) {
-        Ok(_) => Some(false),
-        Err(at) => (candidates.get(at) == Some(&(key | 1))).then_some(true),
-    }
+    let at = candidates.partition_point(|&c| c < key);
+    (at, candidates.get(at).filter(|&&c| c & !1 == key).map(|&c| c & 1 == 1))
 }
 
 /// The hash a process's names are told apart by: fixed, so the distinct count (and so the
@@ -315,17 +319,10 @@ impl Dga {
 
     /// The model's score of a registrable label, remembered.
     fn score(&self, label: &str, suffix: &str) -> f64 {
-        let key = key_hash((label, suffix));
-        let mut memo = self.memo.borrow_mut();
-        if let Some(&score) = memo.get(&key) {
-            return score;
-        }
-        let score = self.model.score_label(label, suffix);
-        if memo.len() >= MEMO {
-            memo.clear();
-        }
-        memo.insert(key, score);
-        score
+        *self
+            .memo
+            .borrow_mut()
+            .get_or_insert_with(key_hash((label, suffix)), || self.model.score_label(label, suffix))
     }
 
     /// Judges one event on its own: a finding when its name scores at least `threshold`.
@@ -438,14 +435,12 @@ impl Dga {
             return;
         }
         let nxdomain = q.status == QueryStatus::NAME_ERROR;
-        let key = name & !1;
-        let at = state.candidates.partition_point(|&c| c < key);
-        let known = state.candidates.get(at).is_some_and(|&c| c & !1 == key);
-        if known {
+        let (at, known) = candidate(&state.candidates, name);
+        if known.is_some() {
             // A name asked for again: it may fail this time.
             state.candidates[at] |= u64::from(nxdomain);
         } else if state.evidence_at_cap.is_none() {
-            state.candidates.insert(at, key | u64::from(nxdomain));
+            state.candidates.insert(at, (name & !1) | u64::from(nxdomain));
             state.sum += (contribution * NATS_QUANTUM).round() as u64;
             if state.candidates.len() >= CANDIDATES_PER_PROCESS {
                 state.evidence_at_cap = Some(self.burst.evidence(state.sum as f64 / NATS_QUANTUM, state.distinct.upper()));
@@ -463,16 +458,7 @@ impl Dga {
             return;
         }
         // Where this lookup would go, worked out on borrowed fields: most lookups are not kept.
-        let order: HeldOrder<'_> = (
-            event.time,
-            &event.origin.file,
-            event.origin.line,
-            event.origin.record,
-            event.record_id,
-            event.origin.index.as_deref(),
-            event.origin.id.as_deref(),
-            q.query.as_str(),
-        );
+        let order = held_order(event.time, &event.origin, event.record_id, q.query.as_str());
         let slot = if let Some(i) = state.held.iter().position(|h| h.hash == name) {
             (order < state.held[i].order()).then_some(i)
         } else if state.held.len() < HELD_PER_PROCESS {
@@ -572,7 +558,7 @@ impl Detector for Dga {
             let template = p.template.take().expect("kept above");
             p.held.sort_by(|a, b| a.order().cmp(&b.order()));
             for h in p.held {
-                let failed = candidate(&p.candidates, h.hash).unwrap_or(h.status == QueryStatus::NAME_ERROR);
+                let failed = candidate(&p.candidates, h.hash).1.unwrap_or(h.status == QueryStatus::NAME_ERROR);
                 // A name whose failed lookup pushed it over `threshold` was reported on its own.
                 if failed && h.score + self.config.nxdomain_bonus >= self.config.threshold {
                     continue;

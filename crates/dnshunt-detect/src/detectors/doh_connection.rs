@@ -248,11 +248,11 @@ impl Detector for DohConnection {
                     return;
                 }
                 let key = (host(event).to_owned(), image(event));
-                if !self.lookups.contains_key(&key) && self.lookups.len() >= self.config.max_keys {
+                let Some(lookups) = crate::fast::bounded_entry(&mut self.lookups, key, self.config.max_keys, BTreeMap::new) else {
                     self.dropped += 1;
                     return;
-                }
-                let lookup = self.lookups.entry(key).or_default().entry(q.query.as_str().to_owned()).or_default();
+                };
+                let lookup = lookups.entry(q.query.as_str().to_owned()).or_default();
                 lookup.count += 1;
                 for ip in q.addresses() {
                     if lookup.addresses.len() < MAX_ADDRESSES {

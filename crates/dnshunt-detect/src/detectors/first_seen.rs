@@ -150,11 +150,10 @@ impl Detector for FirstSeen {
                 continue;
             }
             let key = (kind, host(event).to_owned(), value);
-            if !self.seen.contains_key(&key) && self.seen.len() >= self.config.max_keys {
+            let Some(s) = crate::fast::bounded_entry(&mut self.seen, key, self.config.max_keys, Seen::default) else {
                 self.over_keys += 1;
                 continue;
-            }
-            let s = self.seen.entry(key).or_default();
+            };
             s.count += 1;
             keep_earliest(&mut s.first, event);
         }

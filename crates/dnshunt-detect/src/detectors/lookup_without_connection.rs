@@ -97,6 +97,8 @@ struct Window {
     /// from `first` at the end.
     start: i64,
     host_hash: u64,
+    /// The [`key_hash`] of its program (host, image), which the connections are kept by.
+    program: u64,
     /// By the domain's [`key_hash`]: the domain and its addresses.
     domains: HashMap<u64, (String, Vec<IpAddr>)>,
     first: Option<Arc<Event>>,
@@ -217,6 +219,7 @@ impl LookupWithoutConnection {
                 Window {
                     start,
                     host_hash,
+                    program: key_hash((h, img)),
                     ..Window::default()
                 },
             );
@@ -276,17 +279,8 @@ impl Detector for LookupWithoutConnection {
     }
 
     fn finish(&mut self, out: &mut dyn FindingSink) {
-        // Each window with the hash of its program (host, image), named from its earliest lookup.
-        let mut img = String::new();
-        let windows: Vec<(u64, Window)> = self
-            .windows
-            .drain()
-            .filter_map(|(_, w)| {
-                let first = w.first.as_deref()?;
-                image_into(first, &mut img);
-                Some((key_hash((host(first), img.as_str())), w))
-            })
-            .collect();
+        // Each window with the hash of its program (host, image).
+        let windows: Vec<(u64, Window)> = self.windows.drain().filter(|(_, w)| w.first.is_some()).map(|(_, w)| (w.program, w)).collect();
         // Domains each program connected to, over all windows.
         let mut connected_domains: HashMap<u64, BTreeSet<String>> = HashMap::default();
         for (program, w) in &windows {

@@ -57,6 +57,15 @@ pub(crate) fn process_key(guid: Option<dnshunt_core::Guid>, pid: Option<u32>, im
     }
 }
 
+/// Whether `key` ([`guid_key`]) is the key of `event`'s process, without making the key when
+/// the process has a GUID (the text of a GUID is what [`process_key`] writes for it).
+pub(crate) fn process_key_is(key: &str, event: &Event) -> bool {
+    match event.process().guid {
+        Some(guid) if !guid.is_nil() => key == guid.text(&mut [0; 38]),
+        _ => key == guid_key(event),
+    }
+}
+
 /// A finding's score for its severity, where a detector has no finer measure.
 pub(crate) fn score_of(severity: dnshunt_core::Severity) -> u8 {
     use dnshunt_core::Severity;

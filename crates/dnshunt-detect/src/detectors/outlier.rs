@@ -169,11 +169,8 @@ impl Outlier {
         let mut img = std::mem::take(&mut self.image_buf);
         image_into(event, &mut img);
         let key = key_hash((host(event), img.as_str()));
-        let known = self.programs.contains_key(&key);
-        if !known && self.programs.len() >= self.config.max_keys {
-            self.over_keys += 1;
-        } else {
-            let (_, p) = self.programs.entry(key).or_insert_with(|| (Pair(host(event), &img).to_key(), Program::default()));
+        let make = || (Pair(host(event), &img).to_key(), Program::default());
+        if let Some((_, p)) = crate::fast::bounded_entry(&mut self.programs, key, self.config.max_keys, make) {
             // Service-discovery names (`_ldap._tcp.dc._msdcs.corp.example`) are long by design.
             let len = if q.query.as_str().starts_with('_') { 0 } else { q.query.as_str().len() };
             let n_answers = q.answers.len();
@@ -201,6 +198,8 @@ impl Outlier {
                     slot.1 = Some(to_keep(event, shared));
                 }
             }
+        } else {
+            self.over_keys += 1;
         }
         self.image_buf = img;
         let key = key_hash((host(event), domain_of(&q.query)));

@@ -369,12 +369,12 @@ pub struct ProcessContext {
     /// By host (its key's hash) and ProcessGuid: a GUID names a process on one host.
     procs: HashMap<ProcKey, ProcInfo>,
     /// [`host_key_hash`] by the [`key_hash`] of the host as written.
-    host_keys: HashMap<u64, u64>,
+    host_keys: crate::fast::Memo<u64, 4096>,
     pending: HashMap<ProcKey, Pending>,
     /// Look-ups that could not wait for their EID 1 because `max_pending_processes` was reached.
     pub dropped_pending: u64,
     /// `judge_image`'s verdict per image path (at most [`MAX_IMAGE_VERDICTS`]).
-    images: HashMap<String, ImageVerdict>,
+    images: crate::fast::Memo<ImageVerdict, MAX_IMAGE_VERDICTS>,
     /// Processes not remembered past `max_processes`.
     over_processes: u64,
     /// The findings so far, each folding its process's later lookups.
@@ -422,10 +422,10 @@ impl ProcessContext {
             binaries,
             shipped,
             procs: HashMap::default(),
-            host_keys: HashMap::default(),
+            host_keys: Default::default(),
             pending: HashMap::default(),
             dropped_pending: 0,
-            images: HashMap::default(),
+            images: Default::default(),
             over_processes: 0,
             repeats,
         }
@@ -467,38 +467,29 @@ impl ProcessContext {
     /// The verdict on `image` (a path), worked out once per path and then looked up: `None`
     /// when it says nothing (most images).
     fn image_verdict(&mut self, image: &str) -> Option<&ImageVerdict> {
-        if !self.images.contains_key(image) {
+        let (binaries, benign_paths) = (&self.binaries, &self.config.benign_paths);
+        let verdict = self.images.get_or_insert_with(key_hash(image), || {
             let name = image_file_name(image);
-            let lolbin = match self.binaries.get(&name) {
+            let lolbin = match binaries.get(&name) {
                 Some(Kind::Lolbin(sev)) => Some(*sev),
                 _ => None,
             };
             let lower = image.to_lowercase().replace('/', "\\");
-            let writable = if self.config.benign_paths.iter().any(|p| lower.contains(p.as_str())) {
+            let writable = if benign_paths.iter().any(|p| lower.contains(p.as_str())) {
                 None
             } else {
                 writable_folder(&lower)
             };
-            if self.images.len() >= MAX_IMAGE_VERDICTS {
-                self.images.clear();
-            }
-            self.images.insert(image.to_owned(), ImageVerdict { name, lolbin, writable });
-        }
-        self.images.get(image).filter(|v| v.lolbin.is_some() || v.writable.is_some())
+            ImageVerdict { name, lolbin, writable }
+        });
+        Some(verdict).filter(|v| v.lolbin.is_some() || v.writable.is_some())
     }
 
     /// [`host_key_hash`] of the event's host, remembered per host as written (a fleet has few
     /// hosts; at most 4,096, then started over).
     fn host_key(&mut self, event: &Event) -> u64 {
         let raw = host(event);
-        let spelled = key_hash(raw);
-        if let Some(&key) = self.host_keys.get(&spelled) {
-            return key;
-        }
-        if self.host_keys.len() >= 4096 {
-            self.host_keys.clear();
-        }
-        *self.host_keys.entry(spelled).or_insert_with(|| host_key_hash(raw))
+        *self.host_keys.get_or_insert_with(key_hash(raw), || host_key_hash(raw))
     }
 
     /// Reasons that the image path alone gives.

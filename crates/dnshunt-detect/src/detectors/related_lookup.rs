@@ -83,7 +83,7 @@ const IMPLICATING: [&str; 10] = [
 
 /// Whether the lookups of `event`'s process are watched; the verdict on an image path is
 /// remembered in `images` (a fleet runs few distinct images; at most 4,096, then started over).
-fn is_watched(event: &Event, images: &mut HashMap<String, bool>) -> bool {
+fn is_watched(event: &Event, images: &mut crate::fast::Memo<bool, 4096>) -> bool {
     let p = event.process();
     if p.guid.is_none_or(Guid::is_nil) {
         return true;
@@ -92,24 +92,9 @@ fn is_watched(event: &Event, images: &mut HashMap<String, bool>) -> bool {
     if image == UNKNOWN_PROCESS {
         return true;
     }
-    if let Some(&watched) = images.get(image) {
-        return watched;
-    }
-    let watched = TOOLS.contains(&image_file_name(image).as_str()) || crate::stats::user_writable_folder(image).is_some();
-    if images.len() >= 4096 {
-        images.clear();
-    }
-    images.insert(image.to_owned(), watched);
-    watched
-}
-
-/// Whether `key` ([`guid_key`]) is the key of `event`'s process, without making the key when
-/// the process has a GUID.
-fn same_process(key: &str, event: &Event) -> bool {
-    match event.process().guid {
-        Some(guid) if !guid.is_nil() => key == guid.text(&mut [0; 38]),
-        _ => key == guid_key(event),
-    }
+    *images.get_or_insert_with(crate::stats::key_hash(image), || {
+        TOOLS.contains(&image_file_name(image).as_str()) || crate::stats::user_writable_folder(image).is_some()
+    })
 }
 
 /// The lookups that may be pulled into an incident, and the step that does it.
@@ -119,7 +104,7 @@ pub struct RelatedLookups {
     by_domain: HashMap<String, Vec<(String, String, Arc<Event>)>>,
     kept: usize,
     /// Image paths judged by [`is_watched`].
-    images: HashMap<String, bool>,
+    images: crate::fast::Memo<bool, 4096>,
 }
 
 impl RelatedLookups {
@@ -135,7 +120,7 @@ impl RelatedLookups {
         }
         let host = event.host.as_deref().unwrap_or("");
         if let Some(list) = self.by_domain.get_mut(domain) {
-            if let Some(slot) = list.iter_mut().find(|(h, k, _)| h == host && same_process(k, event)) {
+            if let Some(slot) = list.iter_mut().find(|(h, k, _)| h == host && crate::detectors::process_key_is(k, event)) {
                 if event.time < slot.2.time {
                     slot.2 = to_keep(event, shared);
                 }
