@@ -248,7 +248,7 @@ impl Attribution {
             });
             match (joined, is_dns) {
                 (Some(c), dns) => {
-                    event.host = Some(c.host.to_string());
+                    event.host = Some(c.host.clone());
                     *event.process_mut() = c.process;
                     if dns {
                         self.report.dns_joined += 1;

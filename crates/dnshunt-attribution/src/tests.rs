@@ -15,7 +15,7 @@ fn process(image: &str, guid: u8) -> ProcessRef {
     ProcessRef {
         guid: Some(Guid(u128::from(guid) + 1)),
         pid: Some(1000 + u32::from(guid)),
-        image: Some(image.to_owned()),
+        image: Some(image.into()),
         user: None,
     }
 }
@@ -23,7 +23,7 @@ fn process(image: &str, guid: u8) -> ProcessRef {
 fn connect(ms: i64, proto: &str, client: Endpoint, server: Endpoint, p: ProcessRef) -> Event {
     Event {
         time: Timestamp(ms),
-        host: Some("WS1.corp.example".to_owned()),
+        host: Some("WS1.corp.example".into()),
         record_id: None,
         rule_name: None,
         origin: Origin::line(&Arc::from("sysmon.json"), 1),
@@ -43,7 +43,7 @@ fn connect(ms: i64, proto: &str, client: Endpoint, server: Endpoint, p: ProcessR
 fn wire_flow(ms: i64, file: &str, client: Endpoint, server: Endpoint) -> Event {
     Event {
         time: Timestamp(ms),
-        host: Some(client.ip.to_string()),
+        host: Some(client.ip.to_string().into()),
         record_id: None,
         rule_name: None,
         origin: Origin::line(&Arc::from(file), 7),
@@ -54,7 +54,7 @@ fn wire_flow(ms: i64, file: &str, client: Endpoint, server: Endpoint) -> Event {
 fn wire_dns(ms: i64, file: &str, client: Endpoint, server: Endpoint, name: &str) -> Event {
     Event {
         time: Timestamp(ms),
-        host: Some(client.ip.to_string()),
+        host: Some(client.ip.to_string().into()),
         record_id: None,
         rule_name: None,
         origin: Origin::line(&Arc::from(file), 9),

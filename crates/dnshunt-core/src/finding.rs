@@ -139,12 +139,12 @@ impl Finding {
             time: event.time,
             time_last: event.time,
             count: 1,
-            host: event.host.clone(),
+            host: event.host.as_deref().map(str::to_owned),
             process: ProcessContext {
                 guid: process.guid,
                 pid: process.pid,
-                image: process.image.clone(),
-                user: process.user.clone(),
+                image: process.image.as_deref().map(str::to_owned),
+                user: process.user.as_deref().map(str::to_owned),
                 ..ProcessContext::default()
             },
             query_name,

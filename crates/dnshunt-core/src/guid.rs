@@ -9,13 +9,17 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 /// A parsed GUID. Displays as Sysmon does, lower case with braces.
+// Aligned to 8 bytes, not a `u128`'s 16: every event holds one or two, and an alignment of 16
+// would pad each event (and each `Option<Guid>` to 32 bytes instead of 24).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C, packed(8))]
 pub struct Guid(pub u128);
 
 impl Guid {
     /// The all-zero GUID Sysmon writes for processes it could not identify.
     pub fn is_nil(self) -> bool {
-        self.0 == 0
+        let value = self.0;
+        value == 0
     }
 
     /// Accepts `{8-4-4-4-12}` or `8-4-4-4-12` or 32 bare hex digits, any case.
@@ -50,7 +54,8 @@ impl Guid {
         // Where each of the 16 bytes' two digits go: braces at 0 and 37, dashes at 9, 14, 19, 24.
         const AT: [usize; 16] = [1, 3, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 29, 31, 33, 35];
         *buf = *b"{00000000-0000-0000-0000-000000000000}";
-        for (i, byte) in self.0.to_be_bytes().into_iter().enumerate() {
+        let value = self.0;
+        for (i, byte) in value.to_be_bytes().into_iter().enumerate() {
             buf[AT[i]] = HEX[usize::from(byte >> 4)];
             buf[AT[i] + 1] = HEX[usize::from(byte & 0xf)];
         }
@@ -82,6 +87,12 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, c);
         assert_eq!(a.to_string(), "{22052e76-2b25-5d12-0000-001064a64200}");
+    }
+
+    #[test]
+    fn an_optional_guid_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<Option<Guid>>(), 24);
+        assert_eq!(std::mem::align_of::<Guid>(), 8);
     }
 
     #[test]

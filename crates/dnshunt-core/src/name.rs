@@ -10,12 +10,21 @@ use serde::{Serialize, Serializer};
 /// `ascii` is the wire form (Punycode labels stay `xn--`), lower case, without a trailing dot.
 /// `unicode` is kept only when it differs (an IDN). The registrable domain (eTLD+1 by the Public
 /// Suffix List) is stored as an offset into `ascii`, so it costs no allocation.
+// Boxed strings and offsets with a sentinel: 40 bytes instead of 64, in every event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DnsName {
-    ascii: String,
-    unicode: Option<String>,
-    registered_start: Option<u32>,
-    suffix_start: Option<u32>,
+    ascii: Box<str>,
+    unicode: Option<Box<str>>,
+    /// Offsets into `ascii`, or [`NONE`].
+    registered_start: u32,
+    suffix_start: u32,
+}
+
+/// No offset.
+const NONE: u32 = u32::MAX;
+
+fn offset(start: u32) -> Option<usize> {
+    (start != NONE).then_some(start as usize)
 }
 
 impl DnsName {
@@ -49,16 +58,17 @@ impl DnsName {
             }
         }
         let (registered_start, suffix_start) = match psl::suffix(ascii.as_bytes()) {
-            Some(suffix) if suffix.is_known() && suffix.as_bytes().len() < ascii.len() => {
+            // Offsets past `u32` (a name of 4 GiB) are not kept: no such name is a domain.
+            Some(suffix) if suffix.is_known() && suffix.as_bytes().len() < ascii.len() && ascii.len() < NONE as usize => {
                 let s_start = ascii.len() - suffix.as_bytes().len();
-                let reg = psl::domain(ascii.as_bytes()).map(|d| (ascii.len() - d.as_bytes().len()) as u32);
-                (reg, Some(s_start as u32))
+                let reg = psl::domain(ascii.as_bytes()).map_or(NONE, |d| (ascii.len() - d.as_bytes().len()) as u32);
+                (reg, s_start as u32)
             }
-            _ => (None, None),
+            _ => (NONE, NONE),
         };
         DnsName {
-            ascii,
-            unicode,
+            ascii: ascii.into_boxed_str(),
+            unicode: unicode.map(String::into_boxed_str),
             registered_start,
             suffix_start,
         }
@@ -76,7 +86,7 @@ impl DnsName {
 
     /// The registrable domain (eTLD+1), e.g. `google.com` for `youtube-ui.l.google.com`.
     pub fn registered_domain(&self) -> Option<&str> {
-        self.registered_start.map(|i| &self.ascii[i as usize..])
+        offset(self.registered_start).map(|i| &self.ascii[i..])
     }
 
     /// The name's domain as every count of dnshunt keys it (stats, prevalence, the report,
@@ -115,12 +125,12 @@ impl DnsName {
 
     /// The public suffix (`com`, `co.jp`), when the name ends in a known one.
     pub fn public_suffix(&self) -> Option<&str> {
-        self.suffix_start.map(|i| &self.ascii[i as usize..])
+        offset(self.suffix_start).map(|i| &self.ascii[i..])
     }
 
     /// The part left of the registrable domain (`youtube-ui.l` of `youtube-ui.l.google.com`).
     pub fn subdomain(&self) -> Option<&str> {
-        let start = self.registered_start? as usize;
+        let start = offset(self.registered_start)?;
         (start > 1).then(|| &self.ascii[..start - 1])
     }
 
@@ -131,7 +141,7 @@ impl DnsName {
 
     /// This name and every parent domain, longest first (`a.b.com`, `b.com`, `com`).
     pub fn self_and_parents(&self) -> impl Iterator<Item = &str> {
-        let s = self.ascii.as_str();
+        let s: &str = &self.ascii;
         std::iter::once(s).chain(s.match_indices('.').map(move |(i, _)| &s[i + 1..]))
     }
 }

@@ -4,14 +4,14 @@
 //! [`BadRecord`] with a reason; a field that could not be typed is dropped with a warning, and the
 //! event is kept.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::answer::{parse_entry, parse_ip, parse_query_results};
 use crate::event::*;
 use crate::raw::{Field, RawRecord, RawValue};
-use crate::{Answer, AnswerData, DnsName, Guid, QueryStatus, RecordType, Timestamp};
+use crate::{shared, Answer, AnswerData, DnsName, Guid, QueryStatus, RecordType, Timestamp};
 
 /// The channel Sysmon writes to.
 pub const SYSMON_CHANNEL: &str = "Microsoft-Windows-Sysmon/Operational";
@@ -100,7 +100,7 @@ pub fn normalize(mut raw: RawRecord<'_>, origin: Origin, warnings: &mut Vec<Stri
         3 => EventKind::NetworkConnect(Box::new(f.network_connect(process))),
         _ => EventKind::ProcessTerminate(ProcessTerminate { process }),
     };
-    let host = raw.computer.take().or(raw.host_fallback.take()).map(Cow::into_owned);
+    let host = raw.computer.take().or(raw.host_fallback.take()).map(|h| shared(&h));
     Ok(Outcome::Event(Box::new(Event {
         time,
         host,
@@ -130,6 +130,15 @@ struct Fields<'r, 'a, 'w> {
 }
 
 impl Fields<'_, '_, '_> {
+    /// Text of a field that repeats from event to event (image, user), as [`shared`] text;
+    /// absent as for [`Fields::text`].
+    fn shared_text(&mut self, field: Field) -> Option<Arc<str>> {
+        let value = self.raw.take(field)?;
+        let text = value.as_text();
+        let trimmed = text.trim();
+        (!trimmed.is_empty() && trimmed != "-").then(|| shared(trimmed))
+    }
+
     /// Text of a field; Sysmon's `-` placeholder and empty strings count as absent.
     fn text(&mut self, field: Field) -> Option<String> {
         let text = match self.raw.take(field)? {
@@ -222,15 +231,15 @@ impl Fields<'_, '_, '_> {
         }
         // Some exports carry Sysmon's `<unknown process>` HTML-escaped.
         let image = self
-            .text(Field::Image)
-            .map(|i| if i == "&lt;unknown process&gt;" { crate::UNKNOWN_PROCESS.to_owned() } else { i });
-        let mut user = self.text(Field::User);
+            .shared_text(Field::Image)
+            .map(|i| if &*i == "&lt;unknown process&gt;" { shared(crate::UNKNOWN_PROCESS) } else { i });
+        let mut user = self.shared_text(Field::User);
         // `user.*` is the process's user only in documents of Winlogbeat's Sysmon pipeline;
         // Winlogbeat 6 puts the account the event was logged under (SYSTEM) there.
         if user.is_none() && self.raw.ecs.module.as_deref() == Some("sysmon") {
             user = match (self.raw.ecs.user_domain.as_deref(), self.raw.ecs.user_name.as_deref()) {
-                (Some(domain), Some(name)) => Some(format!("{domain}\\{name}")),
-                (None, Some(name)) => Some(name.to_owned()),
+                (Some(domain), Some(name)) => Some(shared(&format!("{domain}\\{name}"))),
+                (None, Some(name)) => Some(shared(name)),
                 _ => None,
             };
         }
@@ -302,8 +311,8 @@ impl Fields<'_, '_, '_> {
         let parent = ProcessRef {
             guid: self.guid(Field::ParentProcessGuid),
             pid: self.number(Field::ParentProcessId),
-            image: self.text(Field::ParentImage),
-            user: self.text(Field::ParentUser),
+            image: self.shared_text(Field::ParentImage),
+            user: self.shared_text(Field::ParentUser),
         };
         ProcessCreate {
             process,
@@ -379,7 +388,7 @@ fn ecs_answer(rtype: &str, data: &str, out: &mut Vec<Answer>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::borrow::Cow;
 
     use super::*;
 

@@ -40,3 +40,71 @@ impl<V, const MAX: usize> Memo<V, MAX> {
         self.map.entry(key).or_insert_with(make)
     }
 }
+
+/// A set of 64-bit hashes that holds its first two inline: most sets a detector keeps per
+/// window or series stay that small, and a one-element `HashSet` costs an allocation of 64
+/// bytes besides its 32 in place.
+#[derive(Debug, Default)]
+pub struct HashSet64 {
+    inline: [u64; 2],
+    /// Hashes held inline (0 to 2), or 3 once they moved to `set`.
+    inline_len: u8,
+    set: Option<Box<HashSet<u64>>>,
+}
+
+impl HashSet64 {
+    pub fn len(&self) -> usize {
+        match &self.set {
+            Some(set) => set.len(),
+            None => usize::from(self.inline_len),
+        }
+    }
+
+    pub fn contains(&self, value: u64) -> bool {
+        match &self.set {
+            Some(set) => set.contains(&value),
+            None => self.inline[..usize::from(self.inline_len)].contains(&value),
+        }
+    }
+
+    /// Adds `value`; whether it was new.
+    pub fn insert(&mut self, value: u64) -> bool {
+        if let Some(set) = &mut self.set {
+            return set.insert(value);
+        }
+        let held = &self.inline[..usize::from(self.inline_len)];
+        if held.contains(&value) {
+            return false;
+        }
+        if held.len() < self.inline.len() {
+            self.inline[held.len()] = value;
+            self.inline_len += 1;
+            return true;
+        }
+        let mut set: HashSet<u64> = held.iter().copied().collect();
+        set.insert(value);
+        self.set = Some(Box::new(set));
+        self.inline_len = 3;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_set_counts_like_a_hash_set() {
+        let mut small = HashSet64::default();
+        let mut std_set = std::collections::HashSet::new();
+        assert_eq!(small.len(), 0);
+        // Repeats before, at and after the move from inline to the heap.
+        for v in [7u64, 7, 9, 7, 9, 11, 7, 12, 11, 0, 0, u64::MAX] {
+            assert_eq!(small.insert(v), std_set.insert(v), "{v}");
+            assert_eq!(small.len(), std_set.len());
+            for probe in [0u64, 7, 9, 11, 12, 13, u64::MAX] {
+                assert_eq!(small.contains(probe), std_set.contains(&probe), "{probe}");
+            }
+        }
+    }
+}

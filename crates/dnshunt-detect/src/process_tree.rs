@@ -275,10 +275,10 @@ impl ProcessTree {
         let process = out.process_mut();
         process.guid = Some(guid);
         if is_unknown_image(process.image.as_deref()) && node.image.is_some() {
-            process.image = node.image.as_deref().map(str::to_owned);
+            process.image = node.image.clone();
         }
         if process.user.is_none() {
-            process.user = node.user.as_deref().map(str::to_owned);
+            process.user = node.user.clone();
         }
         Some(out)
     }

@@ -35,7 +35,7 @@ impl Proc {
         ProcessRef {
             guid: Some(self.guid),
             pid: Some(self.pid),
-            image: Some(self.image.clone()),
+            image: Some(self.image.as_str().into()),
             user: Some("CORP\\user".into()),
         }
     }
@@ -43,7 +43,7 @@ impl Proc {
     fn event(&self, ms: i64, kind: EventKind) -> Event {
         Event {
             time: Timestamp(ms),
-            host: Some(self.host.clone()),
+            host: Some(self.host.as_str().into()),
             record_id: None,
             rule_name: None,
             origin: Origin::line(&Arc::from("timeline.ndjson"), (ms - T0).unsigned_abs()),

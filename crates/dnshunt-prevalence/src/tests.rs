@@ -13,7 +13,7 @@ fn process(guid: u128, image: &str) -> ProcessRef {
     ProcessRef {
         guid: Some(Guid(guid)),
         pid: Some(4242),
-        image: Some(image.to_owned()),
+        image: Some(image.into()),
         user: None,
     }
 }
@@ -21,7 +21,7 @@ fn process(guid: u128, image: &str) -> ProcessRef {
 fn event(host: &str, ms: i64, kind: EventKind) -> Event {
     Event {
         time: Timestamp(ms),
-        host: Some(host.to_owned()),
+        host: Some(host.into()),
         record_id: None,
         rule_name: None,
         origin: Origin::line(&Arc::from("test.json"), 1),
@@ -513,7 +513,7 @@ fn memory_stays_bounded_by_the_cap() {
             q.query = DnsName::new(&format!("www.d{i}.com"));
             q.process.guid = Some(Guid(i as u128 % 5000));
         }
-        e.host = Some(format!("ws-{:03}", i % 300));
+        e.host = Some(format!("ws-{:03}", i % 300).into());
         p.observe(&e);
     }
     assert_eq!(p.exact_keys(Kind::Domain), 10_000);

@@ -48,7 +48,7 @@ fn events(n: usize, seed: u64) -> Vec<Event> {
             let process = ProcessRef {
                 guid: Some(Guid((host as u128) << 64 | rng.skewed(200) as u128)),
                 pid: Some(1000),
-                image: Some(image.to_owned()),
+                image: Some(image.into()),
                 user: None,
             };
             let kind = match rng.next() % 10 {
@@ -86,7 +86,7 @@ fn events(n: usize, seed: u64) -> Vec<Event> {
             };
             Event {
                 time: Timestamp(T0 + i as i64 * 10),
-                host: Some(format!("WS-{host:04}.corp.example.com")),
+                host: Some(format!("WS-{host:04}.corp.example.com").into()),
                 record_id: None,
                 rule_name: None,
                 origin: Origin::line(&file, i as u64 + 1),
@@ -165,7 +165,7 @@ fn bytes_per_key() {
                 q.query = DnsName::new(&format!("www.d{i}.com"));
                 q.answers.clear();
             }
-            e.host = Some(format!("ws-{:04}", i % 500));
+            e.host = Some(format!("ws-{:04}", i % 500).into());
             p.observe(&e);
         }
         let secs = start.elapsed().as_secs_f64();

@@ -44,7 +44,7 @@ fn main() {
         let shift = (copy / 50) as i64 * 2 * 3_600_000;
         for (e, b) in batch.iter_mut().zip(&base) {
             e.time = Timestamp(b.time.millis() + shift);
-            e.host = Some(host.clone());
+            e.host = Some(host.as_str().into());
         }
         let t = Instant::now();
         for e in &batch {

@@ -178,7 +178,7 @@ fn page_event(e: &Event) -> PageEvent {
         event_type,
         what,
         // The index of a search hit is not part of `Origin`'s text (its `file` names the pattern).
-        origin: match &e.origin.index {
+        origin: match e.origin.index() {
             Some(index) => format!("{} ({index})", e.origin),
             None => e.origin.to_string(),
         },

@@ -10,13 +10,13 @@ fn query(t_ms: i64, host: &str, image: &str, name: &str, status: u32) -> Event {
     let file: Arc<str> = Arc::from("fixture.ndjson");
     Event {
         time: Timestamp(t_ms),
-        host: Some(host.to_owned()),
+        host: Some(host.into()),
         record_id: None,
         rule_name: None,
         origin: Origin::line(&file, (t_ms - BASE) as u64 / 1000 + 1),
         kind: EventKind::DnsQuery(DnsQuery {
             process: ProcessRef {
-                image: Some(image.to_owned()),
+                image: Some(image.into()),
                 ..ProcessRef::default()
             },
             query: DnsName::new(name),

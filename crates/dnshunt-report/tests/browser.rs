@@ -90,7 +90,7 @@ fn example_report(dir: &Path) -> (PathBuf, Vec<Finding>, Summary) {
     let template = events.iter().find(|e| e.dns().is_some()).unwrap().clone();
     for name in HOSTILE {
         let mut e = template.clone();
-        e.host = Some(name.to_owned());
+        e.host = Some(name.into());
         e.origin.file = Arc::from(name);
         summary.observe(&e);
         findings.push(Finding::from_event("hostile_test", Severity::Critical, 99, &e, &[name], format!("explains {name}")).with_detail("note", name));

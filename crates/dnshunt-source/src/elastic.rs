@@ -625,8 +625,7 @@ impl SliceCtx {
             file: self.origin_file.clone(),
             line: None,
             record: None,
-            index: None,
-            id: None,
+            hit: None,
         };
         for (raw, hit) in records.into_iter().zip(&meta.hits) {
             if !self.skip.is_empty() && self.skip.contains(&(hit.index.to_string(), hit.id.to_string())) {

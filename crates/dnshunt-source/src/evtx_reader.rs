@@ -61,8 +61,7 @@ fn file_error(file: &FileCtx, error: String, out: &Sender<Message>) -> bool {
             file: file.name.clone(),
             line: None,
             record: None,
-            index: None,
-            id: None,
+            hit: None,
         },
         message: error.clone(),
     };

@@ -245,8 +245,7 @@ impl Producer {
                 file: ctx.name.clone(),
                 line: None,
                 record: None,
-                index: None,
-                id: None,
+                hit: None,
             },
             message: error.clone(),
         };
@@ -622,8 +621,7 @@ impl Producer {
             file: file.name.clone(),
             line,
             record: None,
-            index: None,
-            id: None,
+            hit: None,
         };
         let problem = Problem {
             kind: ProblemKind::File,

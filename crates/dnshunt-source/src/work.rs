@@ -158,10 +158,10 @@ impl<'o> BatchBuilder<'o> {
     /// Normalises a record and files the outcome.
     pub fn record(&mut self, mut raw: RawRecord<'_>, mut origin: Origin) {
         if let Some(index) = raw.es_index.take() {
-            origin.index = Some(index.into_owned());
+            origin.hit_mut().index = Some(index.into_owned());
         }
         if let Some(id) = raw.es_id.take() {
-            origin.id = Some(id.into_owned());
+            origin.hit_mut().id = Some(id.into_owned());
         }
         // Zeek's and Suricata's documents as Filebeat and Elastic Agent ship them.
         if dnshunt_wire::ecs::is_wire(&raw) {

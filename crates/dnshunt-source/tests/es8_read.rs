@@ -69,8 +69,8 @@ fn elasticsearch_8_point_in_time_pages_with_shard_doc_and_rotating_ids() {
     assert_eq!(outcome.newest_ms, Some(1_561_554_914_799));
     assert_eq!(outcome.ids_at_newest, vec![(idx.to_owned(), "a3".to_owned())]);
     assert_eq!(events.len(), 3);
-    assert_eq!(events[0].origin.index.as_deref(), Some(idx));
-    assert_eq!(events[0].origin.id.as_deref(), Some("a1"));
+    assert_eq!(events[0].origin.index(), Some(idx));
+    assert_eq!(events[0].origin.id(), Some("a1"));
     assert_eq!(events[0].dns().unwrap().query.as_str(), "www.youtube.com");
 
     let reqs = server.requests();

@@ -50,7 +50,7 @@ pub fn exchange_event(x: Exchange, sensor: Sensor, origin: Origin) -> Event {
         answers.push(Answer { rtype: a.rtype, data });
     }
     let status = status_of_rcode(x.rcode, x.answers.len());
-    let host = x.client.map(|c| c.ip.to_string());
+    let host = x.client.map(|c| dnshunt_core::shared(&c.ip.to_string()));
     Event {
         time: x.time,
         host,
@@ -84,7 +84,7 @@ pub fn exchange_event(x: Exchange, sensor: Sensor, origin: Origin) -> Event {
 pub(crate) fn flow_event(time: Timestamp, origin: Origin, flow: WireFlow) -> Event {
     Event {
         time,
-        host: Some(flow.client.ip.to_string()),
+        host: Some(dnshunt_core::shared(&flow.client.ip.to_string())),
         record_id: None,
         rule_name: None,
         origin,

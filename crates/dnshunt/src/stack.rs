@@ -289,13 +289,13 @@ pub(crate) mod tests {
         let file: Arc<str> = Arc::from("t");
         Event {
             time: Timestamp(ms),
-            host: Some(host.to_owned()),
+            host: Some(host.into()),
             record_id: None,
             rule_name: None,
             origin: Origin::line(&file, 1),
             kind: EventKind::DnsQuery(DnsQuery {
                 process: ProcessRef {
-                    image: Some(image.to_owned()),
+                    image: Some(image.into()),
                     ..ProcessRef::default()
                 },
                 query: DnsName::new(name),

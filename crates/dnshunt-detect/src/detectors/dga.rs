@@ -184,16 +184,7 @@ type HeldOrder<'a> = (
 
 /// The [`HeldOrder`] of a lookup.
 fn held_order<'a>(time: dnshunt_core::Timestamp, origin: &'a dnshunt_core::Origin, record_id: Option<u64>, query: &'a str) -> HeldOrder<'a> {
-    (
-        time,
-        &origin.file,
-        origin.line,
-        origin.record,
-        record_id,
-        origin.index.as_deref(),
-        origin.id.as_deref(),
-        query,
-    )
+    (time, &origin.file, origin.line, origin.record, record_id, origin.index(), origin.id(), query)
 }
 
 impl HeldName {

@@ -190,7 +190,7 @@ pub(crate) mod tests {
     /// `event` as attribution leaves it: joined to the process `image` on WIN10-LAB.
     pub fn attributed(mut event: Event, image: &str) -> Event {
         let p = ProcessRef {
-            image: Some(image.to_owned()),
+            image: Some(image.into()),
             ..process()
         };
         *event.process_mut() = p;

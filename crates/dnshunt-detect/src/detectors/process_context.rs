@@ -676,7 +676,7 @@ impl Detector for ProcessContext {
                 let Some(guid) = pc.process.guid else { return };
                 let guid = (self.host_key(event), guid);
                 let info = ProcInfo::new(
-                    pc.process.image.clone(),
+                    pc.process.image.as_deref().map(str::to_owned),
                     pc.command_line.as_ref().map(|c| {
                         let mut end = c.len().min(MAX_COMMAND_LINE);
                         while !c.is_char_boundary(end) {

@@ -65,7 +65,7 @@ pub struct WireResolver {
     listed: HashSet<IpAddr>,
     /// Per server on port 53: its distinct clients (up to `min_clients`).
     clients: HashMap<IpAddr, HashSet<IpAddr>>,
-    pairs: BTreeMap<(String, String, IpAddr), Pair>,
+    pairs: BTreeMap<(std::sync::Arc<str>, String, IpAddr), Pair>,
     dropped: u64,
 }
 
@@ -195,7 +195,7 @@ mod tests {
                 port: 53,
             });
         }
-        e.host = Some(client.to_owned());
+        e.host = Some(client.into());
         e
     }
 

@@ -86,7 +86,7 @@ struct Summary {
 
 pub struct WireTunnel {
     config: WireTunnelConfig,
-    keys: HashMap<(String, String, String), Summary>,
+    keys: HashMap<(std::sync::Arc<str>, String, String), Summary>,
     dropped: u64,
 }
 

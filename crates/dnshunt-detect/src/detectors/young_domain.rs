@@ -72,7 +72,7 @@ pub struct YoungDomain {
     config: YoungDomainConfig,
     ages: Arc<AgeTable>,
     rank: Option<Arc<RankTable>>,
-    sightings: HashMap<(Option<String>, String, String), Sighting>,
+    sightings: HashMap<(Option<std::sync::Arc<str>>, String, String), Sighting>,
     /// Per young domain: (look-ups, failed look-ups).
     outcomes: HashMap<String, (u64, u64)>,
 }
