@@ -124,6 +124,13 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
+/// A field's text trimmed, or `None` when it holds nothing: empty, blank, or Sysmon's `-`
+/// placeholder. The one rule for absent values of every field type.
+fn present(text: &str) -> Option<&str> {
+    let trimmed = text.trim();
+    (!trimmed.is_empty() && trimmed != "-").then_some(trimmed)
+}
+
 struct Fields<'r, 'a, 'w> {
     raw: &'r mut RawRecord<'a>,
     warnings: &'w mut Vec<String>,
@@ -131,27 +138,23 @@ struct Fields<'r, 'a, 'w> {
 
 impl Fields<'_, '_, '_> {
     /// Text of a field that repeats from event to event (image, user), as [`shared`] text;
-    /// absent as for [`Fields::text`].
+    /// absent as [`present`] says.
     fn shared_text(&mut self, field: Field) -> Option<Arc<str>> {
         let value = self.raw.take(field)?;
-        let text = value.as_text();
-        let trimmed = text.trim();
-        (!trimmed.is_empty() && trimmed != "-").then(|| shared(trimmed))
+        present(&value.as_text()).map(shared)
     }
 
-    /// Text of a field; Sysmon's `-` placeholder and empty strings count as absent.
+    /// Text of a field, trimmed; absent as [`present`] says.
     fn text(&mut self, field: Field) -> Option<String> {
         let text = match self.raw.take(field)? {
             RawValue::Str(s) => s.into_owned(),
             other => other.as_text().into_owned(),
         };
-        let trimmed = text.trim();
-        if trimmed.is_empty() || trimmed == "-" {
-            None
-        } else if trimmed.len() == text.len() {
+        // The text itself when trimming leaves it whole (the common case: no copy).
+        if present(&text)?.len() == text.len() {
             Some(text)
         } else {
-            Some(trimmed.to_owned())
+            present(&text).map(str::to_owned)
         }
     }
 
@@ -160,10 +163,7 @@ impl Fields<'_, '_, '_> {
         let parsed = match &value {
             RawValue::Int(i) => T::try_from(*i).ok(),
             RawValue::Str(s) => {
-                let s = s.trim();
-                if s.is_empty() || s == "-" {
-                    return None;
-                }
+                let s = present(s)?;
                 match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
                     Some(hex) => i64::from_str_radix(hex, 16).ok().and_then(|i| T::try_from(i).ok()),
                     None => s.parse().ok(),
@@ -178,14 +178,11 @@ impl Fields<'_, '_, '_> {
         parsed
     }
 
-    /// A GUID field, read from the borrowed text (absent as for [`Fields::text`]).
+    /// A GUID field, read from the borrowed text (absent as [`present`] says).
     fn guid(&mut self, field: Field) -> Option<Guid> {
         let value = self.raw.take(field)?;
         let text = value.as_text();
-        let text = text.trim();
-        if text.is_empty() || text == "-" {
-            return None;
-        }
+        let text = present(&text)?;
         let guid = Guid::parse(text);
         if guid.is_none() {
             self.warnings.push(format!("field {} value {:?} is not a GUID; ignored", field.name(), truncate(text, 60)));

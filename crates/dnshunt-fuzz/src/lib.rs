@@ -422,11 +422,7 @@ pub fn rdap(data: &[u8]) {
 /// One JSON document (a line of NDJSON, a search answer) read both ways: the fast path of the
 /// JSON visitor must give exactly what `serde_json` gives, the same records or the same error.
 pub fn json_document(data: &[u8]) {
-    let (mut fast, mut slow) = (Vec::new(), Vec::new());
-    let fast_result = dnshunt_source::json_visit::parse_document(data, &mut fast).map_err(|e| e.to_string());
-    let slow_result = dnshunt_source::json_visit::parse_document_slow(data, &mut slow).map_err(|e| e.to_string());
-    assert_eq!(fast_result, slow_result, "the two JSON paths disagree on whether this is JSON");
-    assert_eq!(fast, slow, "the two JSON paths read different records");
+    dnshunt_source::json_visit::assert_both_paths_agree(data, "the fuzz input");
 }
 
 /// What an Elasticsearch or OpenSearch cluster answers: a search page's paging facts and its

@@ -314,6 +314,18 @@ pub fn parse_document<'de>(bytes: &'de [u8], out: &mut Vec<RawRecord<'de>>) -> R
     parse_document_slow(bytes, out)
 }
 
+/// Reads `bytes` both ways, [`parse_document`] and [`parse_document_slow`], and panics when
+/// they differ in the records they give or in whether and how they fail (`what` names the
+/// input in the message). For the tests and the `json_document` fuzz target.
+#[doc(hidden)]
+pub fn assert_both_paths_agree(bytes: &[u8], what: &str) {
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    let fast_result = parse_document(bytes, &mut fast).map_err(|e| e.to_string());
+    let slow_result = parse_document_slow(bytes, &mut slow).map_err(|e| e.to_string());
+    assert_eq!(fast_result, slow_result, "the two JSON paths disagree on whether this is JSON: {what}");
+    assert_eq!(fast, slow, "the two JSON paths read different records: {what}");
+}
+
 /// [`parse_document`] by `serde_json` alone: the reference the fast path is tested against.
 #[doc(hidden)]
 pub fn parse_document_slow<'de>(bytes: &'de [u8], out: &mut Vec<RawRecord<'de>>) -> Result<(), serde_json::Error> {
@@ -388,7 +400,7 @@ impl<'de> Visitor<'de> for MapSeed<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(action) = map.next_key_seed(KeySeed(self.ctx))? {
+        while let Some(action) = map.next_key_seed(KeyWith(|key: &str| route_key(self.ctx, key)))? {
             let rec = &mut *self.rec;
             match action {
                 Action::Ignore => {
@@ -545,50 +557,33 @@ fn set_str<'de>(slot: &mut Option<Cow<'de, str>>, value: Option<Cow<'de, str>>) 
     }
 }
 
-struct KeySeed(Ctx);
+/// A key read without being kept (no string is made for it), turned into what `F` makes of
+/// it: where it routes its value, or its place among a few names.
+struct KeyWith<F>(F);
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Action;
+impl<'de, T, F: FnOnce(&str) -> T> DeserializeSeed<'de> for KeyWith<F> {
+    type Value = T;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Action, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Action;
+impl<'de, T, F: FnOnce(&str) -> T> Visitor<'de> for KeyWith<F> {
+    type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
 
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Action, E> {
-        Ok(route_key(self.0, key))
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<T, E> {
+        Ok((self.0)(key))
     }
 }
 
-/// A key looked up among a few names without being kept (no string is made for it): its
-/// index in the list, `None` for any other key.
-struct KeyIn(&'static [&'static str]);
-
-impl<'de> DeserializeSeed<'de> for KeyIn {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyIn {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|name| *name == key))
-    }
+/// `key`'s index among `names`, `None` for any other key.
+fn key_in(names: &'static [&'static str]) -> KeyWith<impl FnOnce(&str) -> Option<usize>> {
+    KeyWith(move |key: &str| names.iter().position(|name| *name == key))
 }
 
 /// A field value: what Sysmon fields may hold in any of the shapes.
@@ -726,7 +721,7 @@ impl<'de> Visitor<'de> for NumberSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<u64>, A::Error> {
         let mut found = None;
-        while let Some(key) = map.next_key_seed(KeyIn(&["#text"]))? {
+        while let Some(key) = map.next_key_seed(key_in(&["#text"]))? {
             if key == Some(0) {
                 found = map.next_value_seed(NumberSeed)?;
             } else {
@@ -845,7 +840,7 @@ impl<'de> Visitor<'de> for AnswerSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut rtype, mut data) = (None, None);
-        while let Some(key) = map.next_key_seed(KeyIn(&["type", "data"]))? {
+        while let Some(key) = map.next_key_seed(key_in(&["type", "data"]))? {
             match key {
                 Some(0) => rtype = map.next_value_seed(StrSeed)?,
                 Some(1) => data = map.next_value_seed(StrSeed)?,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dnshunt_source::json_visit::{parse_document, parse_document_slow};
+use dnshunt_source::json_visit::assert_both_paths_agree;
 
 fn json_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -20,14 +20,6 @@ fn json_files() -> Vec<PathBuf> {
     files
 }
 
-fn same(text: &[u8], what: &str) {
-    let (mut fast, mut slow) = (Vec::new(), Vec::new());
-    let fast_result = parse_document(text, &mut fast).map_err(|e| e.to_string());
-    let slow_result = parse_document_slow(text, &mut slow).map_err(|e| e.to_string());
-    assert_eq!(fast_result, slow_result, "{what}");
-    assert_eq!(fast, slow, "{what}");
-}
-
 #[test]
 fn fixtures_read_the_same_by_both_paths() {
     let files = json_files();
@@ -36,10 +28,10 @@ fn fixtures_read_the_same_by_both_paths() {
     for file in files {
         let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         if file.extension().is_some_and(|e| e == "json") {
-            same(&bytes, &file.display().to_string());
+            assert_both_paths_agree(&bytes, &file.display().to_string());
         }
         for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
-            same(line.trim_ascii(), &format!("{}:{}", file.display(), n + 1));
+            assert_both_paths_agree(line.trim_ascii(), &format!("{}:{}", file.display(), n + 1));
             lines += 1;
         }
     }
