@@ -182,9 +182,39 @@ struct SeriesKey {
     target: String,
 }
 
+/// A series' timestamps (whole seconds) as they came, the first held in place: most series
+/// have one lookup, and need no allocation for it.
+#[derive(Debug, Default)]
+struct Seconds {
+    first: Option<i64>,
+    rest: Vec<i64>,
+}
+
+impl Seconds {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn push(&mut self, second: i64) {
+        match self.first {
+            None => self.first = Some(second),
+            Some(_) => self.rest.push(second),
+        }
+    }
+
+    /// Sorted, each second once.
+    fn into_distinct(self) -> Vec<i64> {
+        let mut all = self.rest;
+        all.extend(self.first);
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
 #[derive(Debug, Default)]
 struct Series {
-    seconds: Vec<i64>,
+    seconds: Seconds,
     count: u64,
     /// The earliest event, the finding's evidence: a reference to the event the engine shares
     /// with every detector (a copy only when a detector is shown events one by one).
@@ -648,25 +678,28 @@ impl Detector for Beacon {
         for mut s in series.into_values() {
             let Some(first) = s.first.clone() else { continue };
             let h = host(&first);
-            s.seconds.sort_unstable();
-            s.seconds.dedup();
+            // Too few lookups for any series of distinct seconds long enough.
             if s.seconds.len() < self.config.min_events.max(4) {
                 continue;
             }
-            if let (Some(a), Some(b)) = (s.seconds.first(), s.seconds.last()) {
+            let seconds = std::mem::take(&mut s.seconds).into_distinct();
+            if seconds.len() < self.config.min_events.max(4) {
+                continue;
+            }
+            if let (Some(a), Some(b)) = (seconds.first(), seconds.last()) {
                 if b - a < self.config.min_span_minutes * 60 {
                     continue;
                 }
             }
-            let Some(score) = self.score(h, &s.seconds) else { continue };
+            let Some(score) = self.score(h, &seconds) else { continue };
             if score.score < self.config.min_score.max(0.0) {
                 continue;
             }
-            let rita = self.rita_score(h, &s.seconds).unwrap_or_default();
+            let rita = self.rita_score(h, &seconds).unwrap_or_default();
             if rita.timestamp < self.config.min_timestamp_score {
                 continue;
             }
-            found.push((self.key_of(&first), s, score, rita));
+            found.push((self.key_of(&first), s, seconds.len(), score, rita));
         }
         found.sort_by(|a, b| a.0.cmp(&b.0));
         // Hosts with a beacon to the same target, for fleet context.
@@ -675,7 +708,7 @@ impl Detector for Beacon {
             hosts.entry(&key.target).or_default().insert(&key.host);
         }
         let hosts: HashMap<&str, usize> = hosts.into_iter().map(|(t, h)| (t, h.len())).collect();
-        for (key, s, score, rita) in &found {
+        for (key, s, distinct, score, rita) in &found {
             let Some(first) = &s.first else { continue };
             let last_time = s.last_time;
             let severity = if score.score >= 0.90 {
@@ -739,7 +772,7 @@ impl Detector for Beacon {
                 .with_detail("histogram_score", rita.histogram)
                 .with_detail("bowley_skew", round3(rita.skew))
                 .with_detail("madm_score", round3(rita.madm))
-                .with_detail("distinct_timestamps", s.seconds.len())
+                .with_detail("distinct_timestamps", *distinct)
                 .with_detail("hosts_with_same_series", same);
             if let Some(rank) = rank {
                 f = f.with_detail("rank", rank);

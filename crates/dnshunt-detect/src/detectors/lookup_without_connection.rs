@@ -100,7 +100,9 @@ struct Window {
     /// The [`key_hash`] of its program (host, image), which the connections are kept by.
     program: u64,
     /// By the domain's [`key_hash`]: the domain and its addresses.
-    domains: HashMap<u64, (String, Vec<IpAddr>)>,
+    /// Both boxed to their length: a window holds hundreds of domains, most with an address or
+    /// two that do not change from lookup to lookup.
+    domains: HashMap<u64, (Box<str>, Box<[IpAddr]>)>,
     first: Option<Arc<Event>>,
     /// `first`'s time.
     first_time: Timestamp,
@@ -236,13 +238,17 @@ impl LookupWithoutConnection {
             None
         } else {
             self.n_domains += 1;
-            Some(&mut window.domains.entry(domain_hash).or_insert_with(|| (domain.to_owned(), Vec::new())).1)
+            Some(&mut window.domains.entry(domain_hash).or_insert_with(|| (domain.into(), Box::default())).1)
         };
         if let Some(known) = known {
-            for &ip in addrs {
-                if known.len() < MAX_ADDRESSES && !known.contains(&ip) {
-                    known.push(ip);
+            if known.len() < MAX_ADDRESSES && addrs.iter().any(|ip| !known.contains(ip)) {
+                let mut all = known.to_vec();
+                for &ip in addrs {
+                    if all.len() < MAX_ADDRESSES && !all.contains(&ip) {
+                        all.push(ip);
+                    }
                 }
+                *known = all.into_boxed_slice();
             }
         }
         keep_earliest_timed(&mut window.first, &mut window.first_time, event, || to_keep(event, shared));
@@ -287,7 +293,7 @@ impl Detector for LookupWithoutConnection {
             let Some(ips) = self.connected.get(program) else { continue };
             for (domain, addrs) in w.domains.values() {
                 if addrs.iter().any(|ip| ips.contains(ip)) {
-                    connected_domains.entry(*program).or_default().insert(domain.clone());
+                    connected_domains.entry(*program).or_default().insert(domain.to_string());
                 }
             }
         }
@@ -310,14 +316,19 @@ impl Detector for LookupWithoutConnection {
             }
             let empty = HashSet::default();
             let ips = self.connected.get(&program).unwrap_or(&empty);
-            let mut unconnected: Vec<&String> = w.domains.values().filter(|(_, addrs)| !addrs.iter().any(|ip| ips.contains(ip))).map(|(d, _)| d).collect();
+            let mut unconnected: Vec<&str> = w
+                .domains
+                .values()
+                .filter(|(_, addrs)| !addrs.iter().any(|ip| ips.contains(ip)))
+                .map(|(d, _)| &**d)
+                .collect();
             if unconnected.len() < self.config.min_unconnected_domains {
                 continue;
             }
             unconnected.sort();
             let Some(first) = w.first else { continue };
             let shown = if img.is_empty() { "an unknown process" } else { &img };
-            let examples: Vec<String> = unconnected.iter().take(5).map(|s| (*s).clone()).collect();
+            let examples: Vec<&str> = unconnected.iter().take(5).copied().collect();
             let explanation = format!(
                 "{shown} resolved {} domains in {} minutes and never connected to any of their addresses (e.g. {}), although it connects to what it resolves otherwise ({n_connected} domains): probing, DGA walking or DNS-only C2",
                 unconnected.len(),
