@@ -41,51 +41,57 @@ impl<V, const MAX: usize> Memo<V, MAX> {
     }
 }
 
-/// A set of 64-bit hashes that holds its first two inline: most sets a detector keeps per
+/// A set of 64-bit hashes that holds its first two in place: most sets a detector keeps per
 /// window or series stay that small, and a one-element `HashSet` costs an allocation of 64
-/// bytes besides its 32 in place.
-#[derive(Debug, Default)]
-pub struct HashSet64 {
-    inline: [u64; 2],
-    /// Hashes held inline (0 to 2), or 3 once they moved to `set`.
-    inline_len: u8,
-    set: Option<Box<HashSet<u64>>>,
+/// bytes besides its 32 in place (this takes 24).
+#[derive(Debug)]
+pub enum HashSet64 {
+    /// Up to two hashes: how many, and them.
+    Inline(u8, [u64; 2]),
+    Heap(Box<HashSet<u64>>),
+}
+
+impl Default for HashSet64 {
+    fn default() -> Self {
+        HashSet64::Inline(0, [0; 2])
+    }
 }
 
 impl HashSet64 {
     pub fn len(&self) -> usize {
-        match &self.set {
-            Some(set) => set.len(),
-            None => usize::from(self.inline_len),
+        match self {
+            HashSet64::Inline(len, _) => usize::from(*len),
+            HashSet64::Heap(set) => set.len(),
         }
     }
 
     pub fn contains(&self, value: u64) -> bool {
-        match &self.set {
-            Some(set) => set.contains(&value),
-            None => self.inline[..usize::from(self.inline_len)].contains(&value),
+        match self {
+            HashSet64::Inline(len, held) => held[..usize::from(*len)].contains(&value),
+            HashSet64::Heap(set) => set.contains(&value),
         }
     }
 
     /// Adds `value`; whether it was new.
     pub fn insert(&mut self, value: u64) -> bool {
-        if let Some(set) = &mut self.set {
-            return set.insert(value);
+        match self {
+            HashSet64::Heap(set) => set.insert(value),
+            HashSet64::Inline(len, held) => {
+                let n = usize::from(*len);
+                if held[..n].contains(&value) {
+                    return false;
+                }
+                if n < held.len() {
+                    held[n] = value;
+                    *len += 1;
+                } else {
+                    let mut set: HashSet<u64> = held.iter().copied().collect();
+                    set.insert(value);
+                    *self = HashSet64::Heap(Box::new(set));
+                }
+                true
+            }
         }
-        let held = &self.inline[..usize::from(self.inline_len)];
-        if held.contains(&value) {
-            return false;
-        }
-        if held.len() < self.inline.len() {
-            self.inline[held.len()] = value;
-            self.inline_len += 1;
-            return true;
-        }
-        let mut set: HashSet<u64> = held.iter().copied().collect();
-        set.insert(value);
-        self.set = Some(Box::new(set));
-        self.inline_len = 3;
-        true
     }
 }
 
@@ -95,6 +101,7 @@ mod tests {
 
     #[test]
     fn a_small_set_counts_like_a_hash_set() {
+        assert_eq!(std::mem::size_of::<HashSet64>(), 24);
         let mut small = HashSet64::default();
         let mut std_set = std::collections::HashSet::new();
         assert_eq!(small.len(), 0);

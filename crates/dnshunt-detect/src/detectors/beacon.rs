@@ -184,28 +184,44 @@ struct SeriesKey {
 
 /// A series' timestamps (whole seconds) as they came, the first held in place: most series
 /// have one lookup, and need no allocation for it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Seconds {
-    first: Option<i64>,
+    /// [`NO_SECOND`] until the first comes.
+    first: i64,
     rest: Vec<i64>,
+}
+
+/// No second yet: no event time (milliseconds in an `i64`) gives it in whole seconds.
+const NO_SECOND: i64 = i64::MIN;
+
+impl Default for Seconds {
+    fn default() -> Self {
+        Seconds {
+            first: NO_SECOND,
+            rest: Vec::new(),
+        }
+    }
 }
 
 impl Seconds {
     fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
+        usize::from(self.first != NO_SECOND) + self.rest.len()
     }
 
     fn push(&mut self, second: i64) {
-        match self.first {
-            None => self.first = Some(second),
-            Some(_) => self.rest.push(second),
+        if self.first == NO_SECOND {
+            self.first = second;
+        } else {
+            self.rest.push(second);
         }
     }
 
     /// Sorted, each second once.
     fn into_distinct(self) -> Vec<i64> {
         let mut all = self.rest;
-        all.extend(self.first);
+        if self.first != NO_SECOND {
+            all.push(self.first);
+        }
         all.sort_unstable();
         all.dedup();
         all

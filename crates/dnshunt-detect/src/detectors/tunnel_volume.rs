@@ -94,9 +94,31 @@ struct WindowKey {
     host: u64,
     /// The registered domain's hash, or the program image's for the TXT/NULL rate (`txt`).
     subject: u64,
-    txt: bool,
-    grid: u8,
-    start_min: i64,
+    /// The start (minute) times four, plus 2 for the TXT/NULL rate and the grid (0 or 1): 24
+    /// bytes a key instead of 32, in a table of hundreds of thousands.
+    slot: i64,
+}
+
+impl WindowKey {
+    fn new(host: u64, subject: u64, txt: bool, grid: u8, start_min: i64) -> WindowKey {
+        WindowKey {
+            host,
+            subject,
+            slot: start_min * 4 + i64::from(txt) * 2 + i64::from(grid & 1),
+        }
+    }
+
+    fn start_min(self) -> i64 {
+        self.slot >> 2
+    }
+
+    fn txt(self) -> bool {
+        self.slot & 2 != 0
+    }
+
+    fn grid(self) -> u8 {
+        (self.slot & 1) as u8
+    }
 }
 
 /// A judged window's key with its names, for the report (ordered by them, so the report does
@@ -193,13 +215,7 @@ impl TunnelVolume {
         let program_hash = key_hash(&program);
         self.program = program;
         for (grid, start) in starts {
-            let key = WindowKey {
-                host: h,
-                subject: program_hash,
-                txt: true,
-                grid,
-                start_min: start,
-            };
+            let key = WindowKey::new(h, program_hash, true, grid, start);
             self.count_in(key, event, &mut shared, out).txt_null += txt as u64;
         }
         let (Some(domain), Some(sub)) = (q.query.registered_domain(), q.query.subdomain()) else {
@@ -220,13 +236,7 @@ impl TunnelVolume {
         let max_unique = self.config.max_unique_per_window;
         let mut entropy: Option<(f64, usize)> = None;
         for (grid, start) in starts {
-            let key = WindowKey {
-                host: h,
-                subject: domain_hash,
-                txt: false,
-                grid,
-                start_min: start,
-            };
+            let key = WindowKey::new(h, domain_hash, false, grid, start);
             let w = self.count_in(key, event, &mut shared, out);
             if w.uniques.len() < max_unique {
                 if w.uniques.insert(sub_hash) {
@@ -296,7 +306,7 @@ impl TunnelVolume {
         let done: Vec<WindowKey> = self
             .windows
             .keys()
-            .filter(|k| host_minute.get(&k.host).is_some_and(|&latest| k.start_min + 3 * w < latest))
+            .filter(|k| host_minute.get(&k.host).is_some_and(|&latest| k.start_min() + 3 * w < latest))
             .copied()
             .collect();
         self.take_and_judge(done, out);
@@ -304,16 +314,16 @@ impl TunnelVolume {
 
     /// Judges and drops the older half of the windows (memory cap reached).
     fn evict(&mut self, out: &mut dyn FindingSink) {
-        let mut starts: Vec<i64> = self.windows.keys().map(|k| k.start_min).collect();
+        let mut starts: Vec<i64> = self.windows.keys().map(|k| k.start_min()).collect();
         if starts.is_empty() {
             return;
         }
         let mid = starts.len() / 2;
         let (_, &mut median, _) = starts.select_nth_unstable(mid);
         // At least one window goes, even when every window starts at the median.
-        let mut victims: Vec<WindowKey> = self.windows.keys().filter(|k| k.start_min < median).copied().collect();
+        let mut victims: Vec<WindowKey> = self.windows.keys().filter(|k| k.start_min() < median).copied().collect();
         if victims.is_empty() {
-            victims = self.windows.keys().filter(|k| k.start_min <= median).copied().collect();
+            victims = self.windows.keys().filter(|k| k.start_min() <= median).copied().collect();
         }
         self.take_and_judge(victims, out);
     }
@@ -341,10 +351,10 @@ impl TunnelVolume {
         let named = |subject: String| NamedKey {
             host: host(&first).to_owned(),
             subject,
-            grid: key.grid,
-            start_min: key.start_min,
+            grid: key.grid(),
+            start_min: key.start_min(),
         };
-        if key.txt {
+        if key.txt() {
             let rate = w.txt_null as f64 / w.queries.max(1) as f64;
             if w.txt_null >= self.config.min_txt_null && rate >= 0.5 {
                 let program = image(&first);
@@ -600,6 +610,17 @@ mod tests {
             events.push(browser.dns(T0 + i * 1000, &format!("img{i}.example-cdn.com"), "::ffff:93.184.216.34;", 0));
         }
         check(TunnelVolumeConfig::default(), &events, &[]);
+    }
+
+    #[test]
+    fn a_window_key_gives_back_its_parts() {
+        for start in [-1_000_000, -61, -1, 0, 1, 59, 29_000_000, i64::from(i32::MAX) * 60] {
+            for (txt, grid) in [(false, 0), (false, 1), (true, 0), (true, 1)] {
+                let key = WindowKey::new(7, 9, txt, grid, start);
+                assert_eq!((key.start_min(), key.txt(), key.grid()), (start, txt, grid), "{start} {txt} {grid}");
+            }
+        }
+        assert_eq!(std::mem::size_of::<WindowKey>(), 24);
     }
 
     #[test]
