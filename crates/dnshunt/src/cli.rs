@@ -38,6 +38,11 @@ pub enum Command {
     /// Read events, run the detectors, print incidents (or findings).
     Hunt(Box<HuntArgs>),
     /// Print the normalised events (for debugging and pipes).
+    ///
+    /// Events are written as they are parsed: each file's events in file order within a block
+    /// of about 1 MiB, but with several parser threads the blocks of a file, and files read side
+    /// by side, may come in a different order from run to run. `--threads 1` keeps every
+    /// file's events in file order.
     Events(EventsArgs),
     /// Train a model from labelled data (`train dga`).
     Train(crate::train::TrainArgs),
