@@ -125,7 +125,8 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// A field's text trimmed, or `None` when it holds nothing: empty, blank, or Sysmon's `-`
-/// placeholder. The one rule for absent values of every field type.
+/// placeholder. The rule for absent text, numbers and GUIDs (booleans say the same in their
+/// own match).
 fn present(text: &str) -> Option<&str> {
     let trimmed = text.trim();
     (!trimmed.is_empty() && trimmed != "-").then_some(trimmed)

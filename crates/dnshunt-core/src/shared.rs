@@ -15,7 +15,8 @@ const MAX_VALUES: usize = 16_384;
 const MAX_LEN: usize = 512;
 
 thread_local! {
-    static VALUES: RefCell<HashSet<Arc<str>, foldhash::fast::FixedState>> = RefCell::new(HashSet::default());
+    // Seeded at random, as the detectors' tables are, so no input can choose its collisions.
+    static VALUES: RefCell<HashSet<Arc<str>, foldhash::fast::RandomState>> = RefCell::new(HashSet::default());
 }
 
 /// `text` as shared text: the value made earlier on this thread when there is one.

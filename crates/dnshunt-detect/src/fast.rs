@@ -43,7 +43,7 @@ impl<V, const MAX: usize> Memo<V, MAX> {
 
 /// A set of 64-bit hashes that holds its first two in place: most sets a detector keeps per
 /// window or series stay that small, and a one-element `HashSet` costs an allocation of 64
-/// bytes besides its 32 in place (this takes 24).
+/// bytes besides its 40 in place (this takes 24).
 #[derive(Debug)]
 pub enum HashSet64 {
     /// Up to two hashes: how many, and them.

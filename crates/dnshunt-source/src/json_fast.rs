@@ -339,8 +339,9 @@ impl<'de> Deserializer<'de> for &mut Fast<'de> {
         visitor.visit_unit()
     }
 
-    // No visitor here asks for an option; one that did would get `null` as `visit_unit`,
-    // which serde's own option visitor takes as `None`.
+    // No visitor here asks for an option. One that did would get `null` as `visit_unit` (serde's
+    // option visitor takes it as `None`) but any other value without `visit_some`, which it
+    // refuses: the document would then be read by `serde_json`, slower but the same.
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf option unit unit_struct newtype_struct seq tuple

@@ -332,9 +332,9 @@ impl Producer {
                 });
             }
             _ => {
-                // Smaller than a block: the block reads (`fill`) go past it straight to the file
-                // instead of being copied out of it (a copy of every byte read, 3 % of a hunt).
-                let reader = Counted::new(BufReader::with_capacity(1 << 16, file), raw.clone());
+                // 1 MiB: the wire formats are told from the first line as buffered here
+                // (`wire_head`), as they are inside a `.gz`.
+                let reader = Counted::new(BufReader::with_capacity(1 << 20, file), raw.clone());
                 self.stream(name, Box::new(reader), Some(sniffed), &Nesting::top(raw));
             }
         }

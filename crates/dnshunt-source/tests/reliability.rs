@@ -642,3 +642,24 @@ fn fifos_and_devices_are_refused_and_the_next_inputs_read() {
 fn memchr_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// A Suricata EVE log is told from its first line, as far as 1 MiB of it: a line whose EVE keys
+/// come after a long field is still EVE, in a plain file as in a `.gz`.
+#[test]
+fn an_eve_log_with_a_long_first_line_is_told_apart_plain_or_gzipped() {
+    let pad = "x".repeat(200_000);
+    let query = format!(
+        r#"{{"timestamp":"2024-03-12T10:00:00.000000+0000","pad":"{pad}","flow_id":1,"event_type":"dns","src_ip":"10.0.0.5","src_port":53000,"dest_ip":"10.0.0.1","dest_port":53,"proto":"UDP","dns":{{"type":"query","id":7,"rrname":"example.com","rrtype":"A","tx_id":0}}}}"#
+    );
+    let answer = r#"{"timestamp":"2024-03-12T10:00:00.010000+0000","flow_id":1,"event_type":"dns","src_ip":"10.0.0.1","src_port":53,"dest_ip":"10.0.0.5","dest_port":53000,"proto":"UDP","dns":{"version":2,"type":"answer","id":7,"rcode":"NOERROR","rrname":"example.com","rrtype":"A","answers":[{"rrname":"example.com","rrtype":"A","ttl":60,"rdata":"93.184.216.34"}]}}"#;
+    let text = format!("{query}\n{answer}\n");
+    let dir = Scratch::new("eve-long");
+    let plain = dir.write("eve.json", text.as_bytes());
+    let zipped = dir.write("eve.json.gz", &gzip(text.as_bytes()));
+    for path in [&plain, &zipped] {
+        let out = read(&[path.as_path()]);
+        let wire = out.events.iter().filter(|e| e.wire_dns().is_some()).count();
+        assert!(wire >= 1, "{}: {wire} wire events, bad {:?}", path.display(), out.bad());
+        assert!(out.bad().is_empty(), "{}: {:?}", path.display(), out.bad());
+    }
+}

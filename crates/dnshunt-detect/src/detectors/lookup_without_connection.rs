@@ -242,7 +242,8 @@ impl LookupWithoutConnection {
         };
         if let Some(known) = known {
             if known.len() < MAX_ADDRESSES && addrs.iter().any(|ip| !known.contains(ip)) {
-                let mut all = known.to_vec();
+                let mut all = Vec::with_capacity((known.len() + addrs.len()).min(MAX_ADDRESSES));
+                all.extend_from_slice(known);
                 for &ip in addrs {
                     if all.len() < MAX_ADDRESSES && !all.contains(&ip) {
                         all.push(ip);

@@ -101,6 +101,7 @@ struct WindowKey {
 
 impl WindowKey {
     fn new(host: u64, subject: u64, txt: bool, grid: u8, start_min: i64) -> WindowKey {
+        debug_assert!(grid < 2, "two grids");
         WindowKey {
             host,
             subject,
