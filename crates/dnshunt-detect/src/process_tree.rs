@@ -18,9 +18,10 @@
 //! depend on the order EID 1 and the lookup arrived in; [`ProcessTree::fill_finding`] joins
 //! what is left and says so in `details.process_joined_by`.
 //!
-//! Memory: one small node per process (a GUID, a pid, a parent GUID and interned strings: the
+//! Memory: one small node per process (a GUID, a pid, a parent GUID and shared strings: the
 //! image paths, command lines and users of a fleet repeat endlessly, so each distinct string is
-//! stored once), a pid index entry per process, the end time of each process seen ending and one
+//! stored once: images and users as the events share them, command lines interned here), a pid
+//! index entry per process, the end time of each process seen ending and one
 //! entry per event without a GUID. At most `max_processes` of each are kept; later ones are
 //! counted and dropped.
 
@@ -116,6 +117,7 @@ pub struct ProcessTree {
     /// (host, pid, time) of the events that named no process, so a finding can tell that its
     /// evidence was joined by pid.
     unnamed: HashSet<(u64, u32, Timestamp)>,
+    /// Command lines, each distinct one stored once.
     strings: HashSet<Arc<str>>,
     max_processes: usize,
     dropped: u64,
@@ -208,13 +210,14 @@ impl ProcessTree {
         };
         let node = Node {
             pid: pc.process.pid,
-            image: self.intern(pc.process.image.as_deref()),
+            // The image and user are already shared text (`dnshunt_core::shared`).
+            image: pc.process.image.clone(),
             command_line: self.intern(pc.command_line.as_deref()),
-            user: self.intern(pc.process.user.as_deref()),
+            user: pc.process.user.clone(),
             started: time,
             parent: pc.parent.guid,
             parent_pid: pc.parent.pid,
-            parent_image: self.intern(pc.parent.image.as_deref()),
+            parent_image: pc.parent.image.clone(),
             parent_command_line: self.intern(pc.parent_command_line.as_deref()),
         };
         if node.pid != indexed_pid {

@@ -167,7 +167,7 @@ enum Kind {
 /// What EID 1 told us about a process.
 #[derive(Clone, Debug)]
 struct ProcInfo {
-    image: Option<String>,
+    image: Option<std::sync::Arc<str>>,
     command_line: Option<String>,
     original_file_name: Option<String>,
     /// `command_line` in lower case, made once (a process makes many look-ups).
@@ -189,7 +189,7 @@ struct InfoVerdict {
 }
 
 impl ProcInfo {
-    fn new(image: Option<String>, command_line: Option<String>, original_file_name: Option<String>) -> ProcInfo {
+    fn new(image: Option<std::sync::Arc<str>>, command_line: Option<String>, original_file_name: Option<String>) -> ProcInfo {
         let command_line_lower = command_line.as_deref().map(str::to_lowercase);
         ProcInfo {
             image,
@@ -676,7 +676,7 @@ impl Detector for ProcessContext {
                 let Some(guid) = pc.process.guid else { return };
                 let guid = (self.host_key(event), guid);
                 let info = ProcInfo::new(
-                    pc.process.image.as_deref().map(str::to_owned),
+                    pc.process.image.clone(),
                     pc.command_line.as_ref().map(|c| {
                         let mut end = c.len().min(MAX_COMMAND_LINE);
                         while !c.is_char_boundary(end) {
